@@ -1,0 +1,1 @@
+"""See the package docstring of mouseact (common/__init__.py)."""

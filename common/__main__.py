@@ -1,0 +1,5 @@
+import sys
+
+from mouseact.cli import main
+
+sys.exit(main())

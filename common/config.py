@@ -1,0 +1,73 @@
+"""Configs: one pydantic model of defaults per stage, overridable from YAML and the CLI.
+
+    cfg = load(LocalizerConfig, yaml_path="my.yaml", overrides=["target_recall=0.9"])
+
+Overrides are ``dotted.key=value`` with the value parsed as YAML (``1e-3``, ``true``, ``[1,2]``).
+Unknown keys are an error (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mouseact.errors import MouseActError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Config(BaseModel):
+    """Base for stage configs: forbids unknown keys, describes itself for --help."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    @classmethod
+    def describe(cls) -> str:
+        lines = []
+        for name, field in cls.model_fields.items():
+            lines.append(f"  {name} = {field.default!r}  {field.description or ''}".rstrip())
+        return "\n".join(lines)
+
+
+def _set_dotted(d: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+    d[parts[-1]] = value
+
+
+def load(model: type[T], yaml_path: str | Path | None = None, overrides: Sequence[str] = (),
+         base: dict | None = None) -> T:
+    data: dict = dict(base or {})
+    if yaml_path:
+        p = Path(yaml_path)
+        if not p.is_file():
+            raise MouseActError("config file not found", p)
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise MouseActError(f"invalid YAML: {exc}", p) from None
+        if not isinstance(loaded, dict):
+            raise MouseActError("config must be a mapping of key: value", p)
+        data.update(loaded)
+    for item in overrides:
+        if "=" not in item:
+            raise MouseActError(f"override {item!r} must look like key=value")
+        key, raw = item.split("=", 1)
+        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        raise MouseActError(f"config {model.__name__}: {loc}: {first['msg']}") from None
+
+
+def add_config_args(parser) -> None:
+    """The two generic options every configurable command takes."""
+    parser.add_argument("--config", metavar="YAML", help="YAML file of config values (see --show-config)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set min_frames=5 (repeatable)")

@@ -1,0 +1,287 @@
+"""The one video reader: decord first, PyAV as the fallback for containers decord cannot open.
+
+* :func:`probe` gives metadata (fps, frame count, size) without decoding the whole file.
+* :meth:`VideoReader.iter_chunks` streams frames in fixed-size chunks, so a 1-hour video is
+  never held in memory.
+* :meth:`VideoReader.get_frames` gives frame-accurate random access (for clips).
+* ``width``/``height`` resize while decoding (cheaper than decoding full size then resizing).
+
+Frames are ``uint8`` RGB arrays shaped ``(T, H, W, 3)``. Every failure to open or decode is a
+:class:`~mouseact.errors.VideoError` naming the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from mouseact.errors import VideoError
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".wmv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    fps: float
+    n_frames: int
+    width: int
+    height: int
+    backend: str = "decord"
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / self.fps if self.fps > 0 else float("nan")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def is_video_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def list_videos(folder: str | Path) -> list[Path]:
+    """Video files directly inside ``folder`` (sorted, hidden files skipped)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_video_file(p) and not p.name.startswith("."))
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise VideoError("file not found", path)
+    if not path.is_file():
+        raise VideoError("not a file", path)
+    if path.stat().st_size == 0:
+        raise VideoError("empty file (0 bytes)", path)
+
+
+class VideoReader:
+    """Read one video; resize on decode when ``width``/``height`` are given (-1 keeps aspect)."""
+
+    def __init__(self, path: str | Path, width: int | None = None, height: int | None = None,
+                 backend: str = "auto"):
+        self.path = Path(path)
+        _check_file(self.path)
+        self._want_w = width
+        self._want_h = height
+        self._decord = None
+        self._av_container = None
+        errors = []
+        if backend in ("auto", "decord"):
+            try:
+                self._open_decord()
+            except VideoError:
+                raise
+            except Exception as exc:  # decord raises its own DECORDError / RuntimeError
+                errors.append(f"decord: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        if self._decord is None and backend in ("auto", "av"):
+            try:
+                self._open_av()
+            except VideoError:
+                raise
+            except Exception as exc:
+                errors.append(f"pyav: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        if self._decord is None and self._av_container is None:
+            raise VideoError("cannot open as video (" + "; ".join(errors)[:300] + ")", self.path)
+
+    # -- opening -----------------------------------------------------------------------------
+    def _open_decord(self) -> None:
+        import decord
+
+        kwargs = {}
+        if self._want_w or self._want_h:
+            kwargs = {"width": int(self._want_w or -1), "height": int(self._want_h or -1)}
+        vr = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=1, **kwargs)
+        n = len(vr)
+        if n <= 0:
+            raise VideoError("video has no frames", self.path)
+        fps = float(vr.get_avg_fps())
+        first = vr[0].asnumpy()
+        h, w = first.shape[:2]
+        vr.seek(0)
+        self._decord = vr
+        self.info = VideoInfo(str(self.path), fps if fps > 0 else 30.0, n, w, h, "decord")
+
+    def _open_av(self) -> None:
+        import av
+
+        container = av.open(str(self.path))
+        if not container.streams.video:
+            container.close()
+            raise VideoError("no video stream", self.path)
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 30.0)
+        n = stream.frames
+        if not n:
+            # Containers like WMV/ASF often lack a frame count: count by demuxing packets once.
+            n = sum(1 for p in container.demux(stream) if p.size)
+            container.seek(0)
+        if n <= 0:
+            container.close()
+            raise VideoError("video has no frames", self.path)
+        w, h = self._target_size(stream.codec_context.width, stream.codec_context.height)
+        self._av_container = container
+        self.info = VideoInfo(str(self.path), fps, int(n), w, h, "pyav")
+
+    def _target_size(self, w0: int, h0: int) -> tuple[int, int]:
+        w, h = self._want_w, self._want_h
+        if not w and not h:
+            return w0, h0
+        if not w or w < 0:
+            w = int(round(w0 * h / h0))
+        if not h or h < 0:
+            h = int(round(h0 * w / w0))
+        return int(w), int(h)
+
+    # -- reading -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.info.n_frames
+
+    def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Yield frames ``start..stop-1`` one by one, decoding sequentially."""
+        stop = self.info.n_frames if stop is None else min(stop, self.info.n_frames)
+        if not 0 <= start <= stop:
+            raise VideoError(f"frame range [{start}, {stop}) outside [0, {self.info.n_frames})", self.path)
+        if self._decord is not None:
+            vr = self._decord
+            try:
+                vr.seek_accurate(start) if start else vr.seek(0)
+                for i in range(start, stop):
+                    yield vr.next().asnumpy()
+            except StopIteration:
+                raise VideoError(f"video ends early: decoded {i} of {self.info.n_frames} frames "
+                                 "(truncated file?)", self.path) from None
+            except VideoError:
+                raise
+            except Exception as exc:
+                raise VideoError(f"decode failed near frame {i}: {str(exc).splitlines()[0][:200]}",
+                                 self.path) from None
+        else:
+            yield from self._iter_av(start, stop)
+
+    def _iter_av(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        import av
+
+        container = self._av_container
+        container.seek(0)
+        stream = container.streams.video[0]
+        w, h = self.info.width, self.info.height
+        i = 0
+        try:
+            for frame in container.decode(stream):
+                if i >= stop:
+                    break
+                if i >= start:
+                    yield frame.to_ndarray(format="rgb24", width=w, height=h)
+                i += 1
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"decode failed near frame {i}: {exc}", self.path) from None
+        if i < stop:
+            raise VideoError(f"video ends early: decoded {i} of {self.info.n_frames} frames "
+                             "(truncated file?)", self.path)
+
+    def iter_chunks(self, chunk_size: int = 64, start: int = 0, stop: int | None = None
+                    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first_frame_index, frames[T,H,W,3])`` with ``T <= chunk_size``."""
+        buf: list[np.ndarray] = []
+        first = start
+        for frame in self.iter_frames(start, stop):
+            buf.append(frame)
+            if len(buf) == chunk_size:
+                yield first, np.stack(buf)
+                first += len(buf)
+                buf = []
+        if buf:
+            yield first, np.stack(buf)
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        """Frame-accurate random access: frames at ``indices`` (any order, repeats allowed)."""
+        idx = np.asarray(list(indices), dtype=np.int64)
+        if idx.size == 0:
+            return np.zeros((0, self.info.height, self.info.width, 3), np.uint8)
+        if idx.min() < 0 or idx.max() >= self.info.n_frames:
+            raise VideoError(f"frame index outside [0, {self.info.n_frames - 1}] "
+                             f"(asked {int(idx.min())}..{int(idx.max())})", self.path)
+        if self._decord is not None:
+            try:
+                return self._decord.get_batch(idx.tolist()).asnumpy()
+            except Exception as exc:
+                raise VideoError(f"decode failed: {str(exc).splitlines()[0][:200]}", self.path) from None
+        wanted = set(idx.tolist())
+        got: dict[int, np.ndarray] = {}
+        for i, frame in enumerate(self._iter_av(int(idx.min()), int(idx.max()) + 1), start=int(idx.min())):
+            if i in wanted:
+                got[i] = frame
+        return np.stack([got[i] for i in idx.tolist()])
+
+    def get_clip(self, start: int, end: int, n_frames: int | None = None) -> np.ndarray:
+        """Frames of the inclusive range ``[start, end]``; ``n_frames`` samples them uniformly."""
+        if n_frames:
+            idx = np.linspace(start, end, n_frames).round().astype(int)
+        else:
+            idx = np.arange(start, end + 1)
+        return self.get_frames(idx)
+
+    def close(self) -> None:
+        self._decord = None
+        if self._av_container is not None:
+            self._av_container.close()
+            self._av_container = None
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Metadata of a video (opens it, decodes the first frame to prove it is readable)."""
+    with VideoReader(path) as vr:
+        return vr.info
+
+
+def chunk_count(n_frames: int, chunk_size: int) -> int:
+    return math.ceil(n_frames / chunk_size)
+
+
+def write_video(path: str | Path, frames: "Iterator[np.ndarray] | np.ndarray", fps: float,
+                crf: int = 18) -> Path:
+    """Encode RGB frames to H.264 MP4 (PyAV/libx264) atomically; frame-exact, yuv420p."""
+    import av
+
+    from mouseact import atomic
+
+    path = Path(path)
+    with atomic.file(path, suffix=".mp4") as tmp:
+        container = av.open(str(tmp), mode="w")
+        try:
+            stream = None
+            for frame in frames:
+                if stream is None:
+                    h, w = frame.shape[:2]
+                    stream = container.add_stream("libx264", rate=_fps_fraction(fps))
+                    stream.width, stream.height = w - w % 2, h - h % 2
+                    stream.pix_fmt = "yuv420p"
+                    stream.options = {"crf": str(crf), "preset": "veryfast"}
+                frame = np.ascontiguousarray(frame[: stream.height, : stream.width])
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    container.mux(packet)
+            if stream is None:
+                raise VideoError("no frames to write", path)
+            for packet in stream.encode():
+                container.mux(packet)
+        finally:
+            container.close()
+    return path
+
+
+def _fps_fraction(fps: float):
+    from fractions import Fraction
+
+    return Fraction(fps).limit_denominator(1001)
