@@ -1,0 +1,48 @@
+"""Shared test fixtures. Tests use the real data in ../shared/data (never mocked)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """``../shared/data`` beside the clone; its absence is a failure, not a skip."""
+    assert SHARED_DATA.is_dir(), f"real test data not found at {SHARED_DATA} (clone next to shared/)"
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def arena_video(data_dir) -> Path:
+    return data_dir / "tracktor_arena" / "mouse_video.mp4"
+
+
+@pytest.fixture(scope="session")
+def openfield_video(data_dir) -> Path:
+    return data_dir / "openfield_dlc" / "videos" / "m3v1mp4.mp4"
+
+
+@pytest.fixture(scope="session")
+def bsoid_dir(data_dir) -> Path:
+    return data_dir / "bsoid_clips"
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600
+            ) -> subprocess.CompletedProcess:
+    """Run ``mouseact ARGS`` in a subprocess exactly as a user would (same interpreter)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "mouseact", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
