@@ -240,8 +240,10 @@ def run(intervals: Sequence[Interval], n_frames: int, fps: float, cfg: Postproce
     return sorted(clamp(seg.intervals, n_frames))
 
 
-def describe(cfg: PostprocessConfig | None = None) -> str:
-    """Human-readable list of the stages, their help and their (current) parameter values."""
+def describe(cfg: PostprocessConfig | None = None, prefix: str = "") -> str:
+    """Human-readable list of the stages, their help and their (current) parameter values.
+
+    ``prefix`` is where the config sits in the caller's config (``postprocess.`` for infer)."""
     cfg = cfg or PostprocessConfig()
     fields = PostprocessConfig.model_fields
     lines = ["Post-processing stages (applied in this order; then ranges are clamped to the video):"]
@@ -252,7 +254,10 @@ def describe(cfg: PostprocessConfig | None = None) -> str:
         lines.append(f"  {name}{state}: {st.help}")
         for p in st.params:
             tag = " (per-class)" if p in st.per_class else ""
-            lines.append(f"      {p} = {getattr(cfg, p)!r}{tag}  {fields[p].description}")
-    lines.append("Set with --set KEY=VALUE or --config YAML, e.g. --set threshold=0.4 "
-                 "--set per_class.itch.min_duration_s=0.1 --set 'stages=[threshold,exclusive,stitch]'")
+            lines.append(f"      {prefix}{p} = {getattr(cfg, p)!r}{tag}  {fields[p].description}")
+    if cfg.per_class:
+        lines.append(f"  per-class overrides: {cfg.per_class}")
+    lines.append(f"Set with --set KEY=VALUE or --config YAML, e.g. --set {prefix}threshold=0.4 "
+                 f"--set {prefix}per_class.itch.min_duration_s=0.1 "
+                 f"--set '{prefix}stages=[threshold,exclusive,stitch]'")
     return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""``mouseact infer`` and ``mouseact demo`` (torch & co. are imported only when a command runs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+INFER_EPILOG = """\
+outputs (in --out DIR):
+  predictions/<video>.json   [{"label", "frame_range": [start, end] (inclusive), "confidence"}]
+  project/                   Supervisely video project (behaviour tags + mouse boxes)
+  intervals/, boris/, ethograms/, tracks/   per-video CSV tables, ethogram PNG, mouse boxes
+  summary.csv/.md, intervals.csv, boris_events.csv   per-batch tables
+
+Re-running with the same --out skips videos already done. A broken video is reported and the
+batch goes on; the exit status is then non-zero.
+
+config keys (--set KEY=VALUE, or a YAML file with --config; see --show-config):
+  segment_s, dense_stride_s, chunk_size, detector_stride, batch_size, clip_frames, ...
+  postprocess.<param>, postprocess.per_class.<behaviour>.<param>   (see --list-postprocess)
+examples:
+  mouseact infer session1.mp4 --out results/
+  mouseact infer videos/ --out results/ --set postprocess.threshold=0.5 \\
+      --set postprocess.per_class.itch.min_duration_s=0.1
+"""
+
+
+def register(subparsers) -> None:
+    from mouseact.cli import HelpFormatter
+    from mouseact.config import add_config_args
+
+    p = subparsers.add_parser(
+        "infer", help="find behaviour bouts in videos (the main job)", formatter_class=HelpFormatter,
+        description="Run the pipeline (detect -> localize -> classify candidates -> post-process) on one "
+                    "video, a folder of videos or a Supervisely video project.", epilog=INFER_EPILOG)
+    p.add_argument("input", nargs="?", help="a video file, a folder of videos, or a Supervisely project directory")
+    p.add_argument("--out", help="output directory (created; re-use it to resume)")
+    p.add_argument("--model", default=None,
+                   help="model bundle directory (pipeline.json + localizer/ + classifier/) or a classifier "
+                        "directory; default: the embedded default bundle")
+    p.add_argument("--dense", action="store_true",
+                   help="skip stage 1: classify every window of the video (slow; for comparison)")
+    p.add_argument("--detector", default=None, choices=["classical", "yolo", "rtdetr"],
+                   help="stage-0 mouse detector (default: the bundle's, classical = no weights needed)")
+    p.add_argument("--detector-model", default=None, metavar="PATH",
+                   help="weights of a trained YOLO/RT-DETR detector (mouseact train detector)")
+    p.add_argument("--no-resume", action="store_true", help="re-run videos that already have predictions")
+    p.add_argument("--list-postprocess", action="store_true",
+                   help="print the post-processing stages, their help and current values, and exit")
+    p.add_argument("--show-config", action="store_true", help="print the effective config as YAML and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_config_args(p)
+    p.set_defaults(func=run_infer)
+
+    d = subparsers.add_parser(
+        "demo", help="run the pipeline on the shipped B-SOiD sample and score it", formatter_class=HelpFormatter,
+        description="Runs `infer` with the default bundle on samples/bsoid_sequence/ (real B-SOiD clips of "
+                    "one mouse spliced into one video with known labels), prints where the outputs are "
+                    "and the frame F1 against the known labels.")
+    d.add_argument("--out", default="mouseact-demo", help="output directory (replaced if it exists)")
+    d.add_argument("--sample", default=None, help="sample directory (default: the repository's samples/bsoid_sequence)")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.set_defaults(func=run_demo)
+
+
+def _load_config(args, base: dict):
+    import copy
+
+    from mouseact import config as config_mod
+    from mouseact.inference.pipeline import PipelineConfig
+
+    return config_mod.load(PipelineConfig, yaml_path=args.config, overrides=args.overrides, base=copy.deepcopy(base))
+
+
+def run_infer(args) -> int:
+    from mouseact.errors import MouseActError
+
+    if args.list_postprocess or args.show_config:
+        import yaml
+
+        from mouseact import postprocess
+        from mouseact.models import DEFAULT_BUNDLE, BUNDLE_FILE, load_bundle
+
+        base = load_bundle(args.model).pipeline if (args.model or (DEFAULT_BUNDLE / BUNDLE_FILE).is_file()) else {}
+        cfg = _load_config(args, base)
+        if args.list_postprocess:
+            print(postprocess.describe(cfg.postprocess, prefix="postprocess."))
+        if args.show_config:
+            print(yaml.safe_dump(cfg.model_dump(), sort_keys=False).rstrip())
+        return 0
+    if not args.input or not args.out:
+        raise MouseActError("infer needs an INPUT (video, folder or project) and --out DIR")
+    from mouseact.inference.batch import resolve_inputs, run_batch, summary_table
+    from mouseact.inference.pipeline import Predictor
+
+    jobs = resolve_inputs(args.input)  # bad input fails here, before models load
+    t0 = time.perf_counter()
+    predictor = Predictor(args.model, detector=args.detector, detector_model=args.detector_model,
+                          dense=args.dense, config_path=args.config, overrides=args.overrides,
+                          progress_bars=False if args.quiet else None)
+    print(f"model: {predictor.bundle.describe()}; {len(predictor.classes)} behaviours; "
+          f"{'dense' if args.dense else 'two-stage'}; {len(jobs)} video(s)", file=sys.stderr)
+    report = run_batch(predictor, args.input, args.out, resume=not args.no_resume)
+    if len(jobs) == 1 and report.failed and not report.done and not report.skipped:
+        raise MouseActError(report.failed[0][1])  # one video: its own one-line error
+    out = Path(args.out)
+    if report.done or report.skipped:
+        print(summary_table(out, predictor.classes))
+        print(f"outputs: {out.resolve()} (predictions/, project/, summary.csv, ethograms/) "
+              f"in {time.perf_counter() - t0:.1f} s")
+    if report.failed:
+        print(f"{len(report.failed)} of {len(jobs)} video(s) failed:", file=sys.stderr)
+        for job, err in report.failed:
+            print(f"  {job.path}: {err}", file=sys.stderr)
+        raise MouseActError(f"{len(report.failed)} of {len(jobs)} video(s) failed (listed above)")
+    return 0
+
+
+def run_demo(args) -> int:
+    from mouseact.inference.demo import run_demo as demo
+
+    return demo(args.out, args.sample, quiet=args.quiet)

@@ -1,0 +1,284 @@
+"""The streaming inference pipeline: one decode pass per video, memory flat in video length.
+
+    decode (chunks) -> detect/track -> stage-1 features          }  preprocess  (one pass)
+    actionness -> proposals -> stage-2 only on candidates         }  inference
+    named post-processing stages                                  }  postprocess
+
+Per frame only small arrays are kept (a box, a feature row). Stage 2 needs pixels of the
+candidate segments after the pass; they are **re-read by random access** (a handful of sampled
+frames per segment, cropped at once to the classifier's crop size). The alternative, keeping a
+disk-backed memmap of per-frame crops during the pass, cannot reproduce the training crop: the
+crop of a clip is the union of the mouse boxes over the clip (``mouseact.crop.clip_crop_box``),
+known only once the segment is known. ``bench/pipeline.py`` measures what the re-reading costs.
+
+``dense=True`` skips stage 1 and sends every window of a regular grid through stage 2 (the
+seed's way), for comparison.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from pydantic import Field
+
+from mouseact import postprocess
+from mouseact.postprocess import PostprocessConfig
+from mouseact.config import Config
+from mouseact.crop import CropPolicy, apply_crop, clip_crop_box
+from mouseact.errors import ModelError
+from mouseact.intervals import Interval
+from mouseact.progress import bar
+from mouseact.timing import StageTimer
+from mouseact.video import VideoInfo, VideoReader
+
+# The Predictor's three timed steps and the timer stages each one sums.
+STEPS = {
+    "preprocess": ("decode", "detect", "features"),
+    "inference": ("localize", "read_clips", "embed", "classify"),
+    "postprocess": ("postprocess",),
+}
+
+
+class PipelineConfig(Config):
+    """Settings of one inference run (defaults overridden by the bundle's pipeline.json, then --set)."""
+
+    chunk_size: int = Field(64, ge=1, description="frames decoded per chunk of the streaming pass")
+    detector: str = Field("classical", description="stage-0 detector kind: classical | yolo | rtdetr")
+    detector_model: str | None = Field(None, description="weights of a trained yolo/rtdetr detector")
+    detector_stride: int = Field(1, ge=1, description="run the detector every N frames, interpolate between")
+    segment_s: float = Field(1.0, gt=0, description="stage-2 segment length, seconds (dense window; long "
+                                                     "proposals are split into pieces of about this length)")
+    dense_stride_s: float = Field(0.5, gt=0, description="--dense: step between windows, seconds")
+    min_proposal_s: float = Field(0.0, ge=0, description="ignore stage-1 proposals shorter than this, seconds")
+    clip_frames: int | None = Field(None, ge=1, description="frames sampled per segment for stage 2 "
+                                                          "(default: the classifier's own)")
+    batch_size: int = Field(8, ge=1, description="segments per stage-2 batch")
+    keep_unknown: bool = Field(False, description="keep segments the open-set classifier calls 'unknown'")
+    postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
+
+
+@dataclasses.dataclass
+class VideoResult:
+    """One video's outcome (what ``mouseact.export`` writes)."""
+
+    video_path: Path
+    name: str                     # file name, used for output names
+    info: VideoInfo
+    intervals: list[Interval]
+    track: Any                    # mouseact.preprocess.detection.Track
+    timing: dict[str, dict[str, float]]
+    n_candidates: int = 0         # segments sent through stage 2
+    dataset: str | None = None
+    steps_ms_per_frame: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def timing_line(self) -> str:
+        parts = [f"{k} {v:.2f}" for k, v in self.steps_ms_per_frame.items()]
+        return "ms/frame: " + ", ".join(parts)
+
+
+def split_segment(start: int, end: int, piece: int) -> list[tuple[int, int]]:
+    """Cut ``[start, end]`` into near-equal pieces of about ``piece`` frames (at least one)."""
+    length = end - start + 1
+    n = max(1, int(round(length / max(piece, 1))))
+    edges = np.linspace(start, end + 1, n + 1).round().astype(int)
+    return [(int(a), int(b) - 1) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def dense_windows(n_frames: int, window: int, stride: int) -> list[tuple[int, int]]:
+    """A regular grid of windows covering ``[0, n_frames-1]`` (the last one ends at the video's end)."""
+    window = max(1, min(window, n_frames))
+    starts = list(range(0, max(n_frames - window, 0) + 1, max(stride, 1)))
+    if starts[-1] + window < n_frames:
+        starts.append(n_frames - window)
+    return [(s, s + window - 1) for s in starts]
+
+
+def sample_indices(start: int, end: int, n: int) -> np.ndarray:
+    return np.linspace(start, end, n).round().astype(np.int64)
+
+
+class Predictor:
+    """Load a bundle once, then ``predict(video)`` any number of videos."""
+
+    def __init__(self, model_dir: str | Path | None = None, detector: Any = None,
+                 detector_model: str | Path | None = None, dense: bool = False,
+                 config: PipelineConfig | None = None, overrides: Sequence[str] = (),
+                 config_path: str | Path | None = None, progress_bars: bool | None = None):
+        """``detector``: a kind (``classical``/``yolo``/``rtdetr``) or a ready Detector object
+        (e.g. the detector service client); ``None`` takes the config's. ``overrides`` are
+        ``--set key=value`` items on top of the bundle's pipeline.json."""
+        from mouseact import config as config_mod
+        from mouseact.models import load_bundle
+
+        self.bundle = load_bundle(model_dir)
+        if config is None:
+            config = config_mod.load(PipelineConfig, yaml_path=config_path, overrides=overrides,
+                                     base=copy.deepcopy(self.bundle.pipeline))
+        if isinstance(detector, str):
+            config = config.model_copy(update={"detector": detector})
+            detector = None
+        if detector_model:
+            config = config.model_copy(update={"detector_model": str(detector_model)})
+        self.config = config
+        self.detector_object = detector
+        self.dense = dense
+        self.progress_bars = progress_bars
+        self._load_models()
+        postprocess.validate(self.config.postprocess, self.classes)
+
+    # -- models ------------------------------------------------------------------------------
+    def _load_models(self) -> None:
+        from mouseact.classifier import Classifier
+
+        self.classifier = Classifier.load(self.bundle.classifier_dir)
+        self.classes = list(self.classifier.classes)
+        card = getattr(self.classifier, "card", None) or {}
+        self.crop_policy = CropPolicy.from_dict(card.get("crop_policy"))
+        self.clip_frames = int(self.config.clip_frames or _classifier_clip_frames(self.classifier, card))
+        self.localizer = None
+        if not self.dense:
+            if self.bundle.localizer_dir is None:
+                raise ModelError("the model has no stage-1 localizer; use --dense or a bundle with one",
+                                 self.bundle.root)
+            from mouseact.localizer import Localizer
+
+            self.localizer = Localizer.load(self.bundle.localizer_dir)
+
+    def _make_feature_extractor(self):
+        from mouseact.localizer import FeatureExtractor
+
+        if hasattr(self.localizer, "feature_extractor"):
+            return self.localizer.feature_extractor()
+        return FeatureExtractor(getattr(self.localizer, "feature_config", None))
+
+    def _make_detector(self):
+        from mouseact.preprocess.detection import StreamingDetector, make_detector
+
+        if self.detector_object is not None:
+            det = self.detector_object
+            if hasattr(det, "reset"):
+                det.reset()  # a stateful (background-model) detector must not carry over videos
+        else:
+            kw = {"model_path": self.config.detector_model} if self.config.detector_model else {}
+            det = make_detector(self.config.detector, **kw)
+        return StreamingDetector(det, self.config.detector_stride)
+
+    # -- one video -----------------------------------------------------------------------------
+    def predict(self, video: str | Path, name: str | None = None, dataset: str | None = None,
+                progress: Callable[[int, int], None] | None = None) -> VideoResult:
+        """Run the whole pipeline on one video. ``progress(done_frames, n_frames)`` is called
+        after every decoded chunk (for services; the terminal gets a progress bar anyway)."""
+        video = Path(video)
+        timer = StageTimer()
+        cfg = self.config
+        with VideoReader(video) as vr:
+            info = vr.info
+            track, features = self._streaming_pass(vr, timer, progress)
+            n, fps = info.n_frames, info.fps
+            if self.dense:
+                win = max(1, int(round(cfg.segment_s * fps)))
+                segments = dense_windows(n, win, max(1, int(round(cfg.dense_stride_s * fps))))
+            else:
+                with timer.stage("localize"):
+                    segments = self._proposals(features, fps)
+            del features
+            candidates = self._classify_segments(vr, segments, track, info, timer)
+        with timer.stage("postprocess"):
+            intervals = postprocess.run(candidates, n, fps, cfg.postprocess, self.classes)
+        steps = {step: round(1000 * sum(timer.seconds.get(s, 0.0) for s in parts) / n, 3)
+                 for step, parts in STEPS.items()}
+        return VideoResult(video, name or video.name, info, intervals, track, timer.report(n),
+                           len(segments), dataset, steps)
+
+    def _streaming_pass(self, vr: VideoReader, timer: StageTimer, progress=None):
+        """Decode once; detect and (two-stage mode) compute stage-1 features chunk by chunk."""
+        info = vr.info
+        detector = self._make_detector()
+        extractor = None if self.dense else self._make_feature_extractor()
+        features: list[np.ndarray] = []
+        chunks = vr.iter_chunks(self.config.chunk_size)
+        with bar(info.n_frames, f"{Path(info.path).name}: detect+features", disable=self._no_bar()) as pbar:
+            while True:
+                with timer.stage("decode"):
+                    item = next(chunks, None)
+                if item is None:
+                    break
+                start, frames = item
+                with timer.stage("detect"):
+                    boxes = detector.process(start, frames)
+                if extractor is not None:
+                    with timer.stage("features"):
+                        features.append(np.asarray(extractor.process(start, frames, boxes), np.float32))
+                pbar.update(len(frames))
+                if progress is not None:
+                    progress(start + len(frames), info.n_frames)
+        with timer.stage("detect"):
+            track = detector.finalize()
+        feats = np.concatenate(features) if features else None
+        return track, feats
+
+    def _proposals(self, features: np.ndarray, fps: float) -> list[tuple[int, int]]:
+        actionness = self.localizer.actionness(features)
+        proposals = self.localizer.propose(actionness, fps)
+        min_len = int(round(self.config.min_proposal_s * fps))
+        piece = max(1, int(round(self.config.segment_s * fps)))
+        out: list[tuple[int, int]] = []
+        for p in proposals:
+            if p.length >= max(min_len, 1):
+                out += split_segment(max(p.start, 0), min(p.end, len(features) - 1), piece)
+        return out
+
+    def _classify_segments(self, vr: VideoReader, segments: list[tuple[int, int]], track, info: VideoInfo,
+                           timer: StageTimer) -> list[Interval]:
+        """Stage 2 on each segment: sampled frames re-read by random access, cropped, embedded."""
+        if not segments:
+            return []
+        boxes = np.asarray(track.boxes, np.float32)
+        size = self.crop_policy.out_size
+        full = np.array([0, 0, size, size])
+        out: list[Interval] = []
+        bs = self.config.batch_size
+        with bar(len(segments), f"{Path(info.path).name}: classify", unit="segment",
+                 disable=self._no_bar()) as pbar:
+            for b in range(0, len(segments), bs):
+                batch = segments[b:b + bs]
+                with timer.stage("read_clips"):
+                    idx = [sample_indices(s, e, self.clip_frames) for s, e in batch]
+                    wanted = np.unique(np.concatenate(idx))  # sorted: decord reads forward
+                    frames = vr.get_frames(wanted)
+                    pos = {int(f): i for i, f in enumerate(wanted)}
+                    items = []
+                    for (s, e), ix in zip(batch, idx):
+                        rect = clip_crop_box(boxes[s:e + 1], info.width, info.height, self.crop_policy)
+                        crops = apply_crop(frames[[pos[int(i)] for i in ix]], rect, size)
+                        items.append((crops, full))
+                    del frames
+                with timer.stage("embed"):
+                    emb = self.classifier.embedder.embed_batch(items)
+                with timer.stage("classify"):
+                    proba = np.asarray(self.classifier.predict_proba(emb))
+                    labels, confs = self.classifier.predict(emb)
+                for (s, e), label, conf in zip(batch, labels, confs):
+                    if label not in self.classes and not self.config.keep_unknown:
+                        continue
+                    out.append(Interval(int(s), int(e), str(label), float(conf)))
+                del proba
+                pbar.update(len(batch))
+        return out
+
+    def _no_bar(self) -> bool | None:
+        return None if self.progress_bars is None else not self.progress_bars
+
+
+def _classifier_clip_frames(classifier, card: dict) -> int:
+    """Frames per clip the classifier was trained with (its embedder's config, else 16)."""
+    for src in (getattr(classifier.embedder, "config", None) or {}, card.get("embedder") or {}, card):
+        if isinstance(src, dict):
+            for key in ("clip_frames", "n_frames", "num_frames"):
+                if src.get(key):
+                    return int(src[key])
+    return 16
