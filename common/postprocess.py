@@ -250,7 +250,7 @@ def describe(cfg: PostprocessConfig | None = None, prefix: str = "") -> str:
     order = list(cfg.stages) + [n for n in STAGES if n not in cfg.stages]
     for name in order:
         st = STAGES[name]
-        state = "" if name in cfg.stages else "  [disabled]"
+        state = "" if name in cfg.stages else " [disabled]"
         lines.append(f"  {name}{state}: {st.help}")
         for p in st.params:
             tag = " (per-class)" if p in st.per_class else ""

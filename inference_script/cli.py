@@ -96,6 +96,10 @@ def run_infer(args) -> int:
     from mouseact.inference.pipeline import Predictor
 
     jobs = resolve_inputs(args.input)  # bad input fails here, before models load
+    if len(jobs) == 1:
+        from mouseact.video import probe
+
+        probe(jobs[0].path)  # a single unreadable video: its one-line error, nothing written
     t0 = time.perf_counter()
     predictor = Predictor(args.model, detector=args.detector, detector_model=args.detector_model,
                           dense=args.dense, config_path=args.config, overrides=args.overrides,

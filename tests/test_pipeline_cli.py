@@ -1,0 +1,89 @@
+"""`mouseact infer` / `demo` command surface: help, config listing, bad inputs (no models needed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mouseact.inference.pipeline import PipelineConfig, dense_windows, sample_indices, split_segment
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_help_explains_every_option(cli):
+    r = cli("infer", "--help")
+    assert r.returncode == 0
+    for opt in ("--out", "--model", "--dense", "--detector", "--detector-model", "--no-resume",
+                "--list-postprocess", "--show-config", "--config", "--set", "--quiet"):
+        assert opt in r.stdout
+    r = cli("demo", "--help")
+    assert r.returncode == 0 and "--out" in r.stdout and "in-sample" not in r.stderr
+
+
+def test_list_postprocess_and_overrides(cli):
+    r = cli("infer", "--list-postprocess", "--set", "postprocess.threshold=0.55",
+            "--set", "postprocess.stages=[threshold,stitch]")
+    assert r.returncode == 0, r.stderr
+    for stage in ("soft_nms", "threshold", "exclusive", "smooth", "stitch", "min_duration"):
+        assert stage in r.stdout
+    assert "postprocess.threshold = 0.55" in r.stdout
+    assert "smooth [disabled]" in r.stdout
+    r = cli("infer", "--show-config", "--set", "postprocess.per_class.itch.threshold=0.7")
+    assert r.returncode == 0 and "itch:" in r.stdout and "threshold: 0.7" in r.stdout
+
+
+def test_bad_override_is_one_line_error(cli):
+    r = cli("infer", "--list-postprocess", "--set", "postprocess.treshold=0.5")
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "treshold" in r.stderr
+
+
+@pytest.mark.parametrize("kind", ["truncated", "text", "missing", "not_video_ext"])
+def test_bad_input_one_line_error_and_no_output(cli, tmp_path, arena_video, kind):
+    if kind == "truncated":
+        bad = tmp_path / "cut.mp4"
+        bad.write_bytes(arena_video.read_bytes()[: 300_000])
+    elif kind == "text":
+        bad = tmp_path / "notes.mp4"
+        bad.write_text("this is not a video\n")
+    elif kind == "missing":
+        bad = tmp_path / "nope.mp4"
+    else:
+        bad = tmp_path / "notes.txt"
+        bad.write_text("hello\n")
+    out = tmp_path / "out"
+    r = cli("infer", str(bad), "--out", str(out))
+    assert r.returncode == 2, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(bad) in last
+    assert "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_segment_helpers():
+    assert split_segment(10, 19, 10) == [(10, 19)]
+    pieces = split_segment(0, 99, 30)
+    assert pieces[0][0] == 0 and pieces[-1][1] == 99 and len(pieces) == 3
+    assert all(b[0] == a[1] + 1 for a, b in zip(pieces, pieces[1:]))   # contiguous, no overlap
+    w = dense_windows(100, 30, 15)
+    assert w[0] == (0, 29) and w[-1][1] == 99 and all(e - s + 1 == 30 for s, e in w)
+    assert dense_windows(10, 30, 15) == [(0, 9)]                         # shorter than a window
+    idx = sample_indices(5, 20, 4)
+    assert idx[0] == 5 and idx[-1] == 20 and (idx >= 5).all() and (idx <= 20).all()
+
+
+def test_app_config_defaults_match_pipeline_defaults():
+    cfg = json.loads((REPO / "apps" / "inference" / "config.json").read_text())
+    assert {"name", "description", "categories", "entrypoint", "docker_image", "options"} <= set(cfg)
+    defaults = PipelineConfig()
+    for key, opt in cfg["options"].items():
+        obj = defaults
+        parts = key.split(".")
+        if not hasattr(obj, parts[0]):
+            continue  # run options (model_dir, dense, resume) are not config fields
+        for part in parts:
+            obj = getattr(obj, part)
+        assert opt["default"] == obj, key
