@@ -1,0 +1,127 @@
+"""``mouseact evaluate`` and ``mouseact compare`` (cheap to import: heavy work is lazy)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    from mouseact.cli import HelpFormatter
+    from mouseact.config import add_config_args
+
+    p = subparsers.add_parser(
+        "evaluate", formatter_class=HelpFormatter,
+        help="score predictions against ground truth (frame/segment P/R/F1, mAP, HTML report)",
+        description="Score a run's predictions against ground truth and write metrics.json, per_class.csv,\n"
+                    "confusion_matrix.png and a self-contained report.html (ethograms of truth vs prediction).\n"
+                    "Videos are matched by file stem; a video on one side only is an error. Labels on one\n"
+                    "side only are scored (0) and listed, never dropped.")
+    p.add_argument("--pred", required=True, metavar="DIR",
+                   help="output folder of `mouseact infer` (or its predictions/ folder)")
+    p.add_argument("--gt", required=True, metavar="PATH",
+                   help="ground truth: Supervisely video project folder, BORIS export (.csv/.tsv), interval CSV "
+                        "(video,behavior,start,end in frames) or a folder of such CSV files")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the metrics and report")
+    p.add_argument("--gt-format", choices=["auto", "supervisely", "boris", "csv"], default=None,
+                   help="ground-truth format (default: detect)")
+    p.add_argument("--thresholds", type=float, nargs="+", default=None, metavar="TIOU",
+                   help="tIoU thresholds for segment scores and mAP (default 0.3 0.5 0.7)")
+    p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument("--show-config", action="store_true", help="print the config options and exit")
+    add_config_args(p)
+    p.set_defaults(func=_evaluate)
+
+    c = subparsers.add_parser(
+        "compare", formatter_class=HelpFormatter,
+        help="per-behaviour statistics between conditions (e.g. pre/post treatment)",
+        description="Compare per-behaviour measures (bouts, total_s, mean_bout_s, per_minute, share_of_time)\n"
+                    "between conditions: Mann-Whitney U + rank-biserial r for independent groups, Wilcoxon\n"
+                    "signed-rank + matched-pairs rank-biserial r when every video has a subject (paired).\n"
+                    "p-values corrected per measure (Holm and Benjamini-Hochberg). Writes stats.csv, stats.md,\n"
+                    "values.csv and a box/strip plot per measure. Warns when n is too small to reach alpha.")
+    c.add_argument("--pred", required=True, metavar="DIR", help="output folder of `mouseact infer`")
+    c.add_argument("--groups", required=True, metavar="CSV",
+                   help="CSV with columns video, condition and optionally subject (paired design); "
+                        "video = file name or stem")
+    c.add_argument("--out", required=True, metavar="DIR", help="folder for the tables and plots")
+    c.add_argument("--alpha", type=float, default=None, help="significance level (default 0.05)")
+    c.add_argument("--correction", choices=["holm", "bh"], default=None,
+                   help="which corrected p decides 'significant' (default holm)")
+    c.add_argument("--measures", nargs="+", default=None, metavar="M",
+                   help="measures to compare (default: all of bouts total_s mean_bout_s per_minute share_of_time)")
+    c.add_argument("--paired", choices=["auto", "yes", "no"], default=None,
+                   help="auto: paired when the CSV gives a subject for every video (default auto)")
+    c.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    c.add_argument("--show-config", action="store_true", help="print the config options and exit")
+    add_config_args(c)
+    c.set_defaults(func=_compare)
+
+
+def _overrides(args, names: dict[str, str]) -> list[str]:
+    out = list(args.overrides)
+    for attr, key in names.items():
+        v = getattr(args, attr)
+        if v is not None:
+            # JSON is YAML: keeps strings like "no" from turning into booleans
+            out.append(f"{key}={json.dumps(list(v) if isinstance(v, (list, tuple)) else v)}")
+    return out
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from mouseact.config import load
+    from mouseact.evaluation.evaluate import EvaluateConfig, evaluate, write_outputs
+
+    if args.show_config:
+        print(EvaluateConfig.describe())
+        return 0
+    cfg = load(EvaluateConfig, args.config, _overrides(args, {"gt_format": "gt_format", "thresholds": "thresholds"}))
+    result = evaluate(args.pred, args.gt, cfg)
+    paths = write_outputs(result, args.out, report=not args.no_report)
+    for note in result["notes"]:
+        print(f"warning: {note}", file=sys.stderr)
+    f = result["frame"].get("macro", {})
+    print(f"{result['n_videos']} video(s), {result['n_frames']} frames, {len(result['classes'])} behaviours")
+    print(f"frame macro  P {f.get('precision', float('nan')):.3f}  R {f.get('recall', float('nan')):.3f}  "
+          f"F1 {f.get('f1', float('nan')):.3f}   accuracy {result['frame_accuracy']:.3f}")
+    seg = result["segment"].get("macro", {})
+    from mouseact.evaluation.evaluate import flatten
+
+    for k, v in flatten(seg).items():
+        if "f1" in k.lower():
+            print(f"segment macro {k}: {v:.3f}")
+    m = result["map"]
+    for k, v in flatten({kk: vv for kk, vv in m.items() if kk != "per_class"} if isinstance(m, dict) else {"mAP": m}
+                        ).items():
+        print(f"mAP {k}: {v:.3f}" if isinstance(v, float) else f"mAP {k}: {v}")
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from mouseact.config import load
+    from mouseact.evaluation.compare import CompareConfig, compare, write_outputs
+
+    if args.show_config:
+        print(CompareConfig.describe())
+        return 0
+    cfg = load(CompareConfig, args.config, _overrides(args, {"alpha": "alpha", "correction": "correction",
+                                                             "measures": "measures", "paired": "paired"}))
+    result = compare(args.pred, args.groups, cfg)
+    paths = write_outputs(result, args.out, cfg, plots=not args.no_plots)
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    design = "paired (Wilcoxon signed-rank)" if result.paired else "independent (Mann-Whitney U)"
+    print(f"{len(result.conditions)} conditions ({', '.join(result.conditions)}), {len(result.behaviors)} behaviours, "
+          f"{design}")
+    sig = [s for s in result.stats if s["significant"]]
+    print(f"{len(sig)} of {len(result.stats)} comparisons significant ({cfg.correction} p < {cfg.alpha:g})")
+    for s in sig:
+        print(f"  {s['measure']:<13} {s['behavior']:<14} {s['condition_a']} -> {s['condition_b']}: "
+              f"median {s['median_a']:g} -> {s['median_b']:g}, p_{cfg.correction} "
+              f"{s['p_holm'] if cfg.correction == 'holm' else s['p_bh']:.3g}, r {s['effect_size']:+.2f}")
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0

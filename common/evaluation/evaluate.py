@@ -1,0 +1,350 @@
+"""Score a run's predictions against ground truth.
+
+Ground truth may be a Supervisely video project (through :mod:`mouseact.sly_io`), a BORIS export
+(tabular START/STOP or aggregated; through :mod:`mouseact.preprocess.importers`), an interval CSV
+(``video,behavior,start,end`` in frames, or MouseAct's own ``intervals.csv``), or a folder of
+BORIS/interval CSV files. Videos are matched by file stem; a video present on only one side is an
+error naming it. Labels present on only one side are kept (they score 0) and listed, never dropped.
+
+Scores (:mod:`mouseact.metrics`): frame precision/recall/F1 per class and macro (background
+excluded from macro), segment P/R/F1 at each tIoU threshold, average precision and mAP, plus a
+frame-level confusion matrix with background. Several videos are scored as one timeline: frame
+labels are concatenated, and intervals are shifted by the cumulative frame count so that no
+segment can match across videos.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from pydantic import Field
+
+from mouseact import atomic
+from mouseact.config import Config
+from mouseact.errors import AnnotationError, MouseActError
+from mouseact.export import VideoPrediction, read_predictions, video_stem
+from mouseact.intervals import Interval, to_frame_labels, to_frame_matrix
+
+log = logging.getLogger(__name__)
+
+GT_FORMATS = ("auto", "supervisely", "boris", "csv")
+
+
+class EvaluateConfig(Config):
+    thresholds: list[float] = Field([0.3, 0.5, 0.7], description="tIoU thresholds for segment P/R/F1 and mAP")
+    gt_format: str = Field("auto", description="ground-truth format: auto, supervisely, boris, csv")
+    clamp_gt: bool = Field(True, description="clip ground-truth bouts that run past the video end (with a "
+                                             "warning) instead of failing")
+
+
+@dataclasses.dataclass
+class GroundTruth:
+    intervals: dict[str, list[Interval]]   # stem -> bouts (frames of the *predicted* video)
+    labels: list[str]                      # label set the source declares (or uses)
+    source: str                            # supervisely | boris | csv
+    notes: list[str]
+
+
+# --------------------------------------------------------------------------------------------
+# ground truth
+# --------------------------------------------------------------------------------------------
+def sniff_csv(path: Path) -> str:
+    """``boris`` or ``csv`` from the first lines of a text table."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            head = [next(f, "") for _ in range(40)]
+    except OSError as exc:
+        raise AnnotationError(f"cannot read: {exc}", path) from None
+    text = "".join(head).lower()
+    if text.startswith("observation id") or "behavior type" in text or ",status" in text or "\tstatus" in text:
+        return "boris"
+    first = head[0].lower()
+    if "video" in first and ("behavior" in first or "behaviour" in first or "label" in first):
+        return "csv"
+    raise AnnotationError("not a BORIS export nor an interval CSV (need columns video,behavior,start,end)", path)
+
+
+def detect_format(path: Path) -> str:
+    from mouseact import sly_io
+
+    if path.is_dir():
+        if sly_io.is_project(path):
+            return "supervisely"
+        return "folder"
+    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+        return sniff_csv(path)
+    raise AnnotationError("unsupported ground truth (a Supervisely project folder, BORIS CSV/TSV or interval CSV)",
+                          path)
+
+
+def _records_to_intervals(records, source: Path, preds: dict[str, VideoPrediction], notes: list[str]
+                          ) -> dict[str, list[Interval]]:
+    """VideoRecords (frames at the record's fps) -> bouts on the predicted video's frame axis."""
+    out: dict[str, list[Interval]] = {}
+    for rec in records:
+        stem = video_stem(rec.name)
+        if stem in out:
+            raise AnnotationError(f"video {stem!r} appears twice in the ground truth", source)
+        ivs = list(rec.intervals)
+        vp = preds.get(stem)
+        if vp is not None and rec.fps and abs(rec.fps - vp.fps) > 1e-3 * vp.fps:
+            # the annotation tool's frame rate differs (e.g. 30 vs 29.97): go through seconds
+            ratio = vp.fps / rec.fps
+            ivs = [Interval(int(round(iv.start * ratio)), max(int(round(iv.start * ratio)),
+                            int(round((iv.end + 1) * ratio)) - 1), iv.label, iv.confidence) for iv in ivs]
+            notes.append(f"{stem}: ground truth at {rec.fps:g} fps, video at {vp.fps:g} fps; bouts converted "
+                         "through seconds")
+        out[stem] = ivs
+    return out
+
+
+def read_interval_csv_frames(path: Path) -> dict[str, list[Interval]]:
+    """Minimal reader: ``video, behavior, start|start_frame, end|end_frame`` (inclusive frames)."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        cols = {c.strip().lower(): c for c in (reader.fieldnames or [])}
+        vc = cols.get("video")
+        bc = cols.get("behavior") or cols.get("behaviour") or cols.get("label")
+        sc = cols.get("start_frame") or cols.get("start")
+        ec = cols.get("end_frame") or cols.get("end")
+        if not all([vc, bc, sc, ec]):
+            raise AnnotationError("interval CSV needs columns video, behavior, start, end (frames)", path)
+        out: dict[str, list[Interval]] = {}
+        for i, row in enumerate(reader, start=2):
+            try:
+                s, e = int(float(row[sc])), int(float(row[ec]))
+                iv = Interval(s, e, row[bc].strip(), float(row.get(cols.get("confidence", ""), "") or 1.0))
+            except (TypeError, ValueError) as exc:
+                raise AnnotationError(f"row {i}: {exc}", path) from None
+            out.setdefault(video_stem(row[vc].strip()), []).append(iv)
+    return out
+
+
+def _read_one_file(path: Path, fmt: str, preds: dict[str, VideoPrediction], notes: list[str]
+                   ) -> dict[str, list[Interval]]:
+    if fmt == "csv":
+        with open(path, encoding="utf-8-sig") as f:
+            header = f.readline().lower()
+        if "start_frame" in header or "end_frame" in header:  # MouseAct's own intervals.csv
+            return read_interval_csv_frames(path)
+        try:
+            from mouseact.preprocess.importers import read_interval_csv
+        except ImportError:
+            notes.append("interval CSV read by the minimal built-in reader (frames only)")
+            return read_interval_csv_frames(path)
+        return _records_to_intervals(read_interval_csv(path, units="frames"), path, preds, notes)
+    if fmt == "boris":
+        try:
+            from mouseact.preprocess.importers import read_boris
+        except ImportError:
+            raise MouseActError("reading BORIS needs mouseact.preprocess.importers, which is not installed",
+                                path) from None
+        return _records_to_intervals(read_boris(path), path, preds, notes)
+    raise AnnotationError(f"unknown ground-truth format {fmt!r}", path)
+
+
+def load_ground_truth(path: str | Path, preds: dict[str, VideoPrediction], fmt: str = "auto") -> GroundTruth:
+    path = Path(path)
+    if not path.exists():
+        raise MouseActError("ground truth not found", path)
+    if fmt not in GT_FORMATS:
+        raise MouseActError(f"unknown ground-truth format {fmt!r} (choose from {', '.join(GT_FORMATS)})")
+    notes: list[str] = []
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "supervisely":
+        from mouseact import sly_io
+
+        records = sly_io.read_project(path, out_of_range="error")
+        labels = sly_io.project_classes(path)
+        ivs = _records_to_intervals(records, path, preds, notes)
+        return GroundTruth(ivs, list(labels), "supervisely", notes)
+    if fmt == "folder":
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".tsv") and not p.name.startswith("."))
+        if not files:
+            raise AnnotationError("folder has no Supervisely meta.json and no .csv files", path)
+        ivs: dict[str, list[Interval]] = {}
+        kinds = set()
+        for f in files:
+            kind = sniff_csv(f)
+            kinds.add(kind)
+            for stem, v in _read_one_file(f, kind, preds, notes).items():
+                if stem in ivs:
+                    raise AnnotationError(f"video {stem!r} annotated in more than one file", f)
+                ivs[stem] = v
+        labels = sorted({iv.label for v in ivs.values() for iv in v})
+        return GroundTruth(ivs, labels, "+".join(sorted(kinds)), notes)
+    ivs = _read_one_file(path, fmt, preds, notes)
+    labels = sorted({iv.label for v in ivs.values() for iv in v})
+    return GroundTruth(ivs, labels, fmt, notes)
+
+
+# --------------------------------------------------------------------------------------------
+# scoring
+# --------------------------------------------------------------------------------------------
+def confusion(gt: np.ndarray, pred: np.ndarray, n_ids: int) -> np.ndarray:
+    """Frame counts ``[gt_id, pred_id]`` over ids ``0..n_ids-1`` (0 = background)."""
+    return np.bincount(gt.astype(np.int64) * n_ids + pred.astype(np.int64), minlength=n_ids * n_ids
+                       ).reshape(n_ids, n_ids)
+
+
+def _clamp(ivs: list[Interval], n: int, stem: str, notes: list[str], clamp: bool, source: str) -> list[Interval]:
+    bad = [iv for iv in ivs if iv.start < 0 or iv.end > n - 1]
+    if not bad:
+        return ivs
+    if not clamp:
+        raise AnnotationError(f"{len(bad)} ground-truth bout(s) of {stem} outside the video's {n} frames, "
+                              f"e.g. {bad[0]}", source)
+    notes.append(f"{stem}: {len(bad)} ground-truth bout(s) ran past frame {n - 1} and were clipped")
+    out = []
+    for iv in ivs:
+        s, e = max(iv.start, 0), min(iv.end, n - 1)
+        if s <= e:
+            out.append(Interval(s, e, iv.label, iv.confidence))
+    return out
+
+
+def _shift(ivs: Sequence[Interval], offset: int) -> list[Interval]:
+    return [Interval(iv.start + offset, iv.end + offset, iv.label, iv.confidence) for iv in ivs]
+
+
+def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | None = None) -> dict[str, Any]:
+    """All scores as one JSON-able dict (see :func:`write_outputs` for the files)."""
+    from mouseact import metrics
+
+    cfg = cfg or EvaluateConfig()
+    thresholds = tuple(float(t) for t in cfg.thresholds)
+    preds = read_predictions(pred_dir)
+    gt = load_ground_truth(gt_path, preds, cfg.gt_format)
+    only_pred = sorted(set(preds) - set(gt.intervals))
+    only_gt = sorted(set(gt.intervals) - set(preds))
+    if only_pred or only_gt:
+        parts = []
+        if only_gt:
+            parts.append(f"no predictions for {', '.join(only_gt)}")
+        if only_pred:
+            parts.append(f"no ground truth for {', '.join(only_pred)}")
+        raise MouseActError("videos do not match: " + "; ".join(parts), gt_path)
+
+    pred_labels = list(dict.fromkeys([c for vp in preds.values() for c in vp.classes]
+                                     + sorted({iv.label for vp in preds.values() for iv in vp.intervals})))
+    gt_labels = list(dict.fromkeys([*gt.labels, *sorted({iv.label for v in gt.intervals.values() for iv in v})]))
+    classes = list(dict.fromkeys([*pred_labels, *gt_labels]))
+    unknown = {"only_in_predictions": [c for c in pred_labels if c not in gt_labels],
+               "only_in_ground_truth": [c for c in gt_labels if c not in pred_labels]}
+    notes = list(gt.notes)
+    for side, labs in (("predictions", unknown["only_in_predictions"]),
+                       ("ground truth", unknown["only_in_ground_truth"])):
+        if labs:
+            notes.append(f"label(s) only in the {side}: {', '.join(labs)} (scored, not dropped)")
+
+    gt_frames, pred_frames, gt_all, pred_all = [], [], [], []
+    per_video, offset = [], 0
+    for stem in sorted(preds):
+        vp = preds[stem]
+        g = _clamp(sorted(gt.intervals[stem]), vp.n_frames, stem, notes, cfg.clamp_gt, str(gt_path))
+        gt.intervals[stem] = g
+        overlap = int((to_frame_matrix(g, vp.n_frames, classes).sum(1) > 1).sum())
+        if overlap:
+            notes.append(f"{stem}: {overlap} ground-truth frame(s) carry two behaviours; at frame level the "
+                         "later bout wins")
+        gl, pl = to_frame_labels(g, vp.n_frames, classes), to_frame_labels(vp.intervals, vp.n_frames, classes)
+        gt_frames.append(gl)
+        pred_frames.append(pl)
+        gt_all += _shift(g, offset)
+        pred_all += _shift(vp.intervals, offset)
+        offset += vp.n_frames
+        fs = metrics.frame_scores(gl, pl, classes)
+        per_video.append({"video": vp.video, "stem": stem, "fps": vp.fps, "n_frames": vp.n_frames,
+                          "gt_bouts": len(g), "pred_bouts": len(vp.intervals),
+                          "frame_accuracy": float(np.mean(gl == pl)), "frame_macro": fs["macro"]})
+    g_cat, p_cat = np.concatenate(gt_frames), np.concatenate(pred_frames)
+    frame = metrics.frame_scores(g_cat, p_cat, classes)
+    segment = metrics.segment_scores(gt_all, pred_all, classes, thresholds=thresholds)
+    m_ap = metrics.mean_ap(gt_all, pred_all, classes, thresholds)
+    return {
+        "pred_dir": str(pred_dir), "ground_truth": str(gt_path), "gt_format": gt.source,
+        "classes": classes, "thresholds": list(thresholds), "n_videos": len(preds),
+        "n_frames": int(g_cat.size), "frame_accuracy": float(np.mean(g_cat == p_cat)),
+        "frame": frame, "segment": segment, "map": m_ap,
+        "confusion": {"labels": ["background", *classes],
+                      "counts": confusion(g_cat, p_cat, len(classes) + 1).tolist()},
+        "unknown_labels": unknown, "notes": notes, "per_video": per_video,
+        "_videos": {stem: {"gt": gt.intervals[stem], "pred": preds[stem].intervals, "fps": preds[stem].fps,
+                           "n_frames": preds[stem].n_frames, "video": preds[stem].video} for stem in sorted(preds)},
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# flat views for tables
+# --------------------------------------------------------------------------------------------
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested score dicts -> ``{"a.b.c": number}`` (keeps whatever structure metrics returns)."""
+    out = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+    elif isinstance(d, (list, tuple)):
+        for i, v in enumerate(d):
+            out.update(flatten(v, f"{prefix}{i}."))
+    else:
+        out[prefix.rstrip(".")] = d
+    return out
+
+
+def per_class_rows(result: dict) -> tuple[list[str], list[list]]:
+    """One row per class: frame P/R/F1/support, segment scores per threshold, AP per threshold."""
+    cols: list[str] = []
+    rows: dict[str, dict] = {c: {} for c in result["classes"]}
+    for section in ("frame", "segment", "map"):
+        pc = result[section].get("per_class", {}) if isinstance(result[section], dict) else {}
+        for c, v in pc.items():
+            for k, x in flatten(v).items():
+                key = f"{section}.{k}"
+                if key not in cols:
+                    cols.append(key)
+                rows.setdefault(c, {})[key] = x
+    header = ["class", *cols]
+    return header, [[c, *[rows[c].get(k, "") for k in cols]] for c in rows]
+
+
+def macro_rows(result: dict) -> list[tuple[str, Any]]:
+    out = [("frame accuracy (incl. background)", result["frame_accuracy"])]
+    for section in ("frame", "segment", "map"):
+        sec = result[section]
+        if isinstance(sec, dict):
+            macro = {k: v for k, v in sec.items() if k != "per_class"}
+            for k, v in flatten(macro).items():
+                out.append((f"{section}.{k}", v))
+        else:
+            out.append((section, sec))
+    return out
+
+
+def _fmt(x: Any) -> Any:
+    if isinstance(x, float):
+        return "nan" if math.isnan(x) else round(x, 4)
+    return x
+
+
+def write_outputs(result: dict, out_dir: str | Path, report: bool = True) -> dict[str, Path]:
+    from mouseact.export import _csv_text
+
+    out_dir = Path(out_dir)
+    paths = {}
+    public = {k: v for k, v in result.items() if not k.startswith("_")}
+    paths["metrics_json"] = atomic.write_json(out_dir / "metrics.json", public)
+    header, rows = per_class_rows(result)
+    paths["per_class_csv"] = atomic.write_text(out_dir / "per_class.csv",
+                                               _csv_text(header, [[_fmt(x) for x in r] for r in rows]))
+    from mouseact.evaluation import report as rep
+
+    paths["confusion_png"] = rep.confusion_png(out_dir / "confusion_matrix.png", result)
+    if report:
+        paths["report_html"] = rep.write_report(out_dir / "report.html", result)
+    return paths
