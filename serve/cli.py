@@ -1,0 +1,87 @@
+"""``mouseact serve detector|inference``: run an HTTP service (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+
+DETECTOR_PORT = 8001
+INFERENCE_PORT = 8002
+
+
+def register(subparsers) -> None:
+    from mouseact.cli import HelpFormatter
+
+    serve = subparsers.add_parser(
+        "serve", help="run an HTTP service: the detector or the whole inference pipeline",
+        description="Run a MouseAct HTTP service (FastAPI + uvicorn). GET /health answers 200 only "
+                    "once the model is loaded (docker-compose waits for it); GET /docs lists the "
+                    "endpoints.",
+        formatter_class=HelpFormatter)
+    which = serve.add_subparsers(dest="service", metavar="SERVICE")
+
+    det = which.add_parser(
+        "detector", formatter_class=HelpFormatter, help="mouse boxes per frame (stage 0) over HTTP",
+        description="Detector service. POST /detect/frames (a .npy uint8 (T,H,W,3) body; header "
+                    "X-Session keeps per-client state) or POST /detect/video {\"path\": ...} -> boxes.")
+    _common(det, DETECTOR_PORT)
+    det.add_argument("--detector", default="classical", choices=["classical", "yolo", "rtdetr"],
+                     help="detector kind; classical needs no weights")
+    det.add_argument("--model", metavar="PATH", default=None,
+                     help="trained detector (model directory or weights file) for yolo/rtdetr")
+    det.add_argument("--stride", type=int, default=1,
+                     help="POST /detect/video: run the detector every N-th frame and interpolate")
+    det.set_defaults(func=_run_detector)
+
+    inf = which.add_parser(
+        "inference", formatter_class=HelpFormatter, help="the whole pipeline: video -> intervals, as jobs",
+        description="Inference service. POST /jobs {\"video\": PATH} or POST /jobs/upload (multipart "
+                    "field 'file') -> job id; GET /jobs/{id} -> status, progress, log, result; "
+                    "GET /jobs/{id}/files/... -> outputs (ethogram PNG, CSVs).")
+    _common(inf, INFERENCE_PORT)
+    inf.add_argument("--model", metavar="DIR", default=None,
+                     help="model bundle directory (classifier/ + localizer/); default: the embedded one")
+    inf.add_argument("--detector", default="classical", choices=["classical", "yolo", "rtdetr"],
+                     help="local detector kind (ignored with --detector-url)")
+    inf.add_argument("--detector-model", metavar="PATH", default=None,
+                     help="trained detector for --detector yolo/rtdetr")
+    inf.add_argument("--detector-url", metavar="URL", default=None,
+                     help="use a running detector service (e.g. http://detector:8001) instead of a "
+                          "local detector; waits until it is healthy")
+    inf.add_argument("--dense", action="store_true",
+                     help="send every window through stage 2 (slow; for comparison)")
+    inf.add_argument("--out", metavar="DIR", default=None,
+                     help="where each job writes its outputs (OUT/<job id>/); default: a new temp dir")
+    inf.set_defaults(func=_run_inference)
+
+    serve.set_defaults(func=lambda args: serve.print_help() or 1)
+
+
+def _common(p: argparse.ArgumentParser, port: int) -> None:
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; 0.0.0.0 inside a container to accept other containers")
+    p.add_argument("--port", type=int, default=port, help="TCP port")
+    p.add_argument("--input-root", metavar="DIR", action="append", default=[],
+                   help="only read videos under this folder (repeatable); default: any path")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn log level (debug also logs every request)")
+
+
+def _run_detector(args) -> int:
+    from mouseact.serve.common import run_uvicorn
+    from mouseact.serve.detector_service import create_app
+
+    app = create_app(kind=args.detector, model_path=args.model, stride=args.stride,
+                     input_roots=args.input_root or None)
+    run_uvicorn(app, args.host, args.port, args.log_level)
+    return 0
+
+
+def _run_inference(args) -> int:
+    from mouseact.serve.common import run_uvicorn
+    from mouseact.serve.inference_service import create_app
+
+    app = create_app(model_dir=args.model, detector=args.detector, detector_model=args.detector_model,
+                     detector_url=args.detector_url, dense=args.dense, out_dir=args.out,
+                     input_roots=args.input_root or None)
+    run_uvicorn(app, args.host, args.port, args.log_level)
+    return 0
