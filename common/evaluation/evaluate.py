@@ -8,9 +8,8 @@ error naming it. Labels present on only one side are kept (they score 0) and lis
 
 Scores (:mod:`mouseact.metrics`): frame precision/recall/F1 per class and macro (background
 excluded from macro), segment P/R/F1 at each tIoU threshold, average precision and mAP, plus a
-frame-level confusion matrix with background. Several videos are scored as one timeline: frame
-labels are concatenated, and intervals are shifted by the cumulative frame count so that no
-segment can match across videos.
+frame-level confusion matrix with background. Several videos: frame labels are concatenated;
+segments are matched per video (never across videos) and AP ranks predictions of all videos.
 """
 
 from __future__ import annotations
@@ -129,16 +128,12 @@ def read_interval_csv_frames(path: Path) -> dict[str, list[Interval]]:
 def _read_one_file(path: Path, fmt: str, preds: dict[str, VideoPrediction], notes: list[str]
                    ) -> dict[str, list[Interval]]:
     if fmt == "csv":
-        with open(path, encoding="utf-8-sig") as f:
-            header = f.readline().lower()
-        if "start_frame" in header or "end_frame" in header:  # MouseAct's own intervals.csv
-            return read_interval_csv_frames(path)
         try:
             from mouseact.preprocess.importers import read_interval_csv
         except ImportError:
             notes.append("interval CSV read by the minimal built-in reader (frames only)")
             return read_interval_csv_frames(path)
-        return _records_to_intervals(read_interval_csv(path, units="frames"), path, preds, notes)
+        return _records_to_intervals(read_interval_csv(path), path, preds, notes)
     if fmt == "boris":
         try:
             from mouseact.preprocess.importers import read_boris
@@ -209,10 +204,6 @@ def _clamp(ivs: list[Interval], n: int, stem: str, notes: list[str], clamp: bool
     return out
 
 
-def _shift(ivs: Sequence[Interval], offset: int) -> list[Interval]:
-    return [Interval(iv.start + offset, iv.end + offset, iv.label, iv.confidence) for iv in ivs]
-
-
 def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | None = None) -> dict[str, Any]:
     """All scores as one JSON-able dict (see :func:`write_outputs` for the files)."""
     from mouseact import metrics
@@ -243,8 +234,8 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
         if labs:
             notes.append(f"label(s) only in the {side}: {', '.join(labs)} (scored, not dropped)")
 
-    gt_frames, pred_frames, gt_all, pred_all = [], [], [], []
-    per_video, offset = [], 0
+    gt_frames, pred_frames, gt_all, pred_all = [], [], {}, {}
+    per_video = []
     for stem in sorted(preds):
         vp = preds[stem]
         g = _clamp(sorted(gt.intervals[stem]), vp.n_frames, stem, notes, cfg.clamp_gt, str(gt_path))
@@ -256,9 +247,9 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
         gl, pl = to_frame_labels(g, vp.n_frames, classes), to_frame_labels(vp.intervals, vp.n_frames, classes)
         gt_frames.append(gl)
         pred_frames.append(pl)
-        gt_all += _shift(g, offset)
-        pred_all += _shift(vp.intervals, offset)
-        offset += vp.n_frames
+        gt_all[stem] = g
+        # labels the ground truth does not know still count as false alarms of their own class
+        pred_all[stem] = list(vp.intervals)
         fs = metrics.frame_scores(gl, pl, classes)
         per_video.append({"video": vp.video, "stem": stem, "fps": vp.fps, "n_frames": vp.n_frames,
                           "gt_bouts": len(g), "pred_bouts": len(vp.intervals),
@@ -266,7 +257,7 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
     g_cat, p_cat = np.concatenate(gt_frames), np.concatenate(pred_frames)
     frame = metrics.frame_scores(g_cat, p_cat, classes)
     segment = metrics.segment_scores(gt_all, pred_all, classes, thresholds=thresholds)
-    m_ap = metrics.mean_ap(gt_all, pred_all, classes, thresholds)
+    m_ap = metrics.ap_table(gt_all, pred_all, classes, thresholds)
     return {
         "pred_dir": str(pred_dir), "ground_truth": str(gt_path), "gt_format": gt.source,
         "classes": classes, "thresholds": list(thresholds), "n_videos": len(preds),
@@ -326,6 +317,17 @@ def macro_rows(result: dict) -> list[tuple[str, Any]]:
     return out
 
 
+def json_safe(x: Any) -> Any:
+    """NaN -> None so metrics.json is strict JSON (readable by any tool, not only Python)."""
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return x
+
+
 def _fmt(x: Any) -> Any:
     if isinstance(x, float):
         return "nan" if math.isnan(x) else round(x, 4)
@@ -337,7 +339,7 @@ def write_outputs(result: dict, out_dir: str | Path, report: bool = True) -> dic
 
     out_dir = Path(out_dir)
     paths = {}
-    public = {k: v for k, v in result.items() if not k.startswith("_")}
+    public = json_safe({k: v for k, v in result.items() if not k.startswith("_")})
     paths["metrics_json"] = atomic.write_json(out_dir / "metrics.json", public)
     header, rows = per_class_rows(result)
     paths["per_class_csv"] = atomic.write_text(out_dir / "per_class.csv",

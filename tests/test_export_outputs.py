@@ -1,0 +1,201 @@
+"""Per-video and per-batch outputs (mouseact.export) on real B-SOiD clips, read back by the real
+Supervisely SDK and by the BORIS / interval-CSV importers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mouseact import export
+from mouseact.errors import MouseActError
+from mouseact.intervals import Interval
+from mouseact.video import probe
+
+CLASSES = ["body_groom", "itch", "locomote", "rear_plus"]
+
+
+class Track:
+    """The shape of a detection Track as the pipeline passes it (boxes with NaN rows, lost flags)."""
+
+    def __init__(self, boxes, lost):
+        self.boxes, self.lost = boxes, lost
+
+
+def real_track(info, seed=0):
+    rng = np.random.default_rng(seed)
+    x1 = rng.uniform(0, info.width / 2, info.n_frames)
+    y1 = rng.uniform(0, info.height / 2, info.n_frames)
+    boxes = np.stack([x1, y1, x1 + 60, y1 + 40], 1).astype(np.float32)
+    lost = np.zeros(info.n_frames, bool)
+    boxes[5:9] = np.nan  # mouse not found in four frames
+    lost[5:9] = True
+    return Track(boxes, lost)
+
+
+@pytest.fixture(scope="module")
+def clips(bsoid_dir):
+    paths = [bsoid_dir / "mouse1" / "itch.mp4", bsoid_dir / "mouse1" / "locomote.mp4"]
+    return [(p, probe(p)) for p in paths]
+
+
+def intervals_for(info):
+    n = info.n_frames
+    return [Interval(0, 9, "itch", 0.91), Interval(12, min(30, n - 1), "locomote", 0.42),
+            Interval(n - 5, n - 1, "itch", 0.66)]
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_video_outputs_round_trip(tmp_path, clips):
+    video, info = clips[0]
+    ivs = intervals_for(info)
+    paths = export.write_video_outputs(tmp_path, video.stem, info, ivs, real_track(info), CLASSES)
+    assert set(paths) == {"predictions", "intervals", "boris", "ethogram", "track"}
+
+    # predictions JSON: exactly the contract's items, sidecar with the real video's numbers
+    items = json.loads(paths["predictions"].read_text())
+    assert items == [iv.to_json() for iv in sorted(ivs)]
+    vp = export.read_prediction(paths["predictions"])
+    assert vp.intervals == sorted(Interval(i.start, i.end, i.label, round(i.confidence, 4)) for i in ivs)
+    assert (vp.fps, vp.n_frames, vp.video) == (info.fps, info.n_frames, video.name)
+    assert vp.meta["classes"] == CLASSES and vp.meta["width"] == info.width
+
+    # plain interval CSV: seconds follow frames / fps with the stop at the end of the last frame
+    rows = read_csv(paths["intervals"])
+    assert [r["behavior"] for r in rows] == [iv.label for iv in sorted(ivs)]
+    for r, iv in zip(rows, sorted(ivs)):
+        assert float(r["start_s"]) == pytest.approx(iv.start / info.fps, abs=1e-3)
+        assert float(r["end_s"]) == pytest.approx((iv.end + 1) / info.fps, abs=1e-3)
+        assert float(r["duration_s"]) == pytest.approx(iv.length / info.fps, abs=1e-3)
+
+    # BORIS aggregated export: BORIS's own column order; the issue-4 importer reads it back exactly
+    with open(paths["boris"], newline="") as f:
+        header = next(csv.reader(f))
+    assert header == export.BORIS_COLUMNS
+    from mouseact.preprocess.importers import read_boris
+
+    (rec,) = read_boris(paths["boris"])
+    assert rec.fps == pytest.approx(info.fps)
+    assert [(i.start, i.end, i.label) for i in sorted(rec.intervals)] == [(i.start, i.end, i.label) for i in sorted(ivs)]
+
+    # track and ethogram
+    with np.load(paths["track"]) as z:
+        assert z["boxes"].shape == (info.n_frames, 4) and np.isnan(z["boxes"][5:9]).all() and z["lost"][5:9].all()
+    import matplotlib.image
+
+    img = matplotlib.image.imread(paths["ethogram"])
+    assert img.ndim == 3 and img.shape[1] > 500
+    # atomic writes leave no temporary siblings behind
+    assert not [p for p in tmp_path.rglob(".*")]
+
+
+def test_legacy_boris_layout_reads_back(tmp_path, clips):
+    video, info = clips[1]
+    ivs = intervals_for(info)
+    path = tmp_path / "legacy.csv"
+    path.write_text(export.boris_csv(video.name, ivs, info.fps, info.n_frames, str(video), legacy=True))
+    assert next(csv.reader(open(path))) == export.BORIS_LEGACY_COLUMNS
+    from mouseact.preprocess.importers import read_boris
+
+    (rec,) = read_boris(path)
+    assert sorted((i.start, i.end, i.label) for i in rec.intervals) == sorted((i.start, i.end, i.label) for i in ivs)
+
+
+def test_summary_numbers_by_hand():
+    # 10 fps, 600 frames = 1 minute. groom: 0-9 (1 s) and 20-39 overlapping 35-49 -> one bout
+    # 20-49 (3 s): 2 bouts, 4 s, mean 2 s, 2 per minute, 40/600 of the time. rear: 100-104 (0.5 s).
+    ivs = [Interval(0, 9, "groom"), Interval(20, 39, "groom"), Interval(35, 49, "groom"), Interval(100, 104, "rear")]
+    s = export.behaviour_summary(ivs, fps=10.0, n_frames=600, classes=["groom", "itch", "rear"])
+    assert s["groom"] == {"bouts": 2, "total_s": 4.0, "mean_bout_s": 2.0, "per_minute": 2.0,
+                          "share_of_time": round(40 / 600, 4)}
+    assert s["rear"] == {"bouts": 1, "total_s": 0.5, "mean_bout_s": 0.5, "per_minute": 1.0,
+                         "share_of_time": round(5 / 600, 4)}
+    # a behaviour never seen is a measured zero, not a missing row
+    assert s["itch"] == {"bouts": 0, "total_s": 0.0, "mean_bout_s": 0.0, "per_minute": 0.0, "share_of_time": 0.0}
+    assert list(s) == ["groom", "itch", "rear"]
+
+
+def test_batch_outputs_resume_and_sdk_read_back(tmp_path, clips):
+    out = tmp_path / "run"
+    results = []
+    for seed, (video, info) in enumerate(clips):
+        ivs = intervals_for(info)
+        track = real_track(info, seed)
+        export.write_video_outputs(out, video.stem, info, ivs, track, CLASSES)
+        results.append({"name": video.stem, "video_path": video, "info": info, "intervals": ivs, "track": track})
+    # resumed batch: only the second video is "fresh"; the first comes back from disk (with its track)
+    paths = export.write_batch_outputs(out, results[1:], CLASSES)
+    assert {"summary_csv", "summary_md", "intervals_csv", "boris_csv", "project"} <= set(paths)
+
+    rows = read_csv(paths["summary_csv"])
+    assert len(rows) == 2 * len(CLASSES)
+    assert {r["video"] for r in rows} == {v.name for v, _ in clips}
+    itch = next(r for r in rows if r["video"] == "itch.mp4" and r["behavior"] == "itch")
+    info0 = clips[0][1]
+    assert int(itch["bouts"]) == 2
+    assert float(itch["total_s"]) == pytest.approx(15 / info0.fps, abs=1e-3)
+    assert "| itch.mp4 | itch | 2 |" in paths["summary_md"].read_text()
+
+    # the real SDK reads the project: tags with confidences, one mouse figure per frame with a box
+    import supervisely as sly
+
+    project = sly.read_project(str(paths["project"]))
+    assert sorted(t.name for t in project.meta.tag_metas) == sorted(CLASSES)
+    seen = 0
+    for ds in project.datasets:
+        for item_name in ds.get_items_names():
+            ann_json = json.loads(Path(ds.get_ann_path(item_name)).read_text())
+            video, info = next((v, i) for v, i in clips if v.stem == Path(item_name).stem)
+            tags = sorted((t["frameRange"][0], t["frameRange"][1], t["name"], t["value"]) for t in ann_json["tags"])
+            want = sorted((i.start, i.end, i.label, pytest.approx(i.confidence, abs=1e-3)) for i in intervals_for(info))
+            assert tags == want
+            assert ann_json["framesCount"] == info.n_frames
+            n_figures = sum(len(fr["figures"]) for fr in ann_json["frames"])
+            assert n_figures == info.n_frames - 4  # the four NaN frames have no box
+            seen += 1
+    assert seen == 2
+
+    # and MouseAct's own reader gives back the boxes of the resumed (on-disk) video
+    from mouseact import sly_io
+
+    recs = {Path(r.name).stem: r for r in sly_io.read_project(paths["project"])}
+    want = real_track(clips[0][1], 0).boxes
+    got = recs["itch"].boxes
+    assert np.isnan(got[5:9]).all()
+    np.testing.assert_allclose(got[10:20], want[10:20], atol=0.6)
+
+
+def test_bad_inputs_write_nothing(tmp_path, clips):
+    video, info = clips[0]
+    with pytest.raises(MouseActError, match="outside"):
+        export.write_video_outputs(tmp_path, video.stem, info, [Interval(0, info.n_frames, "itch")], None, CLASSES)
+    assert not (tmp_path / "predictions").exists()
+    with pytest.raises(MouseActError, match="no finished videos"):
+        export.write_batch_outputs(tmp_path / "empty", [], CLASSES)
+    # a predictions file without its sidecar is an error naming the file, not a silent skip
+    export.write_video_outputs(tmp_path, video.stem, info, [], None, CLASSES, ethogram=False)
+    export.meta_path(tmp_path, video.stem).unlink()
+    with pytest.raises(MouseActError, match="sidecar"):
+        export.read_predictions(tmp_path)
+
+
+def test_batch_project_needs_the_source_videos(tmp_path, clips):
+    video, info = clips[0]
+    moved = tmp_path / "moved.mp4"
+    shutil.copy(video, moved)
+    info2 = probe(moved)
+    export.write_video_outputs(tmp_path / "run", "moved", info2, intervals_for(info2), None, CLASSES, ethogram=False)
+    moved.unlink()
+    with pytest.raises(MouseActError, match="moved.mp4"):
+        export.write_batch_outputs(tmp_path / "run", [], CLASSES)
+    # the tables were still written; only the project is missing
+    assert (tmp_path / "run" / "summary.csv").is_file()
+    assert not (tmp_path / "run" / "project").exists()
