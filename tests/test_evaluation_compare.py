@@ -1,0 +1,114 @@
+"""Group comparison statistics: checked by hand and against scipy, end to end through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mouseact import export
+from mouseact.evaluation import compare as cmp
+from mouseact.intervals import Interval
+from mouseact.video import probe
+
+
+def test_holm_and_bh_by_hand_and_scipy():
+    p = [0.01, 0.04, 0.03, 0.005, math.nan]
+    # Holm: sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 -> 0.02, 0.03, 0.06, 0.04 -> monotone 0.06
+    np.testing.assert_allclose(cmp.holm(p), [0.03, 0.06, 0.06, 0.02, math.nan])
+    # BH: p * 4 / rank = 0.02, 0.02, 0.04, 0.04 (step-up minimum)
+    np.testing.assert_allclose(cmp.benjamini_hochberg(p), [0.02, 0.04, 0.04, 0.02, math.nan])
+    np.testing.assert_allclose(cmp.benjamini_hochberg(p[:4]), stats.false_discovery_control(p[:4], method="bh"))
+    assert cmp.holm([0.9, 0.8]).tolist() == [1.0, 1.0]
+
+
+def test_effect_sizes_against_scipy_and_by_hand():
+    a, b = [1.0, 2.0, 3.0, 4.0, 5.0], [3.0, 5.0, 6.0, 7.0, 7.0, 9.0]
+    u_b = stats.mannwhitneyu(b, a).statistic
+    assert cmp.rank_biserial_unpaired(a, b) == pytest.approx(2 * u_b / (len(a) * len(b)) - 1)
+    stat, p, r, note = cmp.mann_whitney(a, b)
+    assert p == pytest.approx(stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
+    assert stat == u_b and r > 0 and note == ""
+    # paired: d = 1, 2, -3, 4 -> ranks 1, 2, 3, 4 -> W+ = 7, W- = 3 -> r = 0.4
+    assert cmp.rank_biserial_paired([1, 2, -3, 4]) == pytest.approx(0.4)
+    stat, p, r, _ = cmp.wilcoxon_paired([0, 0, 0, 0], [1, 2, -3, 4])
+    assert p == pytest.approx(stats.wilcoxon([1, 2, -3, 4]).pvalue) and r == pytest.approx(0.4)
+    # smallest achievable p: 3 vs 3 videos = 2 / C(6, 3) = 0.1; 4 pairs = 2 / 16
+    assert cmp.min_p_mannwhitney(3, 3) == pytest.approx(0.1)
+    assert cmp.min_p_wilcoxon(4) == pytest.approx(0.125)
+    assert stats.mannwhitneyu([1, 2, 3], [4, 5, 6], method="exact").pvalue == pytest.approx(0.1)
+    assert math.isnan(cmp.mann_whitney([1.0], [2.0, 3.0])[1])
+
+
+def _runs(tmp_path, bsoid_dir, n_per_group, paired=False):
+    """Predictions for real B-SOiD clip geometry (fps, frame counts); 'post' grooms more."""
+    clips = sorted((bsoid_dir / "mouse1").glob("*.mp4"))[: 2 * n_per_group]
+    infos = [probe(p) for p in clips]
+    out = tmp_path / "run"
+    rows = ["video,condition" + (",subject" if paired else "")]
+    for k, info in enumerate(infos):
+        cond = "pre" if k < n_per_group else "post"
+        n = info.n_frames
+        bouts = 1 + k % 2 if cond == "pre" else 3 + k % 2
+        ivs = [Interval(j * (n // 6), j * (n // 6) + 1, "groom", 0.8) for j in range(bouts)]  # never touching
+        export.write_video_outputs(out, clips[k].stem, info, ivs, None, ["groom", "rear"], ethogram=False)
+        rows.append(f"{clips[k].name},{cond}" + (f",m{k % n_per_group}" if paired else ""))
+    groups = tmp_path / "groups.csv"
+    groups.write_text("\n".join(rows) + "\n")
+    return out, groups
+
+
+def test_compare_cli_matches_scipy(tmp_path, bsoid_dir, cli):
+    out, groups = _runs(tmp_path, bsoid_dir, 4)
+    res = cli("compare", "--pred", str(out), "--groups", str(groups), "--out", str(tmp_path / "cmp"))
+    assert res.returncode == 0, res.stderr
+    with open(tmp_path / "cmp" / "values.csv") as f:
+        values = list(csv.DictReader(f))
+    with open(tmp_path / "cmp" / "stats.csv") as f:
+        rows = {(r["measure"], r["behavior"]): r for r in csv.DictReader(f)}
+    pre = [float(v["bouts"]) for v in values if v["behavior"] == "groom" and v["condition"] == "pre"]
+    post = [float(v["bouts"]) for v in values if v["behavior"] == "groom" and v["condition"] == "post"]
+    row = rows[("bouts", "groom")]
+    assert row["test"] == "mann_whitney_u" and int(row["n_a"]) == 4
+    assert float(row["p"]) == pytest.approx(stats.mannwhitneyu(post, pre).pvalue, abs=1e-6)
+    assert float(row["effect_size"]) == pytest.approx(1.0)  # every post video has more bouts
+    # 'rear' never occurs: all zeros, p = 1, kept out of the correction family
+    assert float(rows[("bouts", "rear")]["p"]) == 1.0 and "all values equal" in rows[("bouts", "rear")]["note"]
+    assert float(row["p_holm"]) == pytest.approx(float(row["p"]))
+    for m in export.SUMMARY_METRICS:
+        assert (tmp_path / "cmp" / f"compare_{m}.png").stat().st_size > 5000
+    assert "## share_of_time" in (tmp_path / "cmp" / "stats.md").read_text()
+
+
+def test_paired_design_and_small_n_warning(tmp_path, bsoid_dir, cli):
+    out, groups = _runs(tmp_path, bsoid_dir, 3, paired=True)
+    res = cli("compare", "--pred", str(out), "--groups", str(groups), "--out", str(tmp_path / "cmp"))
+    assert res.returncode == 0, res.stderr
+    assert "paired" in res.stdout
+    # 3 pairs: Wilcoxon cannot go below 2/8 = 0.25; the user is told so
+    assert "too few" in res.stderr and "0.25" in res.stderr
+    with open(tmp_path / "cmp" / "stats.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["measure"] == "bouts" and r["behavior"] == "groom")
+    assert row["test"] == "wilcoxon_signed_rank" and float(row["min_possible_p"]) == 0.25
+    assert row["significant"] == "False"
+    assert "Warnings" in (tmp_path / "cmp" / "stats.md").read_text()
+
+
+def test_compare_bad_groups(tmp_path, bsoid_dir, cli):
+    out, groups = _runs(tmp_path, bsoid_dir, 2)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(groups.read_text() + "ghost_video.mp4,post\n")
+    res = cli("compare", "--pred", str(out), "--groups", str(bad), "--out", str(tmp_path / "x"))
+    assert res.returncode == 2 and "ghost_video" in res.stderr
+    one = tmp_path / "one.csv"
+    one.write_text("video,condition\nitch.mp4,pre\n")
+    res = cli("compare", "--pred", str(out), "--groups", str(one), "--out", str(tmp_path / "x"))
+    assert res.returncode == 2 and "one condition" in res.stderr
+    nocol = tmp_path / "nocol.csv"
+    nocol.write_text("file;group2\na;b\n")
+    res = cli("compare", "--pred", str(out), "--groups", str(nocol), "--out", str(tmp_path / "x"))
+    assert res.returncode == 2 and "condition" in res.stderr
+    assert not (tmp_path / "x").exists()
