@@ -78,31 +78,35 @@ class VideoReader:
             except VideoError:
                 raise
             except Exception as exc:  # decord raises its own DECORDError / RuntimeError
-                errors.append(f"decord: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+                errors.append(f"decord: {_short_error(exc, self.path)}")
         if self._decord is None and backend in ("auto", "av"):
             try:
                 self._open_av()
             except VideoError:
                 raise
             except Exception as exc:
-                errors.append(f"pyav: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+                errors.append(f"pyav: {_short_error(exc, self.path)}")
         if self._decord is None and self._av_container is None:
-            raise VideoError("cannot open as video (" + "; ".join(errors)[:300] + ")", self.path)
+            raise VideoError("cannot open as video: truncated, corrupt or not a video file ("
+                             + "; ".join(errors)[:300] + ")", self.path)
 
     # -- opening -----------------------------------------------------------------------------
     def _open_decord(self) -> None:
         import decord
 
-        kwargs = {}
-        if self._want_w or self._want_h:
-            kwargs = {"width": int(self._want_w or -1), "height": int(self._want_h or -1)}
-        vr = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=1, **kwargs)
+        vr = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=1)
         n = len(vr)
         if n <= 0:
             raise VideoError("video has no frames", self.path)
         fps = float(vr.get_avg_fps())
-        first = vr[0].asnumpy()
-        h, w = first.shape[:2]
+        h, w = vr[0].shape[:2]
+        if self._want_w or self._want_h:
+            # decord stretches when one side is -1 (640x480 at width=320 gives 320x480), so the
+            # missing side is computed here from the real size and both are passed.
+            w, h = self._target_size(w, h)
+            vr = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=1, width=w, height=h)
+            if vr[0].shape[:2] != (h, w):
+                raise VideoError(f"resize on decode gave {vr[0].shape[1]}x{vr[0].shape[0]}, asked {w}x{h}", self.path)
         vr.seek(0)
         self._decord = vr
         self.info = VideoInfo(str(self.path), fps if fps > 0 else 30.0, n, w, h, "decord")
@@ -125,8 +129,42 @@ class VideoReader:
             container.close()
             raise VideoError("video has no frames", self.path)
         w, h = self._target_size(stream.codec_context.width, stream.codec_context.height)
+        try:
+            self._check_av_tail(container, stream, fps)
+        except VideoError:
+            container.close()
+            raise
         self._av_container = container
         self.info = VideoInfo(str(self.path), fps, int(n), w, h, "pyav")
+
+    def _check_av_tail(self, container, stream, fps: float) -> None:
+        """Decode the last GOP: an MP4 cut short after a front ``moov`` keeps its index (so it
+        opens and reports every frame) but has lost the data; fail now, not hours into a run.
+
+        decord refuses such a file at open ("av_read_frame failed"), which is why it lands here.
+        """
+        import av
+
+        if not stream.duration or not stream.time_base:
+            return  # container without a duration (some AVI/WMV): nothing to check against
+        start = stream.start_time or 0
+        end = start + stream.duration
+        last = None
+        try:
+            container.seek(end, stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                if frame.pts is not None:
+                    last = frame.pts if last is None else max(last, frame.pts)
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"truncated or corrupt: the last frames cannot be decoded "
+                             f"({_short_error(exc, self.path)})", self.path) from None
+        finally:
+            container.seek(0)
+        frame_ticks = 1 / (fps * stream.time_base)
+        if last is None or end - last > 3 * frame_ticks:
+            got = "no frame" if last is None else f"data up to {float((last - start) * stream.time_base):.2f} s"
+            raise VideoError(f"truncated: the index says {float(stream.duration * stream.time_base):.2f} s "
+                             f"but the file holds {got}", self.path)
 
     def _target_size(self, w0: int, h0: int) -> tuple[int, int]:
         w, h = self._want_w, self._want_h
@@ -149,6 +187,7 @@ class VideoReader:
             raise VideoError(f"frame range [{start}, {stop}) outside [0, {self.info.n_frames})", self.path)
         if self._decord is not None:
             vr = self._decord
+            i = start
             try:
                 vr.seek_accurate(start) if start else vr.seek(0)
                 for i in range(start, stop):
@@ -238,6 +277,17 @@ class VideoReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _short_error(exc: BaseException, path: Path) -> str:
+    """One short line of a decoder's exception: no log prefix, no repeated path."""
+    import re
+
+    if getattr(exc, "strerror", None):  # av.error.FFmpegError
+        return str(exc.strerror)
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = re.sub(r"^\[[\d:]+\]\s*\S+:\d+:\s*", "", text)  # decord: "[12:00:00] src/x.cc:486: "
+    return text.replace(str(path), "").replace("Error reading ...", "cannot read").strip() or type(exc).__name__
 
 
 def probe(path: str | Path) -> VideoInfo:
