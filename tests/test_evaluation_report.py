@@ -1,0 +1,184 @@
+"""`mouseact evaluate` against real ground-truth containers: a Supervisely project of real B-SOiD
+clips (written and read through the SDK), the real human BORIS export, and interval CSV; the HTML
+report is parsed (and rendered in headless Chromium when installed)."""
+
+from __future__ import annotations
+
+import base64
+import html.parser
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mouseact import export, sly_io
+from mouseact.intervals import Interval, to_frame_labels
+from mouseact.video import VideoInfo, probe
+
+CLIPS = ["itch", "locomote", "rear_plus"]
+CLASSES = ["itch", "locomote", "rear_plus"]
+
+
+def gt_intervals(name, n):
+    """Two bouts of the clip's own behaviour (B-SOiD clips show one behaviour each)."""
+    return [Interval(0, n // 3, name), Interval(n // 2, n - 3, name)]
+
+
+@pytest.fixture(scope="module")
+def gt_project(bsoid_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("gt")
+    records = []
+    for name in CLIPS:
+        path = bsoid_dir / "mouse2" / f"{name}.mp4"
+        info = probe(path)
+        records.append(sly_io.VideoRecord(path, path.name, "mouse2", info.fps, info.n_frames, info.width,
+                                          info.height, gt_intervals(name, info.n_frames), None))
+    return sly_io.write_project(root / "project", records, CLASSES), {r.name[:-4]: r for r in records}
+
+
+def write_preds(out, records, make):
+    for stem, rec in records.items():
+        info = VideoInfo(str(rec.video_path), rec.fps, rec.n_frames, rec.width, rec.height)
+        export.write_video_outputs(out, stem, info, make(stem, rec), None, CLASSES, ethogram=False)
+
+
+class ImgParser(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.imgs, self.links, self.tables = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.imgs.append(a.get("src", ""))
+        if tag == "table":
+            self.tables += 1
+        for k in ("href", "src"):
+            if k in a and tag != "img":
+                self.links.append(a[k])
+
+
+def test_perfect_predictions_score_one(tmp_path, gt_project, cli):
+    project, records = gt_project
+    write_preds(tmp_path / "run", records, lambda stem, rec: rec.intervals)
+    res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(project), "--out", str(tmp_path / "ev"),
+              "--no-report")
+    assert res.returncode == 0, res.stderr
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["gt_format"] == "supervisely" and m["n_videos"] == 3
+    assert m["frame"]["macro"]["f1"] == 1.0 and m["frame_accuracy"] == 1.0
+    assert all(v["f1"] == 1.0 for v in m["segment"]["macro"].values())
+    assert m["map"]["mAP"] == 1.0
+    assert m["unknown_labels"] == {"only_in_predictions": [], "only_in_ground_truth": []}
+    assert not (tmp_path / "ev" / "report.html").exists()
+
+
+def test_imperfect_predictions_report(tmp_path, gt_project, cli):
+    project, records = gt_project
+
+    def make(stem, rec):
+        n = rec.n_frames
+        if stem == "itch":       # first bout found but cut short, second missed
+            return [Interval(0, n // 6, "itch", 0.7)]
+        if stem == "locomote":   # right times, wrong behaviour
+            return [Interval(iv.start, iv.end, "rear_plus", 0.6) for iv in rec.intervals]
+        # rear_plus: correct, plus a false alarm of a label the ground truth does not know
+        return [*rec.intervals, Interval(n // 3 + 2, n // 2 - 2, "sniff", 0.3)]
+
+    write_preds(tmp_path / "run", records, make)
+    res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(project), "--out", str(tmp_path / "ev"))
+    assert res.returncode == 0, res.stderr
+    assert "sniff" in res.stderr  # the unknown label is reported, not dropped
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["unknown_labels"]["only_in_predictions"] == ["sniff"]
+    assert "sniff" in m["classes"] and m["frame"]["per_class"]["sniff"]["precision"] == 0.0
+    assert 0 < m["frame"]["macro"]["f1"] < 1 and m["map"]["mAP"] < 1
+
+    # confusion matrix = frame counts: rows truth, columns prediction, 0 = background
+    labels = m["confusion"]["labels"]
+    counts = np.array(m["confusion"]["counts"])
+    total = sum(r.n_frames for r in records.values())
+    assert labels == ["background", *m["classes"]] and counts.sum() == total
+    rec = records["locomote"]
+    gt_frames = to_frame_labels(rec.intervals, rec.n_frames, m["classes"])
+    assert counts[labels.index("locomote"), labels.index("rear_plus")] == int((gt_frames > 0).sum())
+    assert counts[labels.index("locomote"), labels.index("locomote")] == 0
+
+    # one self-contained HTML file: every image embedded, nothing fetched from elsewhere
+    text = (tmp_path / "ev" / "report.html").read_text()
+    p = ImgParser()
+    p.feed(text)
+    assert len(p.imgs) == 1 + len(records)  # confusion matrix + one ethogram per video
+    assert p.links == [] and "http://" not in text and "https://" not in text
+    assert p.tables >= 3
+    import matplotlib.image
+
+    for src in p.imgs:
+        assert src.startswith("data:image/png;base64,")
+        png = base64.b64decode(src.split(",", 1)[1])
+        img = matplotlib.image.imread(io.BytesIO(png), format="png")
+        assert img.shape[0] > 100 and img.shape[1] > 300
+    assert (tmp_path / "ev" / "confusion_matrix.png").stat().st_size > 5000
+    assert "itch" in (tmp_path / "ev" / "per_class.csv").read_text()
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium:
+        # render it for real: the browser decodes every embedded image (naturalWidth > 0)
+        probe_html = tmp_path / "probe.html"
+        probe_html.write_text(text.replace(
+            "</body>", "<script>window.addEventListener('load',()=>{document.body.setAttribute('data-w',"
+                       "[...document.images].map(i=>i.naturalWidth).join(','))})</script></body>"))
+        out = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                              "--dump-dom", probe_html.as_uri()], capture_output=True, text=True, timeout=120)
+        widths = out.stdout.split('data-w="', 1)[1].split('"', 1)[0].split(",")
+        assert len(widths) == len(p.imgs) and all(int(w) > 300 for w in widths)
+
+
+def test_real_boris_ground_truth(tmp_path, data_dir, cli):
+    boris = data_dir / "social_pose_boris" / "boris" / "e3v813a-20210610T122332-122642_reencode.csv"
+    from mouseact.preprocess.importers import read_boris
+
+    (rec,) = read_boris(boris)
+    # predictions one frame late: every human bout still found at tIoU 0.3, frames slightly off
+    shifted = [Interval(iv.start + 1, min(iv.end + 1, rec.n_frames - 1), iv.label, 0.9) for iv in rec.intervals]
+    info = VideoInfo(f"/videos/{Path(rec.name).stem}.avi", rec.fps, rec.n_frames, 640, 480)
+    export.write_video_outputs(tmp_path / "run", Path(rec.name).stem, info, shifted, None, ["interact"])
+    res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(boris), "--out", str(tmp_path / "ev"))
+    assert res.returncode == 0, res.stderr
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["gt_format"] == "boris"
+    assert m["segment"]["per_class"]["interact"]["0.3"]["f1"] == 1.0
+    n_bouts = len(rec.intervals)
+    # each bout loses exactly its first frame on the truth side and gains one after it
+    tp = sum(iv.length - 1 for iv in rec.intervals)
+    assert m["frame"]["per_class"]["interact"]["recall"] == pytest.approx(tp / sum(iv.length for iv in rec.intervals))
+    assert m["per_video"][0]["gt_bouts"] == n_bouts
+
+
+def test_interval_csv_ground_truth_and_missing_videos(tmp_path, gt_project, cli):
+    project, records = gt_project
+    run = tmp_path / "run"
+    write_preds(run, records, lambda stem, rec: rec.intervals)
+    export.write_batch_outputs(run, [], CLASSES, project=False)
+    # MouseAct's own batch intervals.csv serves as ground truth for the same predictions
+    res = cli("evaluate", "--pred", str(run), "--gt", str(run / "intervals.csv"), "--out", str(tmp_path / "ev"),
+              "--no-report")
+    assert res.returncode == 0, res.stderr
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["gt_format"] == "csv" and m["frame"]["macro"]["f1"] == 1.0
+
+    # a video with ground truth but no predictions: error naming it, no outputs
+    export.prediction_path(run, "rear_plus").unlink()
+    export.meta_path(run, "rear_plus").unlink()
+    res = cli("evaluate", "--pred", str(run), "--gt", str(project), "--out", str(tmp_path / "ev2"))
+    assert res.returncode == 2 and "rear_plus" in res.stderr and "no predictions" in res.stderr
+    assert not (tmp_path / "ev2").exists()
+    # ground truth of an unsupported kind
+    bad = tmp_path / "gt.csv"
+    bad.write_text("a,b\n1,2\n")
+    res = cli("evaluate", "--pred", str(run), "--gt", str(bad), "--out", str(tmp_path / "ev3"))
+    assert res.returncode == 2 and "gt.csv" in res.stderr
