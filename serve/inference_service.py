@@ -20,7 +20,6 @@ batch tables for that one video under ``OUT/<job_id>/``.
 
 from __future__ import annotations
 
-import inspect
 import re
 import shutil
 import tempfile
@@ -41,33 +40,12 @@ def build_predictor(model_dir: str | None = None, detector: str = "classical", d
     """The pipeline's Predictor, with the detector local or (``detector_url``) the detector service."""
     from mouseact.inference import Predictor
 
-    kwargs: dict[str, Any] = {"dense": dense}
-    params = inspect.signature(Predictor).parameters
     if detector_url:
         from mouseact.serve.client import RemoteDetector, wait_healthy
 
         wait_healthy(detector_url, timeout=300)
-        kwargs["detector"] = RemoteDetector(detector_url)
-    else:
-        kwargs["detector"] = detector
-        if detector_model:
-            if "detector_model" not in params:
-                raise MouseActError("this pipeline build takes no separate detector model file")
-            kwargs["detector_model"] = detector_model
-    if model_dir:
-        return Predictor(model_dir, **kwargs)
-    return Predictor(**kwargs)  # the embedded default bundle
-
-
-def predictor_classes(predictor, intervals) -> list[str]:
-    for attr in ("classes",):
-        value = getattr(predictor, attr, None)
-        if value:
-            return list(value)
-    classifier = getattr(predictor, "classifier", None)
-    if classifier is not None and getattr(classifier, "classes", None):
-        return list(classifier.classes)
-    return sorted({iv.label for iv in intervals})
+        return Predictor(model_dir, detector=RemoteDetector(detector_url), dense=dense, progress_bars=False)
+    return Predictor(model_dir, detector=detector, detector_model=detector_model, dense=dense, progress_bars=False)
 
 
 def run_prediction(predictor, video: Path, out_dir: Path, job: Job | None = None) -> dict:
@@ -78,15 +56,16 @@ def run_prediction(predictor, video: Path, out_dir: Path, job: Job | None = None
         job.add_log(f"predicting {video.name}")
         job.set_progress(0.0, f"{video.name}: running the pipeline")
     t0 = time.perf_counter()
-    kwargs: dict[str, Any] = {}
-    if job is not None and "progress" in inspect.signature(predictor.predict).parameters:
-        kwargs["progress"] = lambda done, total: job.set_progress(done / max(total, 1),
-                                                                  f"{video.name}: {done}/{total} frames")
-    result = predictor.predict(video, **kwargs)
+    progress = None
+    if job is not None:
+        def progress(done: int, total: int) -> None:
+            job.set_progress(0.9 * done / max(total, 1), f"{video.name}: decoded {done}/{total} frames")
+    result = predictor.predict(video, progress=progress)
     seconds = time.perf_counter() - t0
-    classes = predictor_classes(predictor, result.intervals)
-    name = getattr(result, "name", None) or video.stem
-    written = export.write_video_outputs(out_dir, name, result.info, result.intervals, result.track, classes)
+    classes = list(predictor.classes)
+    name = result.name
+    written = export.write_video_outputs(out_dir, name, result.info, result.intervals, result.track, classes,
+                                         model=str(predictor.bundle.root))
     batch = export.write_batch_outputs(out_dir, [result], classes, project=False)
     info = result.info
     n_frames = int(getattr(info, "n_frames", 0))
@@ -100,7 +79,9 @@ def run_prediction(predictor, video: Path, out_dir: Path, job: Job | None = None
         "n_frames": n_frames,
         "classes": classes,
         "intervals": [iv.to_json() for iv in result.intervals],
-        "timing": getattr(result, "timing", None),
+        "timing": result.timing,
+        "steps_ms_per_frame": result.steps_ms_per_frame,
+        "n_candidates": result.n_candidates,
         "seconds": round(seconds, 3),
         "files": files,
     }

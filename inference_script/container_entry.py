@@ -1,0 +1,77 @@
+"""Entry of the docker-compose ``inference`` container: batch inference from environment variables.
+
+    MODEL_DIR     model bundle directory (pipeline.json + localizer/ + classifier/); unset or empty
+                  = the embedded default bundle
+    INPUT         a video, a folder of videos or a Supervisely video project
+    OUTPUT        output directory (created; re-running resumes: finished videos are skipped)
+    DETECTOR_URL  optional: use the detector service (e.g. http://detector:8001) for stage 0; the
+                  entry waits until its /health is 200
+    MOUSEACT_SET  optional: config overrides, ``key=value`` separated by spaces
+                  (e.g. ``postprocess.threshold=0.5 detector_stride=2``)
+
+Runs the same batch runner as ``mouseact infer`` (resumable, continues past a broken video) and
+exits 0 when every video succeeded, 2 on any failure (listed with its error). The variables are
+read when ``main()`` runs, never at import. Outside Docker the same command works:
+``MODEL_DIR=... INPUT=... OUTPUT=... python -m mouseact.inference.container_entry``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def main(environ: dict[str, str] | None = None) -> int:
+    from mouseact.errors import MouseActError
+
+    env = dict(os.environ if environ is None else environ)
+    try:
+        return _run(env)
+    except MouseActError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(env: dict[str, str]) -> int:
+    from mouseact.errors import MouseActError
+
+    missing = [k for k in ("INPUT", "OUTPUT") if not env.get(k, "").strip()]
+    if missing:
+        raise MouseActError(f"set {' and '.join(missing)} (see inference_script/.env and README.md)")
+    source, out = Path(env["INPUT"]), Path(env["OUTPUT"])
+    model_dir = env.get("MODEL_DIR", "").strip() or None
+    detector_url = env.get("DETECTOR_URL", "").strip() or None
+    overrides = env.get("MOUSEACT_SET", "").split()
+
+    from mouseact.inference.batch import resolve_inputs, run_batch, summary_table
+    from mouseact.inference.pipeline import Predictor
+
+    jobs = resolve_inputs(source)  # bad INPUT fails before models load
+    detector = None
+    if detector_url:
+        from mouseact.serve.client import RemoteDetector, wait_healthy
+
+        print(f"waiting for the detector service at {detector_url} ...", file=sys.stderr, flush=True)
+        wait_healthy(detector_url, timeout=float(env.get("DETECTOR_WAIT_S", "300")))
+        detector = RemoteDetector(detector_url)
+    t0 = time.perf_counter()
+    predictor = Predictor(model_dir, detector=detector, overrides=overrides)
+    print(f"model: {predictor.bundle.describe()}; {len(predictor.classes)} behaviours; "
+          f"detector: {detector or predictor.config.detector}; {len(jobs)} video(s) in {source}",
+          file=sys.stderr, flush=True)
+    report = run_batch(predictor, source, out, resume=True)
+    if report.done or report.skipped:
+        print(summary_table(out, predictor.classes))
+        print(f"outputs: {out} in {time.perf_counter() - t0:.1f} s")
+    if report.failed:
+        print(f"{len(report.failed)} of {len(jobs)} video(s) failed:", file=sys.stderr)
+        for job, err in report.failed:
+            print(f"  {job.path}: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
