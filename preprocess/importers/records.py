@@ -35,11 +35,12 @@ class Span:
 
 
 def seconds_to_frames(start_s: float, stop_s: float, fps: float) -> tuple[int, int]:
-    """Frame ``i`` covers ``[i/fps, (i+1)/fps)``: start rounds to the nearest frame boundary,
-    the inclusive end is the frame before the stop boundary (never before the start, so a
-    BORIS POINT event or a stop in the same frame becomes a one-frame interval)."""
-    start = int(math.floor(start_s * fps + 0.5))
-    end = int(math.floor(stop_s * fps + 0.5)) - 1
+    """Frame ``i`` shows ``[i/fps, (i+1)/fps)``: a bout runs from the frame showing its start
+    time to the last frame that begins before its stop time (inclusive end, never before the
+    start, so a BORIS POINT event is the one frame showing it). ``1e-6`` absorbs float noise
+    such as ``2.0 * 30 = 60.00000000001``."""
+    start = int(math.floor(start_s * fps + 1e-6))
+    end = int(math.ceil(stop_s * fps - 1e-6)) - 1
     return start, max(start, end)
 
 

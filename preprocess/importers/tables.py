@@ -98,6 +98,7 @@ def read_interval_rows(rows: list[list[str]], path: Path, fps: float | None = No
 
     spans: dict[str, list[Span]] = defaultdict(list)
     fps_of: dict[str, float | None] = {}
+    media: dict[str, str] = {}
     for i, r in enumerate(body, start=2):
         r = list(r) + [""] * (len(columns) + 8 - len(r))
         video = str(r[j_video]).strip()
@@ -111,14 +112,17 @@ def read_interval_rows(rows: list[list[str]], path: Path, fps: float | None = No
         if unit == FRAMES and (not float(start).is_integer() or not float(end).is_integer()):
             raise AnnotationError(f"row {i}: frame numbers must be whole: {start:g}, {end:g}", path)
         conf = parse_number(r[j_conf], path, i, "confidence", allow_na=True) if j_conf is not None else None
-        spans[video].append(Span(label, start, end, unit, i, 1.0 if conf is None else conf))
-        if j_fps is not None and fps_of.get(video) is None:
-            fps_of[video] = parse_number(r[j_fps], path, i, "fps", allow_na=True)
-        fps_of.setdefault(video, None)
+        # "m1", "m1.mp4" and "C:\\videos\\m1.mp4" are one video: group by stem, keep the first spelling
+        key = Path(video.replace("\\", "/")).stem.lower()
+        media.setdefault(key, video)
+        spans[key].append(Span(label, start, end, unit, i, 1.0 if conf is None else conf))
+        if j_fps is not None and fps_of.get(key) is None:
+            fps_of[key] = parse_number(r[j_fps], path, i, "fps", allow_na=True)
+        fps_of.setdefault(key, None)
     return check_nonempty(
-        [build_record(path, v, s, dataset=dataset, videos_dir=Path(videos) if videos else None,
-                      fps=fps or fps_of.get(v), behaviors=behaviors, out_of_range=out_of_range)
-         for v, s in spans.items()], path)
+        [build_record(path, media[k], s, dataset=dataset, videos_dir=Path(videos) if videos else None,
+                      fps=fps or fps_of.get(k), behaviors=behaviors, out_of_range=out_of_range)
+         for k, s in spans.items()], path)
 
 
 def read_interval_csv(path: str | Path, fps: float | None = None, units: str = "auto",
