@@ -182,3 +182,31 @@ def test_interval_csv_ground_truth_and_missing_videos(tmp_path, gt_project, cli)
     bad.write_text("a,b\n1,2\n")
     res = cli("evaluate", "--pred", str(run), "--gt", str(bad), "--out", str(tmp_path / "ev3"))
     assert res.returncode == 2 and "gt.csv" in res.stderr
+
+
+def test_folder_of_real_boris_exports(tmp_path, data_dir, cli):
+    from mouseact.preprocess.importers import read_boris
+
+    src = data_dir / "social_pose_boris" / "boris"
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    for name in ("e3v813a-20210610T121558-122141_reencode.csv", "e3v813a-20210610T122332-122642_reencode.csv"):
+        shutil.copy(src / name, gt / name)
+        (rec,) = read_boris(src / name)
+        info = VideoInfo(f"/videos/{Path(rec.name).stem}.avi", rec.fps, rec.n_frames, 640, 480)
+        # exact bouts plus an open-set abstention the user chooses to ignore
+        ivs = [*rec.intervals, Interval(0, 5, "unknown", 0.2)]
+        export.write_video_outputs(tmp_path / "run", Path(rec.name).stem, info, ivs, None, ["interact"],
+                                   ethogram=False)
+    res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(gt), "--out", str(tmp_path / "ev"),
+              "--no-report", "--ignore-labels", "unknown")
+    assert res.returncode == 0, res.stderr
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["n_videos"] == 2 and m["classes"] == ["interact"] and m["frame"]["macro"]["f1"] == 1.0
+    assert any("2 predicted bout(s) labelled unknown left out" in n for n in m["notes"])
+    # two exports of the same observation in one folder: refused, naming the file
+    for name in ("e3v813a-20210610T120637-121213_reencode.csv",
+                 "e3v813a-20210610T120637-121213_reencode_multiple_behaviors.csv"):
+        shutil.copy(src / name, gt / name)
+    res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(gt), "--out", str(tmp_path / "ev2"))
+    assert res.returncode == 2 and "more than one file" in res.stderr and "multiple_behaviors" in res.stderr

@@ -28,6 +28,8 @@ def register(subparsers) -> None:
                    help="ground-truth format (default: detect)")
     p.add_argument("--thresholds", type=float, nargs="+", default=None, metavar="TIOU",
                    help="tIoU thresholds for segment scores and mAP (default 0.3 0.5 0.7)")
+    p.add_argument("--ignore-labels", nargs="+", default=None, metavar="LABEL",
+                   help="predicted labels to leave out before scoring (e.g. unknown); reported in the notes")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p.add_argument("--show-config", action="store_true", help="print the config options and exit")
     add_config_args(p)
@@ -76,7 +78,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.show_config:
         print(EvaluateConfig.describe())
         return 0
-    cfg = load(EvaluateConfig, args.config, _overrides(args, {"gt_format": "gt_format", "thresholds": "thresholds"}))
+    cfg = load(EvaluateConfig, args.config, _overrides(args, {"gt_format": "gt_format", "thresholds": "thresholds",
+                                                               "ignore_labels": "ignore_labels"}))
     result = evaluate(args.pred, args.gt, cfg)
     paths = write_outputs(result, args.out, report=not args.no_report)
     for note in result["notes"]:

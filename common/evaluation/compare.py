@@ -212,7 +212,9 @@ def collect_values(pred_dir: str | Path, groups: list[GroupRow], groups_path: Pa
     wanted = {video_stem(g.video): g for g in groups}
     missing = [g.video for s, g in wanted.items() if s not in preds]
     if missing:
-        raise MouseActError(f"no predictions for video(s) listed in {Path(groups_path).name}: {', '.join(missing)}",
+        have = sorted(preds)
+        raise MouseActError(f"no predictions for video(s) listed in {Path(groups_path).name}: {', '.join(missing)} "
+                            f"(predictions exist for: {', '.join(have[:8])}{' ...' if len(have) > 8 else ''})",
                             pred_dir)
     warnings = []
     extra = sorted(s for s in preds if s not in wanted)

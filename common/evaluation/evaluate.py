@@ -38,6 +38,8 @@ GT_FORMATS = ("auto", "supervisely", "boris", "csv")
 class EvaluateConfig(Config):
     thresholds: list[float] = Field([0.3, 0.5, 0.7], description="tIoU thresholds for segment P/R/F1 and mAP")
     gt_format: str = Field("auto", description="ground-truth format: auto, supervisely, boris, csv")
+    ignore_labels: list[str] = Field([], description="predicted labels to leave out before scoring, e.g. "
+                                     "['unknown'] for open-set abstentions (listed in the report)")
     clamp_gt: bool = Field(True, description="clip ground-truth bouts that run past the video end (with a "
                                              "warning) instead of failing")
 
@@ -86,8 +88,12 @@ def _records_to_intervals(records, source: Path, preds: dict[str, VideoPredictio
                           ) -> dict[str, list[Interval]]:
     """VideoRecords (frames at the record's fps) -> bouts on the predicted video's frame axis."""
     out: dict[str, list[Interval]] = {}
+    stems = [video_stem(rec.name) for rec in records]
     for rec in records:
         stem = video_stem(rec.name)
+        if stems.count(stem) > 1 and getattr(rec, "dataset", None):
+            # same file name in two datasets: the batch runner names its outputs "<dataset>__<name>"
+            stem = f"{rec.dataset.replace('/', '__')}__{stem}"
         if stem in out:
             raise AnnotationError(f"video {stem!r} appears twice in the ground truth", source)
         ivs = list(rec.intervals)
@@ -222,6 +228,15 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
             parts.append(f"no ground truth for {', '.join(only_pred)}")
         raise MouseActError("videos do not match: " + "; ".join(parts), gt_path)
 
+    if cfg.ignore_labels:
+        ignored = set(cfg.ignore_labels)
+        n_drop = 0
+        for vp in preds.values():
+            kept = [iv for iv in vp.intervals if iv.label not in ignored]
+            n_drop += len(vp.intervals) - len(kept)
+            vp.intervals = kept
+            vp.classes = [c for c in vp.classes if c not in ignored]
+        gt.notes.append(f"{n_drop} predicted bout(s) labelled {', '.join(sorted(ignored))} left out (ignore_labels)")
     pred_labels = list(dict.fromkeys([c for vp in preds.values() for c in vp.classes]
                                      + sorted({iv.label for vp in preds.values() for iv in vp.intervals})))
     gt_labels = list(dict.fromkeys([*gt.labels, *sorted({iv.label for v in gt.intervals.values() for iv in v})]))
