@@ -14,6 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from mouseact.errors import MouseActError
+
+
+class OutputExistsError(MouseActError, FileExistsError):
+    """The output exists and overwriting was not asked for (a user error: one line, exit 2)."""
+
 
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
@@ -65,16 +71,20 @@ def directory(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary directory that becomes ``path`` only if the block succeeds.
 
     On any exception the temporary directory is removed and ``path`` is untouched.
-    With ``overwrite`` an existing ``path`` is replaced (moved aside, then deleted).
+    With ``overwrite`` an existing ``path`` is replaced (moved aside, then deleted); without it
+    an existing ``path`` raises :class:`OutputExistsError` (a ``MouseActError`` and a
+    ``FileExistsError``).
     """
     path = Path(path)
+    if path.exists() and not overwrite:  # fail before the work, not after it
+        raise OutputExistsError("already exists (not overwritten)", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield tmp
         if path.exists():
             if not overwrite:
-                raise FileExistsError(f"{path} already exists")
+                raise OutputExistsError("already exists (not overwritten)", path)
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / "x")
             os.replace(tmp, path)

@@ -39,9 +39,24 @@ def _set_dotted(d: dict, key: str, value: Any) -> None:
     d[parts[-1]] = value
 
 
+def _deep_update(dst: dict, src: dict) -> dict:
+    """Merge ``src`` into ``dst`` key by key, so a YAML that sets one nested value keeps the
+    base's other nested values (a plain ``dict.update`` would replace the whole sub-dict)."""
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            dst[k] = _deep_update(dict(dst[k]), v)
+        else:
+            dst[k] = v
+    return dst
+
+
 def load(model: type[T], yaml_path: str | Path | None = None, overrides: Sequence[str] = (),
          base: dict | None = None) -> T:
-    data: dict = dict(base or {})
+    """Defaults of ``model`` <- ``base`` <- YAML file <- ``key=value`` overrides (later wins)."""
+    import copy
+
+    data: dict = copy.deepcopy(dict(base or {}))
+    loaded: dict = {}
     if yaml_path:
         p = Path(yaml_path)
         if not p.is_file():
@@ -52,7 +67,7 @@ def load(model: type[T], yaml_path: str | Path | None = None, overrides: Sequenc
             raise MouseActError(f"invalid YAML: {exc}", p) from None
         if not isinstance(loaded, dict):
             raise MouseActError("config must be a mapping of key: value", p)
-        data.update(loaded)
+        _deep_update(data, loaded)
     for item in overrides:
         if "=" not in item:
             raise MouseActError(f"override {item!r} must look like key=value")
@@ -63,7 +78,8 @@ def load(model: type[T], yaml_path: str | Path | None = None, overrides: Sequenc
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])
-        raise MouseActError(f"config {model.__name__}: {loc}: {first['msg']}") from None
+        from_file = yaml_path if first["loc"] and first["loc"][0] in loaded else None
+        raise MouseActError(f"config {model.__name__}: {loc}: {first['msg']}", from_file) from None
 
 
 def add_config_args(parser) -> None:

@@ -72,13 +72,16 @@ def crop_boxes(boxes: np.ndarray, frame_w: int, frame_h: int, policy: CropPolicy
     h = np.maximum(h * (1 + 2 * policy.pad_ratio), policy.min_side)
     w = np.minimum(w, frame_w)
     h = np.minimum(h, frame_h)
+    # integer sides first, so rounding the two corners separately cannot unsquare the crop
+    w = np.round(w)
+    h = np.round(h)
     # shift (not shrink) the square back inside the frame so the mouse keeps its context
-    x1 = np.clip(cx - w / 2, 0, frame_w - w)
-    y1 = np.clip(cy - h / 2, 0, frame_h - h)
-    out[:, 0] = np.round(x1)
-    out[:, 1] = np.round(y1)
-    out[:, 2] = np.round(x1 + w)
-    out[:, 3] = np.round(y1 + h)
+    x1 = np.clip(np.round(cx - w / 2), 0, frame_w - w)
+    y1 = np.clip(np.round(cy - h / 2), 0, frame_h - h)
+    out[:, 0] = x1
+    out[:, 1] = y1
+    out[:, 2] = x1 + w
+    out[:, 3] = y1 + h
     return out
 
 

@@ -46,7 +46,9 @@ def save(out_dir: str | Path, kind: str, card: dict[str, Any], write_files: Call
     out_dir = Path(out_dir)
     with atomic.directory(out_dir, overwrite=overwrite) as tmp:
         write_files(tmp)
-        files = {p.name: sha256(p) for p in sorted(tmp.iterdir()) if p.is_file() and p.name != CARD}
+        # every file, also in sub-folders (e.g. a tokenizer dir), keyed by its relative posix path
+        files = {p.relative_to(tmp).as_posix(): sha256(p) for p in sorted(tmp.rglob("*"))
+                 if p.is_file() and p.relative_to(tmp).as_posix() != CARD}
         full = {
             "kind": kind,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
