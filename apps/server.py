@@ -25,7 +25,6 @@ log lines and progress bars back through a poll endpoint; when it finishes, the 
 lists tables (CSV), images (ethograms, contact sheets) and every output file.
 """
 
-from __future__ import annotations
 
 import argparse
 import csv

@@ -18,7 +18,6 @@ Each job writes the usual per-video outputs (``mouseact.export.write_video_outpu
 batch tables for that one video under ``OUT/<job_id>/``.
 """
 
-from __future__ import annotations
 
 import re
 import shutil
