@@ -20,6 +20,8 @@ Per batch (``write_batch_outputs``)::
 ``<stem>`` is the video's file name without its extension. Times: a bout covering frames
 ``start..end`` starts at ``start / fps`` and stops at ``(end + 1) / fps`` (the end of its last
 frame), so its duration is ``length / fps`` -- the same convention everywhere in this module.
+Times in the CSVs are whole milliseconds rounded inwards (see :func:`start_ms`), so every reader
+maps them back to the same frames.
 Every file is written atomically; a batch re-run rebuilds the batch files from every video whose
 sidecar is on disk, so resumed runs give complete batch outputs.
 """
@@ -122,6 +124,20 @@ def start_s(iv: Interval, fps: float) -> float:
 
 def stop_s(iv: Interval, fps: float) -> float:
     return (iv.end + 1) / fps
+
+
+def start_ms(iv: Interval, fps: float) -> float:
+    """Start time in whole milliseconds, rounded *up* (into the bout's first frame).
+
+    Written times are rounded inwards by < 1 ms so that any reader -- nearest-frame rounding or
+    "frame showing the time" (floor for starts, ceil for stops) -- gets the same frames back for
+    any frame rate below 1000 fps; plain rounding of 10/15 s to 0.667 s would add a frame."""
+    return math.ceil(iv.start / fps * 1000 - 1e-6) / 1000
+
+
+def stop_ms(iv: Interval, fps: float) -> float:
+    """Stop time in whole milliseconds, rounded *down* (inside the bout's last frame)."""
+    return math.floor((iv.end + 1) / fps * 1000 + 1e-6) / 1000
 
 
 def _r(x: float, nd: int = 3) -> float:
@@ -228,7 +244,7 @@ def read_predictions(pred_dir: str | Path) -> dict[str, VideoPrediction]:
 # tables
 # --------------------------------------------------------------------------------------------
 def interval_rows(video: str, intervals: Sequence[Interval], fps: float) -> list[list]:
-    return [[video, iv.label, iv.start, iv.end, _r(start_s(iv, fps)), _r(stop_s(iv, fps)),
+    return [[video, iv.label, iv.start, iv.end, start_ms(iv, fps), stop_ms(iv, fps),
              _r(iv.length / fps), _r(iv.confidence, 4)] for iv in sorted(intervals)]
 
 
@@ -248,17 +264,17 @@ def boris_rows(video: str, intervals: Sequence[Interval], fps: float, n_frames: 
     subject_total = _r(sum(iv.length for iv in ivs) / fps)
     rows = []
     for iv in ivs:
-        s, e = _r(start_s(iv, fps)), _r(stop_s(iv, fps))
+        s, e = start_ms(iv, fps), stop_ms(iv, fps)
         comment = f"confidence={iv.confidence:.3f}"
         if legacy:
             rows.append([obs_id, date, "MouseAct predictions", media, f"{length:.3f}", f"{fps:.3f}",
                          BORIS_SUBJECT, iv.label, "", "", "STATE", f"{s:.3f}", f"{e:.3f}",
-                         f"{iv.length / fps:.3f}", comment, ""])
+                         f"{e - s:.3f}", comment, ""])
         else:
             rows.append([obs_id, date, "MouseAct predictions", "Media file(s)", f"player #1:{media}",
                          "0.0", f"{length:.3f}", f"{length:.3f}", f"{fps:.3f}", BORIS_SUBJECT,
                          f"{subject_total:.3f}", iv.label, "", "STATE", f"{s:.3f}", f"{e:.3f}",
-                         f"{iv.length / fps:.3f}", Path(media).name, iv.start, iv.end + 1, "NA", "NA",
+                         f"{e - s:.3f}", Path(media).name, iv.start, iv.end + 1, "NA", "NA",
                          comment, ""])
     return rows
 

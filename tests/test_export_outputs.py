@@ -199,3 +199,26 @@ def test_batch_project_needs_the_source_videos(tmp_path, clips):
     # the tables were still written; only the project is missing
     assert (tmp_path / "run" / "summary.csv").is_file()
     assert not (tmp_path / "run" / "project").exists()
+
+
+@pytest.mark.parametrize("fps", [15.0, 29.97, 30.0, 250.0])
+def test_boris_times_map_back_to_the_same_frames(tmp_path, fps):
+    # millisecond times rounded inwards: the importer's "frame showing the time" rule and plain
+    # nearest-frame rounding both recover every frame exactly (fps of the real clips in ../shared/data)
+    rng = np.random.default_rng(int(fps))
+    starts = np.sort(rng.choice(np.arange(0, 20000, 7), 300, replace=False))
+    ivs = [Interval(int(s), int(s) + int(rng.integers(0, 6)), "itch" if k % 2 else "rear_plus")
+           for k, s in enumerate(starts)]
+    n = 20010
+    from mouseact.preprocess.importers import read_boris
+
+    for legacy in (False, True):
+        path = tmp_path / f"b{legacy}.csv"
+        path.write_text(export.boris_csv("v.mp4", ivs, fps, n, "v.mp4", legacy=legacy))
+        (rec,) = read_boris(path, fps=fps)
+        assert sorted((i.start, i.end, i.label) for i in rec.intervals) == sorted((i.start, i.end, i.label) for i in ivs)
+    with open(path, newline="") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: (r["Behavior"], float(r["Start (s)"])))
+    assert len(rows) == len(ivs)
+    for r, iv in zip(rows, sorted(ivs, key=lambda i: (i.label, i.start))):
+        assert round(float(r["Start (s)"]) * fps) == iv.start and round(float(r["Stop (s)"]) * fps) - 1 == iv.end
