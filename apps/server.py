@@ -54,6 +54,7 @@ DEFAULT_RESULTS = {"tables": ["summary.csv", "**/summary.csv", "*.csv"], "images
 HIDDEN_DESTS = {"help", "version", "func", "command"}
 PATH_METAVARS = {"PATH", "DIR", "FILE", "VIDEO", "PROJECT", "YAML", "CSV", "INPUT", "INPUTS", "MODEL"}
 OUT_DESTS = {"out", "out_dir", "output"}
+DIR_DESTS = {"model", "model_dir", "out", "out_dir", "workdir"}
 PATH_DESTS = {"model", "model_dir", "model_path", "detector_model", "input", "inputs", "video", "project", "config"}
 OPTION_ALIASES = {"model_dir": "model", "output": "out", "out_dir": "out", "input_dir": "input"}
 MAX_IMAGES, MAX_TABLES, MAX_TABLE_ROWS, MAX_FILES = 12, 3, 40, 300
@@ -139,6 +140,8 @@ def option_from_action(action: argparse.Action) -> dict:
         "multiple": widget == "lines",
         "number_type": "int" if action.type is int else "float" if action.type is float else None,
         "store": type(action).__name__,
+        # a file can be uploaded from the browser; a folder (DIR, model bundles) cannot
+        "upload": widget == "path" and str(action.metavar or "").upper() != "DIR" and action.dest not in DIR_DESTS,
     }
 
 

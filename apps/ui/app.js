@@ -63,7 +63,7 @@ function renderField(opt) {
                                  placeholder: opt.placeholder || "path on this computer" });
       const picker = el("input", { type: "file", hidden: true, accept: opt.accept || null });
       const button = el("button", { type: "button", text: "Upload…", title: "copy a file to the app and use it",
-                                    onclick: () => picker.click() });
+                                    hidden: opt.upload === false, onclick: () => picker.click() });
       picker.addEventListener("change", async () => {
         if (!picker.files.length) return;
         const fd = new FormData();
@@ -79,7 +79,7 @@ function renderField(opt) {
     default:
       input = el("input", { type: "text", id, name: opt.name, value: dflt ?? "", placeholder: opt.placeholder || "" });
   }
-  const flag = opt.flag ? ` (${opt.flag})` : "";
+  const flag = opt.store === "config" ? ` (--set ${opt.name}=…)` : opt.flag ? ` (${opt.flag})` : "";
   return el("div", { class: "field", "data-name": opt.name }, label, input,
             el("div", { class: "help", text: (opt.help || "") + flag }));
 }
@@ -170,7 +170,7 @@ async function poll() {
     $("#run-button").disabled = false;
     $("#cancel-button").hidden = true;
     if (snap.status === "done") { bar.value = 1; showResults(snap.id, snap.result); }
-    else showError(snap.error || snap.status);
+    else { bar.value = 0; showError(snap.error || snap.status); }
     return;
   }
   setTimeout(poll, 700);
