@@ -184,6 +184,7 @@ def preprocess(project_dir: str | Path, out_dir: str | Path, config: PreprocessC
     work = out_dir / WORK
     if restart and work.exists():
         shutil.rmtree(work)
+    _remove_leftovers(out_dir)
     clips_dir = work / "clips"
     clips_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(work, {**config.plan_settings(), "classes": classes})
@@ -236,6 +237,19 @@ def preprocess(project_dir: str | Path, out_dir: str | Path, config: PreprocessC
                   for r in records if manifest.videos[r.key]["split"] == "test"}
     report = _assemble(out_dir, records, manifest, clips_dir, classes, config, test_boxes)
     return report
+
+
+def _remove_leftovers(out_dir: Path) -> None:
+    """Temporary files of a killed run (atomic writes name them ``.<name>.<random>…``)."""
+    ours = (f".{PROJECT_NAME}.", ".report.")  # in --out only our own temp names: it may hold user files
+    for folder in (out_dir, out_dir / WORK, out_dir / WORK / "clips", out_dir / WORK / "tracks"):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if folder == out_dir and not p.name.startswith(ours):
+                continue
+            if p.name.startswith(".") and p.name != WORK:
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def _is_done(manifest: Manifest, clips_dir: Path, cid: str) -> bool:

@@ -1,0 +1,286 @@
+"""`mouseact preprocess` end to end on real videos: B-SOiD clips concatenated into short
+sessions (their clip names are the labels) and the open-field video with its derived boxes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mouseact import sly_io
+from mouseact.errors import AnnotationError, MouseActError
+from mouseact.intervals import Interval
+from mouseact.preprocess.clips import PROJECT_NAME, PreprocessConfig, preprocess
+from mouseact.video import VideoReader, probe, write_video
+
+# session name -> B-SOiD clips in order; clips named inactive/locomote are left unlabelled (idle room)
+SESSIONS = {
+    "mouse1_s1.mp4": ["mouse1/face_groom", "mouse1/inactive", "mouse1/rear_plus", "mouse1/locomote"],
+    "mouse2_s1.mp4": ["mouse2/itch", "mouse2/inactive", "mouse2/face_groom"],
+    "mouse1_s2.mp4": ["mouse1/itch", "mouse1/locomote"],
+}
+UNLABELLED = {"inactive", "locomote"}
+
+
+def _session(bsoid_dir: Path, parts: list[str], out: Path) -> list[Interval]:
+    intervals, pos = [], 0
+    readers = []
+
+    def frames():
+        for p in parts:
+            with VideoReader(bsoid_dir / f"{p}.mp4") as r:
+                yield from r.iter_frames()
+
+    write_video(out, frames(), 15.0)
+    for p in parts:
+        n = probe(bsoid_dir / f"{p}.mp4").n_frames
+        label = Path(p).name
+        if label not in UNLABELLED:
+            intervals.append(Interval(pos, pos + n - 1, label))
+        pos += n
+    del readers
+    return intervals
+
+
+@pytest.fixture(scope="module")
+def sessions(bsoid_dir, tmp_path_factory) -> dict[str, sly_io.VideoRecord]:
+    d = tmp_path_factory.mktemp("sessions")
+    out = {}
+    for name, parts in SESSIONS.items():
+        ivs = _session(bsoid_dir, parts, d / name)
+        info = probe(d / name)
+        out[name] = sly_io.VideoRecord(d / name, name, "ds0", info.fps, info.n_frames, info.width, info.height,
+                                       ivs, None)
+    return out
+
+
+def _project(path: Path, records) -> Path:
+    classes = sorted({iv.label for r in records for iv in r.intervals})
+    return sly_io.write_project(path, records, classes, overwrite=True)
+
+
+def _items(project: Path) -> dict[str, tuple]:
+    """item -> (n_frames, intervals, size) as read back through the SDK."""
+    return {r.key: (r.n_frames, tuple(r.intervals), r.width, r.height) for r in sly_io.read_project(project)}
+
+
+def test_training_project_from_sessions(sessions, tmp_path):
+    proj = _project(tmp_path / "in", list(sessions.values()))
+    cfg = PreprocessConfig(detector="none", max_clip_s=2.0, min_clip_s=1.0, idle_clip_s=2.0, idle_margin_s=0.5,
+                           val_fraction=0.0, test_fraction=0.34, seed=3)
+    report = preprocess(proj, tmp_path / "out", cfg, progress=False)
+    out = tmp_path / "out" / PROJECT_NAME
+    recs = sly_io.read_project(out)
+    splits = json.loads((out / "splits.json").read_text())
+    by_item = {it["item"]: it for it in splits["items"]}
+    assert {r.key for r in recs} == set(by_item)
+    test_videos = [k for k, v in splits["videos"].items() if v["split"] == "test"]
+    train_labels = {iv.label for k, v in splits["videos"].items() if v["split"] == "train"
+                    for iv in sessions[k.split("/", 1)[1]].intervals}
+    assert {r.dataset for r in recs} == train_labels | {"idle", "test"}
+    assert len(test_videos) == 1 and report["videos_per_split"]["test"] == test_videos
+    max_frames, min_frames, margin = 30, 15, 8
+    covered: dict[str, np.ndarray] = {}
+    for r in recs:
+        it = by_item[r.key]
+        src = sessions[it["source"].split("/", 1)[1]]
+        if r.dataset == "test":  # a whole test video with all its bouts
+            assert r.n_frames == src.n_frames and r.intervals == src.intervals
+            continue
+        assert it["source"] not in test_videos     # split by video: no clip from a test video
+        s, e = it["source_range"]
+        assert r.n_frames == e - s + 1 == probe(r.video_path).n_frames
+        assert min_frames <= r.n_frames <= max_frames
+        src_mask = np.zeros(src.n_frames, bool)
+        for iv in src.intervals:
+            src_mask[iv.start: iv.end + 1] = True
+        if r.dataset == "idle":
+            assert not r.intervals
+            lo, hi = max(0, s - margin), min(src.n_frames, e + margin + 1)
+            assert not src_mask[lo:hi].any()        # idle clips keep the margin from every bout
+        else:
+            assert any(iv.label == r.dataset for iv in r.intervals)
+            # the clip's annotation is the source bouts shifted into the clip
+            assert r.intervals == [Interval(max(iv.start, s) - s, min(iv.end, e) - s, iv.label)
+                                   for iv in src.intervals if iv.start <= e and iv.end >= s]
+            cov = covered.setdefault(it["source"] + r.dataset, np.zeros(src.n_frames, bool))
+            cov[s: e + 1] = True
+    # every labelled frame of every train video is inside a clip of its behaviour
+    for key, v in splits["videos"].items():
+        if v["split"] != "train":
+            continue
+        for iv in sessions[key.split("/", 1)[1]].intervals:
+            assert covered[key + iv.label][iv.start: iv.end + 1].all()
+    # idle:behaviour frames at the configured 1:1 (within one short clip per video), or a reported shortfall
+    for s_ in ("train",):
+        idle_f = report["clips"]["idle"][s_]["frames"]
+        pos_f = sum(report["clips"][c][s_]["frames"] for c in splits["classes"])
+        shortfall = sum(report["idle_shortfall_frames"].values())
+        assert abs(idle_f + shortfall - pos_f) < min_frames * len(splits["videos"])
+    # the report counts what the project holds
+    for r in recs:
+        if r.dataset != "test":
+            report["clips"][r.dataset][by_item[r.key]["split"]]["clips"] -= 1
+    assert all(v["clips"] == 0 for row in report["clips"].values() for v in row.values())
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| face_groom |" in md and "idle : behaviour" in md
+
+
+def test_boxes_follow_the_frames_and_the_resize(openfield_video, data_dir, tmp_path):
+    rows = list(csv.DictReader((data_dir / "openfield_dlc" / "derived" /
+                                "m3v1mp4_DERIVED_boxes_from_dlc_predictions.csv").open()))
+    info = probe(openfield_video)
+    boxes = np.full((info.n_frames, 4), np.nan, np.float32)
+    for row in rows:
+        if row["x1"]:
+            boxes[int(row["frame"])] = [float(row[k]) for k in ("x1", "y1", "x2", "y2")]
+    rec = sly_io.VideoRecord(openfield_video, "openfield.mp4", "ds0", info.fps, info.n_frames, info.width,
+                             info.height, [Interval(400, 469, "rear"), Interval(1500, 1529, "groom")], boxes)
+    proj = sly_io.write_project(tmp_path / "in", [rec], ["groom", "rear"])
+    cfg = PreprocessConfig(detector="none", short_side=240, val_fraction=0, test_fraction=0, idle_ratio=0.5)
+    preprocess(proj, tmp_path / "out", cfg, progress=False)
+    out = tmp_path / "out" / PROJECT_NAME
+    splits = {it["item"]: it for it in json.loads((out / "splits.json").read_text())["items"]}
+    recs = sly_io.read_project(out)
+    assert {r.dataset for r in recs} == {"groom", "rear", "idle"}
+    src_boxes = sly_io.read_project(proj)[0].boxes     # as stored (integer pixels)
+    with VideoReader(openfield_video) as reader:
+        for r in recs:
+            assert (r.width, r.height) == (320, 240)
+            s, e = splits[r.key]["source_range"]
+            want = src_boxes[s: e + 1] * 0.5
+            ok = np.isfinite(want).all(1)
+            assert np.array_equal(np.isfinite(r.boxes).all(1), ok)
+            assert np.abs(r.boxes[ok] - want[ok]).max() <= 1.0
+            if r.dataset == "rear":
+                # frame-accurate: each clip frame matches its own source frame better than a neighbour
+                import cv2
+
+                clip = VideoReader(r.video_path).get_clip(0, r.n_frames - 1)
+                src = [cv2.resize(f, (320, 240), interpolation=cv2.INTER_AREA)
+                       for f in reader.iter_frames(max(0, s - 1), e + 2)]
+                off = 1 if s > 0 else 0
+                for i in range(0, len(clip), 7):
+                    same = np.abs(clip[i].astype(int) - src[i + off]).mean()
+                    prev = np.abs(clip[i].astype(int) - src[i + off - 1]).mean()
+                    nxt = np.abs(clip[i].astype(int) - src[i + off + 1]).mean()
+                    assert same < min(prev, nxt), (i, same, prev, nxt)
+
+
+def _run_cli(project: Path, out: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "mouseact", "preprocess", str(project), "--out", str(out), "--quiet",
+           "--detector", "none", "--set", "max_clip_s=1", "--set", "val_fraction=0", "--set", "test_fraction=0",
+           *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _done(out: Path) -> int:
+    try:
+        return len(json.loads((out / ".work" / "manifest.json").read_text())["done"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return 0
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_result(sessions, tmp_path):
+    proj = _project(tmp_path / "in", list(sessions.values()))
+    ref = _run_cli(proj, tmp_path / "ref")
+    _, err = ref.communicate(timeout=300)
+    assert ref.returncode == 0, err
+    total = len(json.loads((tmp_path / "ref" / ".work" / "manifest.json").read_text())["done"])
+    assert total >= 20
+
+    out = tmp_path / "out"
+    victim = _run_cli(proj, out)
+    deadline = time.time() + 120
+    while _done(out) < 5 and victim.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate()
+    killed_at = _done(out)
+    assert 5 <= killed_at < total, "the run was not killed mid-way"
+    assert not (out / PROJECT_NAME).exists()           # nothing half-assembled
+
+    again = _run_cli(proj, out)
+    _, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert f"{total - killed_at} to cut" in err or f"{total - killed_at + 1} to cut" in err
+    assert _items(out / PROJECT_NAME) == _items(tmp_path / "ref" / PROJECT_NAME)
+    assert (json.loads((out / PROJECT_NAME / "splits.json").read_text())
+            == json.loads((tmp_path / "ref" / PROJECT_NAME / "splits.json").read_text()))
+    clips = sorted(p.name for p in (out / ".work" / "clips").iterdir())
+    assert clips == sorted(p.name for p in (tmp_path / "ref" / ".work" / "clips").iterdir())  # no stray temp files
+    assert len(clips) == 2 * total
+
+
+def test_new_videos_only_are_processed(sessions, tmp_path):
+    first = [sessions["mouse1_s1.mp4"], sessions["mouse2_s1.mp4"]]
+    cfg = PreprocessConfig(detector="none", val_fraction=0.0, test_fraction=0.0, seed=5,
+                           group_regex=r"^(mouse\d)_")
+    preprocess(_project(tmp_path / "in", first), tmp_path / "out", cfg, progress=False)
+    clips_dir = tmp_path / "out" / ".work" / "clips"
+    before = {p.name: p.stat().st_mtime_ns for p in clips_dir.iterdir()}
+    splits_before = json.loads((tmp_path / "out" / PROJECT_NAME / "splits.json").read_text())["videos"]
+
+    preprocess(_project(tmp_path / "in", list(sessions.values())), tmp_path / "out", cfg, progress=False)
+    after = {p.name: p.stat().st_mtime_ns for p in clips_dir.iterdir()}
+    assert all(after[n] == t for n, t in before.items())       # old clips untouched
+    new = set(after) - set(before)
+    assert new and all(n.startswith("ds0__mouse1_s2__") for n in new)
+    doc = json.loads((tmp_path / "out" / PROJECT_NAME / "splits.json").read_text())
+    assert all(doc["videos"][k]["split"] == v["split"] for k, v in splits_before.items())
+    assert doc["videos"]["ds0/mouse1_s2.mp4"]["group"] == "mouse1"
+    items = _items(tmp_path / "out" / PROJECT_NAME)
+    assert any("mouse1_s2" in k for k in items)
+
+
+def test_changed_settings_need_restart(sessions, tmp_path):
+    proj = _project(tmp_path / "in", [sessions["mouse1_s2.mp4"]])
+    preprocess(proj, tmp_path / "out", PreprocessConfig(detector="none", test_fraction=0), progress=False)
+    with pytest.raises(MouseActError, match="other settings .*changed: idle_ratio"):
+        preprocess(proj, tmp_path / "out", PreprocessConfig(detector="none", test_fraction=0, idle_ratio=2),
+                   progress=False)
+    rep = preprocess(proj, tmp_path / "out", PreprocessConfig(detector="none", test_fraction=0, idle_ratio=2),
+                     restart=True, progress=False)
+    assert rep["settings"]["idle_ratio"] == 2
+
+
+def test_bad_input_fails_cleanly(sessions, tmp_path, cli):
+    cfg = PreprocessConfig(detector="none")
+    # empty project
+    empty = sly_io.write_project(tmp_path / "empty", [], ["groom"])
+    r = cli("preprocess", str(empty), "--out", str(tmp_path / "o1"), "--detector", "none")
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o1" / PROJECT_NAME).exists()
+    # no behaviour bouts at all
+    rec = sessions["mouse1_s2.mp4"]
+    no_tags = sly_io.write_project(tmp_path / "notags", [sly_io.VideoRecord(**{**rec.__dict__, "intervals": []})],
+                                   ["itch"])
+    with pytest.raises(AnnotationError, match="no behaviour bouts"):
+        preprocess(no_tags, tmp_path / "o2", cfg, progress=False)
+    # unknown behaviour
+    proj = _project(tmp_path / "p", [rec])
+    with pytest.raises(AnnotationError, match=r"mouse1_s2.mp4.json: unknown tag 'itch'"):
+        preprocess(proj, tmp_path / "o3", PreprocessConfig(detector="none", classes=["groom"]), progress=False)
+    # a range past the end of the video
+    ann = proj / "ds0" / "ann" / "mouse1_s2.mp4.json"
+    doc = json.loads(ann.read_text())
+    doc["tags"][0]["frameRange"] = [100, 5000]
+    ann.write_text(json.dumps(doc))
+    with pytest.raises(AnnotationError, match=r"mouse1_s2.mp4.json: .*\[100, 5000\] is outside"):
+        preprocess(proj, tmp_path / "o4", cfg, progress=False)
+    # the video of an annotation is missing
+    proj = _project(tmp_path / "p2", [rec])
+    (proj / "ds0" / "video" / "mouse1_s2.mp4").unlink()
+    r = cli("preprocess", str(proj), "--out", str(tmp_path / "o5"), "--detector", "none")
+    assert r.returncode == 2 and "mouse1_s2.mp4" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    for o in ("o2", "o3", "o4", "o5"):
+        assert not (tmp_path / o / PROJECT_NAME).exists()
