@@ -8,6 +8,7 @@ Endpoints
                               client (the classical background model must see one video's frames in
                               order). → ``{"boxes": [[x1, y1, x2, y2] | null, ...], "scores": [...]}``
 - ``DELETE /sessions/{name}``  forget that client's detector state (start of a new video).
+- ``GET /stats``              requests and frames served, sessions alive.
 - ``POST /detect/video``      JSON ``{"path": "...", "stride": 1}`` for a video the service can read
                               → the smoothed track: boxes, scores, lost flags, fps, frame count.
 
@@ -106,6 +107,7 @@ def create_app(kind: str = "classical", model_path: str | None = None, stride: i
             sessions._items["default"] = (probe, threading.Lock())
         return {"sessions": sessions}
 
+    stats = {"requests": 0, "frames": 0, "videos": 0}
     slot = ModelSlot(load, describe={"service": "detector", "detector": kind, "model": model_path,
                                      "stride": stride})
     app = FastAPI(title="MouseAct detector service",
@@ -141,8 +143,15 @@ def create_app(kind: str = "classical", model_path: str | None = None, stride: i
                 return boxes, scores, time.perf_counter() - t0
 
         boxes, scores, seconds = await anyio.to_thread.run_sync(run)
+        stats["requests"] += 1
+        stats["frames"] += len(frames)
         return {"boxes": boxes_to_json(boxes), "scores": _scores_json(scores), "n_frames": len(frames),
                 "session": session, "ms_per_frame": round(1000 * seconds / max(len(frames), 1), 3)}
+
+    @app.get("/stats")
+    def get_stats():
+        sessions = len(slot.value["sessions"]) if slot.ready else 0
+        return {**stats, "sessions": sessions}
 
     @app.delete("/sessions/{name}")
     def drop_session(name: str):
@@ -159,7 +168,9 @@ def create_app(kind: str = "classical", model_path: str | None = None, stride: i
             video_stride = int(payload.get("stride", stride))
             if video_stride < 1:
                 raise MouseActError(f"stride must be >= 1, got {video_stride}")
-            return _track_json(_detect_whole_video(path, factory(), video_stride), path)
+            track = _detect_whole_video(path, factory(), video_stride)
+            stats["videos"] += 1
+            return _track_json(track, path)
         except MouseActError as exc:
             return error_response(400, str(exc))
         except (TypeError, ValueError) as exc:

@@ -1,0 +1,135 @@
+"""The containers' exact entry commands, run outside Docker with the compose environment.
+
+As ``docker compose up`` would: the detector container's command (``entrypoint.sh detector``),
+compose's healthcheck command until it passes, then the inference container's command
+(``entrypoint.sh inference``) with MODEL_DIR / INPUT / OUTPUT / DETECTOR_URL pointing at temp
+folders, a real video and the running detector service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from serve_http import free_port, request
+
+REPO = Path(__file__).resolve().parents[1]
+ENTRY = REPO / "docker" / "entrypoint.sh"
+COMPOSE = REPO / "inference_script" / "docker-compose.yml"
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def container_env(**extra: str) -> dict[str, str]:
+    """The host environment with this venv's python first on PATH (the image's `python`)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MODEL_DIR", "INPUT", "OUTPUT", "DETECTOR_URL")}
+    env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
+    env.update(extra)
+    return env
+
+
+def compose_service(name: str) -> dict:
+    return yaml.safe_load(COMPOSE.read_text())["services"][name]
+
+
+@pytest.fixture
+def input_dir(tmp_path, bsoid_dir) -> Path:
+    d = tmp_path / "input"
+    d.mkdir()
+    shutil.copy(bsoid_dir / "mouse2" / "rear_plus.mp4", d / "rear_plus.mp4")
+    (d / "notes.txt").write_text("not a video: ignored")
+    return d
+
+
+@pytest.fixture
+def detector_service(tmp_path):
+    """The detector container's command on a free port; yields (url, port)."""
+    port = free_port()
+    cmd = compose_service("detector")["command"]
+    env = container_env(DETECTOR_PORT=str(port), MOUSEACT_PORT=str(port), HOST="127.0.0.1")
+    log = open(tmp_path / "detector.log", "w")
+    proc = subprocess.Popen(["sh", str(ENTRY), *cmd], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        yield f"http://127.0.0.1:{port}", port, env
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        log.close()
+
+
+def run_healthcheck(port: int, env: dict) -> int:
+    """compose's healthcheck test command for the detector, at our port."""
+    test = compose_service("detector")["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    cmd = [part.replace(":8001/", f":{port}/") for part in test[1:]]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30).returncode
+
+
+@pytest.mark.slow
+def test_compose_flow_outside_docker(tmp_path, input_dir, detector_service):
+    from mouseact.models import DEFAULT_BUNDLE
+
+    url, port, env = detector_service
+    deadline = time.monotonic() + 90
+    while run_healthcheck(port, env) != 0:  # compose: inference waits for service_healthy
+        assert time.monotonic() < deadline, (tmp_path / "detector.log").read_text()[-2000:]
+        time.sleep(0.5)
+
+    inf = compose_service("inference")
+    out_remote = tmp_path / "output"
+    run_env = container_env(MODEL_DIR=str(DEFAULT_BUNDLE), INPUT=str(input_dir), OUTPUT=str(out_remote),
+                            DETECTOR_URL=url)
+    assert set(inf["environment"]) >= {"MODEL_DIR", "INPUT", "OUTPUT", "DETECTOR_URL"}
+    res = subprocess.run(["sh", str(ENTRY), *inf["command"]], env=run_env, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"outputs: {out_remote}" in res.stdout
+    # the detector service really did stage 0: it saw every frame of the video
+    status, stats, _ = request("GET", url + "/stats")
+    assert status == 200 and stats["frames"] == 125 and stats["requests"] >= 2
+    preds = json.loads((out_remote / "predictions" / "rear_plus.json").read_text())
+    for p in preds:
+        assert 0 <= p["frame_range"][0] <= p["frame_range"][1] <= 124 and 0 <= p["confidence"] <= 1
+    for name in ("summary.csv", "boris_events.csv", "ethograms/rear_plus.png", "project/meta.json"):
+        assert (out_remote / name).is_file(), name
+
+    # the same entry without the detector service (local detector) gives the same intervals
+    out_local = tmp_path / "output-local"
+    res = subprocess.run([sys.executable, "-m", "mouseact.inference.container_entry"],
+                         env=container_env(MODEL_DIR=str(DEFAULT_BUNDLE), INPUT=str(input_dir),
+                                           OUTPUT=str(out_local)),
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads((out_local / "predictions" / "rear_plus.json").read_text()) == preds
+
+    # running again resumes: the finished video is skipped, not redone
+    res = subprocess.run(["sh", str(ENTRY), "inference"], env=run_env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and "already done, skipped" in res.stderr
+
+
+def test_entry_needs_its_variables(tmp_path):
+    res = subprocess.run(["sh", str(ENTRY), "inference"], env=container_env(OUTPUT=str(tmp_path / "out")),
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith("error: set INPUT")
+    missing = tmp_path / "videos"
+    res = subprocess.run(["sh", str(ENTRY), "inference"],
+                         env=container_env(INPUT=str(missing), OUTPUT=str(tmp_path / "out")),
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and res.stderr.strip() == f"error: {missing}: input not found"
+    assert not (tmp_path / "out").exists()
+
+
+def test_entry_passes_other_commands_to_the_cli():
+    res = subprocess.run(["sh", str(ENTRY), "serve", "detector", "--help"], env=container_env(),
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "usage: mouseact serve detector" in res.stdout
