@@ -73,7 +73,7 @@ def _overrides(args, names: dict[str, str]) -> list[str]:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from mouseact.config import load
-    from mouseact.evaluation.evaluate import EvaluateConfig, evaluate, write_outputs
+    from mouseact.evaluation.evaluate import EvaluateConfig, evaluate, macro_rows, write_outputs
 
     if args.show_config:
         print(EvaluateConfig.describe())
@@ -84,20 +84,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     paths = write_outputs(result, args.out, report=not args.no_report)
     for note in result["notes"]:
         print(f"warning: {note}", file=sys.stderr)
-    f = result["frame"].get("macro", {})
     print(f"{result['n_videos']} video(s), {result['n_frames']} frames, {len(result['classes'])} behaviours")
-    print(f"frame macro  P {f.get('precision', float('nan')):.3f}  R {f.get('recall', float('nan')):.3f}  "
-          f"F1 {f.get('f1', float('nan')):.3f}   accuracy {result['frame_accuracy']:.3f}")
-    seg = result["segment"].get("macro", {})
-    from mouseact.evaluation.evaluate import flatten
-
-    for k, v in flatten(seg).items():
-        if "f1" in k.lower():
-            print(f"segment macro {k}: {v:.3f}")
-    m = result["map"]
-    for k, v in flatten({kk: vv for kk, vv in m.items() if kk != "per_class"} if isinstance(m, dict) else {"mAP": m}
-                        ).items():
-        print(f"mAP {k}: {v:.3f}" if isinstance(v, float) else f"mAP {k}: {v}")
+    for name, value in macro_rows(result):
+        print(f"{name}: {value}")
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

@@ -289,47 +289,48 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
 # --------------------------------------------------------------------------------------------
 # flat views for tables
 # --------------------------------------------------------------------------------------------
-def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested score dicts -> ``{"a.b.c": number}`` (keeps whatever structure metrics returns)."""
-    out = {}
-    if isinstance(d, dict):
-        for k, v in d.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-    elif isinstance(d, (list, tuple)):
-        for i, v in enumerate(d):
-            out.update(flatten(v, f"{prefix}{i}."))
-    else:
-        out[prefix.rstrip(".")] = d
-    return out
-
-
 def per_class_rows(result: dict) -> tuple[list[str], list[list]]:
-    """One row per class: frame P/R/F1/support, segment scores per threshold, AP per threshold."""
-    cols: list[str] = []
-    rows: dict[str, dict] = {c: {} for c in result["classes"]}
-    for section in ("frame", "segment", "map"):
-        pc = result[section].get("per_class", {}) if isinstance(result[section], dict) else {}
-        for c, v in pc.items():
-            for k, x in flatten(v).items():
-                key = f"{section}.{k}"
-                if key not in cols:
-                    cols.append(key)
-                rows.setdefault(c, {})[key] = x
-    header = ["class", *cols]
-    return header, [[c, *[rows[c].get(k, "") for k in cols]] for c in rows]
+    """One row per class: frame P/R/F1 and frame counts, bout counts, segment P/R/F1 and AP at
+    each tIoU threshold (threshold keys as :func:`mouseact.metrics.tkey` writes them)."""
+    keys = [f"{float(t):g}" for t in result["thresholds"]]
+    header = ["class", "frame_precision", "frame_recall", "frame_f1", "frames_truth", "frames_pred",
+              "bouts_truth", "bouts_pred"]
+    for k in keys:
+        header += [f"seg_precision@{k}", f"seg_recall@{k}", f"seg_f1@{k}"]
+    header += [f"ap@{k}" for k in keys]
+    rows = []
+    for c in result["classes"]:
+        f = result["frame"]["per_class"].get(c, {})
+        seg = result["segment"]["per_class"].get(c, {})
+        ap = result["map"]["per_class"].get(c, {})
+        first = seg.get(keys[0], {}) if keys else {}
+        row = [c, f.get("precision"), f.get("recall"), f.get("f1"), f.get("support"), f.get("n_pred"),
+               first.get("n_gt"), first.get("n_pred")]
+        for k in keys:
+            row += [seg.get(k, {}).get("precision"), seg.get(k, {}).get("recall"), seg.get(k, {}).get("f1")]
+        row += [ap.get(k) for k in keys]
+        rows.append(["" if x is None else x for x in row])
+    return header, rows
 
 
 def macro_rows(result: dict) -> list[tuple[str, Any]]:
-    out = [("frame accuracy (incl. background)", result["frame_accuracy"])]
-    for section in ("frame", "segment", "map"):
-        sec = result[section]
-        if isinstance(sec, dict):
-            macro = {k: v for k, v in sec.items() if k != "per_class"}
-            for k, v in flatten(macro).items():
-                out.append((f"{section}.{k}", v))
-        else:
-            out.append((section, sec))
+    fm = result["frame"]["macro"]
+    out = [("frame accuracy (background included)", _num(result["frame_accuracy"])),
+           (f"frame macro precision / recall / F1 ({fm.get('n_classes')} behaviours)",
+            f"{_num(fm.get('precision'))} / {_num(fm.get('recall'))} / {_num(fm.get('f1'))}")]
+    for k, v in result["segment"]["macro"].items():
+        out.append((f"segment macro precision / recall / F1 @ tIoU {k}",
+                    f"{_num(v.get('precision'))} / {_num(v.get('recall'))} / {_num(v.get('f1'))}"))
+    for k, v in result["map"].get("per_threshold", {}).items():
+        out.append((f"mAP @ tIoU {k}", _num(v)))
+    out.append((f"mAP (mean over {', '.join(result['map'].get('per_threshold', {}))})", _num(result["map"]["mAP"])))
     return out
+
+
+def _num(x: Any) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.3f}"
 
 
 def json_safe(x: Any) -> Any:
