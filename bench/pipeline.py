@@ -1,0 +1,264 @@
+"""Pipeline benchmarks -> docs/benchmarks/07-pipeline.md.
+
+1. Throughput on the 5.5-min arena video and on a 4x concatenation of it (remuxed, no
+   re-encode): end-to-end frames/s as a ratio to decode-only of the same file in the same run,
+   peak RSS of each run (each measurement runs in its own child process), time per stage.
+2. Two-stage vs --dense on sequences spliced from real B-SOiD clips (one sequence per mouse,
+   clips in a fixed shuffled order, the clip's behaviour as ground truth): wall time ratio and
+   segment F1@0.5 / frame F1 of each.
+
+    nice -n 10 .venv/bin/python bench/pipeline.py            # everything
+    nice -n 10 .venv/bin/python bench/pipeline.py --quick    # 1x arena only + one B-SOiD mouse
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+ARENA = DATA / "tracktor_arena" / "mouse_video.mp4"
+BSOID = DATA / "bsoid_clips"
+SECTION = ROOT / "docs" / "benchmarks" / "07-pipeline.md"
+CACHE = Path(tempfile.gettempdir()) / "mouseact-bench-pipeline"
+
+
+# --------------------------------------------------------------------------------------------
+# child measurements (each in a fresh process so peak RSS is its own)
+# --------------------------------------------------------------------------------------------
+def child_decode(video: str) -> dict:
+    from mouseact.video import VideoReader
+
+    t0 = time.perf_counter()
+    n = 0
+    with VideoReader(video) as vr:
+        for _, frames in vr.iter_chunks(64):
+            n += len(frames)
+    return {"frames": n, "seconds": time.perf_counter() - t0}
+
+
+def child_infer(video: str, dense: bool, model: str | None, sets: list[str]) -> dict:
+    from mouseact.inference.pipeline import Predictor
+
+    t_load = time.perf_counter()
+    pred = Predictor(model, dense=dense, overrides=sets, progress_bars=False)
+    t0 = time.perf_counter()
+    res = pred.predict(video)
+    return {"frames": res.info.n_frames, "seconds": time.perf_counter() - t0,
+            "load_s": t0 - t_load, "timing": res.timing, "steps": res.steps_ms_per_frame,
+            "n_candidates": res.n_candidates, "classes": pred.classes,
+            "intervals": [iv.to_json() for iv in res.intervals]}
+
+
+def run_child(*args: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", *args]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------
+def concat_remux(src: Path, dst: Path, times: int) -> Path:
+    """``src`` played ``times`` times in a row, by remuxing packets (no re-encode)."""
+    import av
+
+    if dst.is_file():
+        return dst
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(".part.mp4")
+    inp = av.open(str(src))
+    ist = inp.streams.video[0]
+    out = av.open(str(tmp), "w")
+    ost = out.add_stream_from_template(ist)
+    offset = 0
+    for _ in range(times):
+        inp.seek(0)
+        last = 0
+        for pkt in inp.demux(ist):
+            if pkt.dts is None:
+                continue
+            pkt.dts += offset
+            pkt.pts += offset
+            last = max(last, pkt.pts - offset + (pkt.duration or 0))
+            pkt.stream = ost
+            out.mux(pkt)
+        offset += last
+    out.close()
+    inp.close()
+    os.replace(tmp, dst)
+    return dst
+
+
+def bsoid_sequence(mouse: str, seed: int = 7) -> tuple[Path, list[dict], int]:
+    """Clips of one mouse spliced in a fixed shuffled order; returns video, ground truth, n_frames."""
+    import numpy as np
+
+    from mouseact.video import VideoReader, write_video
+
+    clips = sorted((BSOID / mouse).glob("*.mp4"))
+    order = np.random.default_rng(seed).permutation(len(clips))
+    video = CACHE / f"bsoid_{mouse}_seq{seed}.mp4"
+    gt_path = video.with_suffix(".json")
+    if video.is_file() and gt_path.is_file():
+        gt = json.loads(gt_path.read_text())
+        return video, gt["intervals"], gt["n_frames"]
+    gt, start = [], 0
+
+    def frames():
+        nonlocal start
+        for i in order:
+            with VideoReader(clips[i]) as vr:
+                n = vr.info.n_frames
+                for _, chunk in vr.iter_chunks(64):
+                    yield from chunk
+            gt.append({"label": clips[i].stem, "frame_range": [start, start + n - 1], "confidence": 1.0})
+            start += n
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    write_video(video, frames(), fps=15.0, crf=16)
+    gt_path.write_text(json.dumps({"intervals": gt, "n_frames": start}))
+    return video, gt, start
+
+
+# --------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def throughput(video: Path, label: str, model: str | None, sets: list[str]) -> dict:
+    dec = run_child("decode", str(video))
+    inf = run_child("infer", str(video), "two-stage", model or "", *sets)
+    return {"label": label, "frames": inf["frames"], "decode_fps": dec["frames"] / dec["seconds"],
+            "e2e_fps": inf["frames"] / inf["seconds"], "ratio": dec["seconds"] / inf["seconds"],
+            "decode_rss": dec["rss_mb"], "e2e_rss": inf["rss_mb"], "timing": inf["timing"],
+            "steps": inf["steps"], "n_candidates": inf["n_candidates"], "load_s": inf["load_s"]}
+
+
+def two_stage_vs_dense(mouse: str, model: str | None, sets: list[str]) -> dict:
+    from mouseact import metrics
+    from mouseact.intervals import Interval, to_frame_labels
+
+    video, gt_json, n = bsoid_sequence(mouse)
+    out = {"mouse": mouse, "frames": n}
+    gt = [Interval.from_json(o) for o in gt_json]
+    for mode in ("two-stage", "dense"):
+        r = run_child("infer", str(video), mode, model or "", *sets)
+        classes = r["classes"]
+        pred = [Interval.from_json(o) for o in r["intervals"]]
+        seg = metrics.segment_scores([iv for iv in gt if iv.label in classes], pred, classes, thresholds=(0.5,))
+        frame = metrics.frame_scores(to_frame_labels([iv for iv in gt if iv.label in classes], n, classes),
+                                     to_frame_labels(pred, n, classes), classes)
+        out[mode] = {"seconds": r["seconds"], "n_candidates": r["n_candidates"],
+                     "seg_f1": _macro_f1(seg), "frame_f1": frame["macro"]["f1"], "n_pred": len(pred),
+                     "steps": r["steps"]}
+    out["speed_ratio"] = out["dense"]["seconds"] / out["two-stage"]["seconds"]
+    return out
+
+
+def _macro_f1(seg: dict) -> float:
+    macro = seg["macro"]
+    for key in ("f1@0.5", "0.5", 0.5):
+        if key in macro:
+            v = macro[key]
+            return float(v["f1"] if isinstance(v, dict) else v)
+    if "f1" in macro:
+        v = macro["f1"]
+        return float(v.get(0.5, v.get("0.5")) if isinstance(v, dict) else v)
+    raise KeyError(f"no F1@0.5 in segment scores: {list(macro)}")
+
+
+def write_section(cmd: str, tp: list[dict], cmp: list[dict], sets: list[str]) -> None:
+    L = ["## Pipeline (issue 7): throughput, memory, two-stage vs dense", "",
+         f"Command: `{cmd}` ({platform.machine()}, {os.cpu_count()} cores shared with other jobs; "
+         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).", ""]
+    if sets:
+        L += [f"Config overrides: `{' '.join(sets)}`", ""]
+    if tp:
+        L += ["### Throughput (default bundle, two-stage, classical detector)", "",
+              "Each figure from its own child process; decode-only = `VideoReader.iter_chunks` over the same "
+              "file in the same run. Goal: end-to-end >= 0.5 x decode-only; peak RSS flat in video length, <= 2 GB.",
+              "",
+              "| video | frames | decode-only fps | end-to-end fps | ratio | peak RSS decode | peak RSS end-to-end | segments to stage 2 |",
+              "|---|---|---|---|---|---|---|---|"]
+        for r in tp:
+            L.append(f"| {r['label']} | {r['frames']} | {r['decode_fps']:.0f} | {r['e2e_fps']:.0f} | "
+                     f"**{r['ratio']:.2f}** | {r['decode_rss']:.0f} MB | {r['e2e_rss']:.0f} MB | {r['n_candidates']} |")
+        L += ["", "Time per stage (ms/frame; `read_clips` = random-access re-reading of the sampled frames of "
+              "the candidate segments):", "", "| video | " + " | ".join(tp[0]["timing"]) + " |",
+              "|---|" + "---|" * len(tp[0]["timing"])]
+        for r in tp:
+            L.append(f"| {r['label']} | " + " | ".join(f"{r['timing'].get(k, {}).get('ms_per_frame', 0):.3f}"
+                                                      for k in tp[0]["timing"]) + " |")
+        L.append("")
+    if cmp:
+        L += ["### Two-stage vs --dense on spliced B-SOiD sequences", "",
+              "One sequence per mouse: all 11 clips of that mouse spliced in a fixed shuffled order (15 fps), each "
+              "clip's behaviour its ground truth. **In-sample**: the default classifier was trained on these clips; "
+              "the comparison is between the two modes with the same models, not a generalisation figure. "
+              "Goals: speed ratio >= 5x; two-stage segment F1@0.5 >= dense - 0.02.", "",
+              "| mouse | frames | two-stage s | dense s | speed ratio | segments two-stage / dense | "
+              "seg F1@0.5 two-stage | seg F1@0.5 dense | frame F1 two-stage | frame F1 dense |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+        for c in cmp:
+            a, d = c["two-stage"], c["dense"]
+            L.append(f"| {c['mouse']} | {c['frames']} | {a['seconds']:.1f} | {d['seconds']:.1f} | "
+                     f"**{c['speed_ratio']:.1f}x** | {a['n_candidates']} / {d['n_candidates']} | {a['seg_f1']:.3f} | "
+                     f"{d['seg_f1']:.3f} | {a['frame_f1']:.3f} | {d['frame_f1']:.3f} |")
+        L.append("")
+    SECTION.parent.mkdir(parents=True, exist_ok=True)
+    SECTION.write_text("\n".join(L) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="arena 1x only and mouse2 only")
+    ap.add_argument("--model", default=None, help="bundle directory (default: the embedded default bundle)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], help="pipeline config override")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--skip-dense", action="store_true")
+    args = ap.parse_args()
+    if args.child:
+        kind, video, *rest = args.child
+        if kind == "decode":
+            res = child_decode(video)
+        else:
+            mode, model, *sets = rest
+            res = child_infer(video, mode == "dense", model or None, sets)
+        res["rss_mb"] = peak_rss_mb()
+        print(json.dumps(res))
+        return
+    cmd = "nice -n 10 .venv/bin/python bench/pipeline.py" + " ".join(
+        [""] + (["--quick"] if args.quick else []) + [f"--set {s}" for s in args.sets])
+    tp, cmp = [], []
+    if not args.skip_throughput:
+        tp.append(throughput(ARENA, "arena 5.5 min (1x)", args.model, args.sets))
+        print(json.dumps(tp[-1], indent=1), file=sys.stderr)
+        if not args.quick:
+            x4 = concat_remux(ARENA, CACHE / "arena_4x.mp4", 4)
+            tp.append(throughput(x4, "arena 22 min (4x concatenated)", args.model, args.sets))
+            print(json.dumps(tp[-1], indent=1), file=sys.stderr)
+    if not args.skip_dense:
+        for mouse in (["mouse2"] if args.quick else ["mouse1", "mouse2"]):
+            cmp.append(two_stage_vs_dense(mouse, args.model, args.sets))
+            print(json.dumps(cmp[-1], indent=1), file=sys.stderr)
+    write_section(cmd, tp, cmp, args.sets)
+    print(f"wrote {SECTION}")
+
+
+if __name__ == "__main__":
+    main()
