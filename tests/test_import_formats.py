@@ -176,3 +176,16 @@ def test_cli_import_boris_and_errors(cli, data_dir, arena_video, tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
     assert "122332-122642" in r.stderr and not (tmp_path / "proj2").exists()
+
+
+def test_cli_import_supervisely_prints_the_mapping(cli, videos, tmp_path):
+    info = probe(videos / "vidB.mp4")
+    rec = sly_io.VideoRecord(videos / "vidB.mp4", "vidB.mp4", "ds0", info.fps, info.n_frames, info.width,
+                             info.height, [Interval(0, 9, "Rearing_full"), Interval(20, 29, "rear")], None)
+    old = sly_io.write_project(tmp_path / "old", [rec], ["Rearing_full", "rear"])
+    r = cli("import", "supervisely", str(old), "--behaviors", "rear,groom", "--out", str(tmp_path / "new"))
+    assert r.returncode == 0, r.stderr
+    assert "'Rearing_full'" in r.stdout and "→ rear" in r.stdout
+    [back] = sly_io.read_project(tmp_path / "new")
+    assert back.intervals == [Interval(0, 9, "rear"), Interval(20, 29, "rear")]
+    assert sly_io.project_classes(tmp_path / "new") == ["rear", "groom"]

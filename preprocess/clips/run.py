@@ -83,7 +83,11 @@ def _track(rec, vid: str, config: PreprocessConfig, work: Path) -> np.ndarray | 
         boxes = np.load(cache)
         if boxes.shape == (rec.n_frames, 4):
             return boxes
-    from mouseact.preprocess.detection import detect_video, make_detector
+    try:
+        from mouseact.preprocess.detection import detect_video, make_detector
+    except ImportError as exc:
+        raise MouseActError(f"the mouse detector is not available ({exc}); run with --detector none "
+                            "(clips without boxes) or import boxes with the project", rec.video_path) from None
 
     _say(f"detecting the mouse in {rec.key} ({config.detector})")
     detector = make_detector(config.detector, model_path=config.detector_model)
