@@ -391,6 +391,8 @@ def ethogram_png(path: str | Path, intervals: Sequence[Interval], fps: float, n_
 def _track_arrays(track: Any) -> tuple[np.ndarray, np.ndarray] | None:
     if track is None:
         return None
+    if _get(track, "boxes") is None:
+        return None
     boxes = np.asarray(_get(track, "boxes"), dtype=np.float32)
     lost = _get(track, "lost")
     lost = np.zeros(len(boxes), bool) if lost is None else np.asarray(lost, dtype=bool)

@@ -258,6 +258,10 @@ def compare_values(values: list[dict], conditions: Sequence[str], behaviors: Seq
                     b = [float(np.mean(per[s][cb])) for s in subjects]
                     stat, p, eff, note = wilcoxon_paired(a, b)
                     dropped = sorted(s for s, d in per.items() if (ca in d) != (cb in d))
+                    several = sorted(s for s in subjects if len(per[s][ca]) > 1 or len(per[s][cb]) > 1)
+                    if several:
+                        note = "; ".join(x for x in [note, f"several videos per condition averaged for: "
+                                                     f"{', '.join(several)}"] if x)
                     if dropped:
                         note = "; ".join(x for x in [note, f"subjects without both conditions left out: "
                                                      f"{', '.join(dropped)}"] if x)
