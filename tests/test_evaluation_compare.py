@@ -30,7 +30,10 @@ def test_effect_sizes_against_scipy_and_by_hand():
     u_b = stats.mannwhitneyu(b, a).statistic
     assert cmp.rank_biserial_unpaired(a, b) == pytest.approx(2 * u_b / (len(a) * len(b)) - 1)
     stat, p, r, note = cmp.mann_whitney(a, b)
-    assert p == pytest.approx(stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
+    exact = stats.PermutationMethod(n_resamples=np.inf)  # b has ties: exact permutation p
+    assert p == pytest.approx(stats.mannwhitneyu(b, a, alternative="two-sided", method=exact).pvalue)
+    no_ties = [3.5, 5.5, 6.0, 7.0, 8.0, 9.0]  # without ties scipy's own exact method agrees
+    assert cmp.mann_whitney(a, no_ties)[1] == pytest.approx(stats.mannwhitneyu(no_ties, a, method="exact").pvalue)
     assert stat == u_b and r > 0 and note == ""
     # paired: d = 1, 2, -3, 4 -> ranks 1, 2, 3, 4 -> W+ = 7, W- = 3 -> r = 0.4
     assert cmp.rank_biserial_paired([1, 2, -3, 4]) == pytest.approx(0.4)
@@ -41,6 +44,15 @@ def test_effect_sizes_against_scipy_and_by_hand():
     assert cmp.min_p_wilcoxon(4) == pytest.approx(0.125)
     assert stats.mannwhitneyu([1, 2, 3], [4, 5, 6], method="exact").pvalue == pytest.approx(0.1)
     assert math.isnan(cmp.mann_whitney([1.0], [2.0, 3.0])[1])
+
+
+def test_ties_get_exact_p_not_the_normal_approximation():
+    # tied values make scipy's default fall back to the normal approximation, which claims
+    # p = 0.07 for 3 vs 3 videos although no relabelling can give less than 0.1
+    a, b = [1.0, 1.0, 2.0], [3.0, 4.0, 4.0]
+    assert stats.mannwhitneyu(b, a).pvalue < cmp.min_p_mannwhitney(3, 3)
+    assert cmp.mann_whitney(a, b)[1] == pytest.approx(0.1)
+    assert cmp.wilcoxon_paired([0, 0, 0, 0, 0], [1, 1, 2, -1, 3])[1] >= cmp.min_p_wilcoxon(5)
 
 
 def _runs(tmp_path, bsoid_dir, n_per_group, paired=False):
@@ -73,7 +85,8 @@ def test_compare_cli_matches_scipy(tmp_path, bsoid_dir, cli):
     post = [float(v["bouts"]) for v in values if v["behavior"] == "groom" and v["condition"] == "post"]
     row = rows[("bouts", "groom")]
     assert row["test"] == "mann_whitney_u" and int(row["n_a"]) == 4
-    assert float(row["p"]) == pytest.approx(stats.mannwhitneyu(post, pre).pvalue, abs=1e-6)
+    exact = stats.PermutationMethod(n_resamples=np.inf)
+    assert float(row["p"]) == pytest.approx(stats.mannwhitneyu(post, pre, method=exact).pvalue, abs=1e-6)
     assert float(row["effect_size"]) == pytest.approx(1.0)  # every post video has more bouts
     # 'rear' never occurs: all zeros, p = 1, kept out of the correction family
     assert float(rows[("bouts", "rear")]["p"]) == 1.0 and "all values equal" in rows[("bouts", "rear")]["note"]
