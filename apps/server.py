@@ -50,7 +50,9 @@ DEFAULT_COMMANDS = {
     "inference": ["infer"],
     "serve": ["serve", "inference"],
 }
-DEFAULT_RESULTS = {"tables": ["summary.csv", "**/summary.csv", "*.csv"], "images": ["**/*.png", "**/*.jpg"]}
+DEFAULT_RESULTS = {"tables": ["summary.csv", "**/summary.csv", "*.csv"], "images": ["**/*.png", "**/*.jpg"],
+                   "texts": ["report.md", "*/report.md"]}
+MAX_TEXT_BYTES = 20_000
 HIDDEN_DESTS = {"help", "version", "func", "command"}
 PATH_METAVARS = {"PATH", "DIR", "FILE", "VIDEO", "PROJECT", "YAML", "CSV", "INPUT", "INPUTS", "MODEL"}
 OUT_DESTS = {"out", "out_dir", "output"}
@@ -354,7 +356,7 @@ def _truthy(v: Any) -> bool:
 def collect_results(out_dir: Path, results_spec: dict) -> dict:
     """Tables, images and the file list of a finished job (paths relative to ``out_dir``)."""
     if not out_dir.is_dir():
-        return {"tables": [], "images": [], "files": []}
+        return {"tables": [], "images": [], "texts": [], "files": [], "n_files": 0}
     files = sorted(p for p in out_dir.rglob("*") if p.is_file() and not any(
         part.startswith(".") for part in p.relative_to(out_dir).parts))
 
@@ -371,7 +373,10 @@ def collect_results(out_dir: Path, results_spec: dict) -> dict:
         header, rows, total = read_csv_preview(p)
         tables.append({"path": str(p.relative_to(out_dir)), "header": header, "rows": rows, "total_rows": total})
     images = [str(p.relative_to(out_dir)) for p in matches(results_spec.get("images", []))[:MAX_IMAGES]]
-    return {"tables": tables, "images": images,
+    texts = [{"path": str(p.relative_to(out_dir)),
+              "text": p.read_bytes()[:MAX_TEXT_BYTES].decode("utf-8", "replace")}
+             for p in matches(results_spec.get("texts", []))[:MAX_TABLES]]
+    return {"tables": tables, "images": images, "texts": texts,
             "files": [{"path": str(p.relative_to(out_dir)), "bytes": p.stat().st_size} for p in files[:MAX_FILES]],
             "n_files": len(files)}
 

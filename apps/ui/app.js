@@ -198,6 +198,9 @@ function showResults(jobId, result) {
                el("table", { class: "result-table", "data-path": t.path }, el("thead", {}, head), el("tbody", {}, ...rows)));
     if (t.total_rows > t.rows.length) box.append(el("p", { class: "result-caption", text: `first ${t.rows.length} of ${t.total_rows} rows` }));
   }
+  for (const t of result.texts || []) {
+    box.append(el("h3", { text: t.path }), el("pre", { class: "result-text", text: t.text }));
+  }
   if ((result.images || []).length) {
     box.append(el("div", { class: "images" }, ...result.images.map((p) =>
       el("figure", {}, el("a", { href: fileUrl(jobId, p), target: "_blank" },
