@@ -16,6 +16,7 @@ training data, so this module checks them itself and raises :class:`AnnotationEr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -202,6 +203,20 @@ def write_project(project_dir: str | Path, records: Iterable[VideoRecord], class
 # --------------------------------------------------------------------------------------------
 # reading
 # --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet_sdk():
+    """Silence the SDK's JSON log lines while it reads: its warnings about a broken dataset
+    become our one-line AnnotationError instead of an extra line on stderr."""
+    from supervisely.sly_logger import logger as sly_logger
+
+    level = sly_logger.level
+    sly_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        sly_logger.setLevel(level)
+
+
 def _open_project(project_dir: Path):
     import supervisely as sly
 
@@ -218,7 +233,8 @@ def _open_project(project_dir: Path):
     if ptype not in (None, "videos"):
         raise AnnotationError(f"project type is {ptype!r}, expected 'videos'", project_dir)
     try:
-        project = sly.VideoProject(str(project_dir), sly.OpenMode.READ)
+        with _quiet_sdk():
+            project = sly.VideoProject(str(project_dir), sly.OpenMode.READ)
     except Exception as exc:
         # the SDK says "Project is empty" also when every dataset failed to read
         _raise_dataset_errors(project_dir, set())
