@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import queue
+import threading
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from pydantic import Field
@@ -56,6 +58,8 @@ class PipelineConfig(Config):
     min_proposal_s: float = Field(0.0, ge=0, description="ignore stage-1 proposals shorter than this, seconds")
     clip_frames: int | None = Field(None, ge=1, description="frames sampled per segment for stage 2 "
                                                           "(default: the classifier's own)")
+    prefetch_chunks: int = Field(2, ge=0, description="chunks decoded ahead in a background thread while "
+                                                      "the previous one is processed (0 = no thread)")
     batch_size: int = Field(8, ge=1, description="segments per stage-2 batch")
     keep_unknown: bool = Field(False, description="keep segments the open-set classifier calls 'unknown'")
     postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
@@ -95,6 +99,49 @@ def dense_windows(n_frames: int, window: int, stride: int) -> list[tuple[int, in
     if starts[-1] + window < n_frames:
         starts.append(n_frames - window)
     return [(s, s + window - 1) for s in starts]
+
+
+def prefetch(iterator: Iterator, depth: int) -> Iterator:
+    """Run ``iterator`` in a background thread, ``depth`` items ahead (bounded: memory stays flat).
+
+    Decoding (decord/FFmpeg, which releases the GIL) then overlaps detection and feature
+    extraction on the second core. Exceptions (e.g. a truncated file) re-raise in the consumer.
+    """
+    if depth <= 0:
+        yield from iterator
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=work, name="mouseact-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def sample_indices(start: int, end: int, n: int) -> np.ndarray:
@@ -200,7 +247,7 @@ class Predictor:
         detector = self._make_detector()
         extractor = None if self.dense else self._make_feature_extractor()
         features: list[np.ndarray] = []
-        chunks = vr.iter_chunks(self.config.chunk_size)
+        chunks = prefetch(vr.iter_chunks(self.config.chunk_size), self.config.prefetch_chunks)
         with bar(info.n_frames, f"{Path(info.path).name}: detect+features", disable=self._no_bar()) as pbar:
             while True:
                 with timer.stage("decode"):

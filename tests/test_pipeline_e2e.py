@@ -1,0 +1,101 @@
+"""The pipeline end to end on real videos with the embedded default bundle (real detector,
+localizer, classifier, exports and Supervisely SDK; nothing mocked)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mouseact.inference.pipeline import STEPS, Predictor, dense_windows
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return Predictor(progress_bars=False)
+
+
+def _check_predictions(path: Path, n_frames: int, classes):
+    items = json.loads(path.read_text())
+    assert isinstance(items, list)
+    for it in items:
+        assert set(it) == {"label", "frame_range", "confidence"}
+        s, e = it["frame_range"]
+        assert 0 <= s <= e <= n_frames - 1
+        assert it["label"] in classes
+        assert 0.0 <= it["confidence"] <= 1.0
+    return items
+
+
+def test_predictor_one_pass_two_stage_and_dense(predictor, bsoid_dir):
+    video = bsoid_dir / "mouse2" / "rear_plus.mp4"
+    res = predictor.predict(video)
+    n = res.info.n_frames
+    assert set(res.steps_ms_per_frame) == set(STEPS)
+    assert all(v >= 0 for v in res.steps_ms_per_frame.values())
+    assert len(res.track.boxes) == n
+    assert all(0 <= iv.start <= iv.end <= n - 1 and iv.label in predictor.classes for iv in res.intervals)
+    assert res.n_candidates <= math.ceil(n / max(1, round(predictor.config.segment_s * res.info.fps))) + 5
+    dense = Predictor(dense=True, progress_bars=False)
+    rd = dense.predict(video)
+    fps = rd.info.fps
+    grid = dense_windows(n, max(1, round(dense.config.segment_s * fps)),
+                         max(1, round(dense.config.dense_stride_s * fps)))
+    assert rd.n_candidates == len(grid)
+    assert "localize" not in rd.timing and "features" not in rd.timing
+    assert all(0 <= iv.start <= iv.end <= n - 1 for iv in rd.intervals)
+
+
+def test_infer_batch_resumes_and_survives_a_broken_video(cli, tmp_path, bsoid_dir):
+    import supervisely as sly
+
+    src = tmp_path / "videos"
+    src.mkdir()
+    for name in ("face_groom.mp4", "itch.mp4"):
+        shutil.copy(bsoid_dir / "mouse1" / name, src / name)
+    (src / "broken.mp4").write_text("not a video at all\n")
+    out = tmp_path / "out"
+    r = cli("infer", str(src), "--out", str(out), "--quiet")
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "broken.mp4" in r.stderr and "1 of 3 video(s) failed" in r.stderr
+    assert "Traceback" not in r.stderr
+    from mouseact.video import probe
+
+    for stem in ("face_groom", "itch"):
+        n = probe(src / f"{stem}.mp4").n_frames
+        _check_predictions(out / "predictions" / f"{stem}.json", n, json.loads(
+            (out / "predictions" / f"{stem}.meta.json").read_text())["classes"])
+    assert not (out / "predictions" / "broken.json").exists()
+    # per-behaviour summary printed; the Supervisely project reads back through the SDK
+    assert "behaviour" in r.stdout and "bouts" in r.stdout and "total_s" in r.stdout
+    project = sly.read_project(str(out / "project"))
+    items = sorted(name for ds in project.datasets for name in ds.get_items_names())
+    assert items == ["face_groom.mp4", "itch.mp4"]
+    # resume: finished videos are skipped, the broken one is still reported
+    before = (out / "predictions" / "itch.json").stat().st_mtime_ns
+    r2 = cli("infer", str(src), "--out", str(out), "--quiet")
+    assert r2.returncode == 2 and r2.stderr.count("already done, skipped") == 2
+    assert (out / "predictions" / "itch.json").stat().st_mtime_ns == before
+    (src / "broken.mp4").unlink()
+    r3 = cli("infer", str(src), "--out", str(out), "--quiet")
+    assert r3.returncode == 0, r3.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_demo_runs_and_reports_in_sample_f1(cli, tmp_path):
+    out = tmp_path / "demo"
+    r = cli("demo", "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "macro F1" in r.stdout and "in-sample" in r.stdout and "docs/benchmarks.md" in r.stdout
+    f1 = float(r.stdout.split("macro F1")[1].split()[0])
+    assert 0.0 <= f1 <= 1.0
+    preds = list((out / "predictions").glob("*.json"))
+    assert any(not p.name.endswith(".meta.json") for p in preds)
+    assert (out / "project" / "meta.json").is_file() and (out / "summary.csv").is_file()
+    assert not list(tmp_path.glob(".demo.*"))  # no leftover temporary directories
