@@ -13,8 +13,9 @@ Per batch (``write_batch_outputs``)::
 
     project/                       Supervisely video project (tags = behaviours, value = confidence;
                                    the mouse as a rectangle per frame) readable by ``sly.read_project``
-    summary.csv / summary.md       per video x behaviour: bouts, total and mean bout duration,
-                                   bouts per minute, share of time (zeros for absent behaviours)
+    summary.csv / .md / .xlsx      per video x behaviour: bouts, total and mean bout duration,
+                                   bouts per minute, share of time (zeros for absent behaviours);
+                                   the workbook also has an "intervals" sheet
     intervals.csv / boris_events.csv   all videos in one table each
 
 ``<stem>`` is the video's file name without its extension. Times: a bout covering frames
@@ -511,6 +512,8 @@ def write_batch_outputs(out_dir: str | Path, results: Sequence[Any] = (), classe
         "per minute of video; share_of_time = fraction of frames.\n\n" + markdown_table(SUMMARY_COLUMNS, srows))
     paths["intervals_csv"] = atomic.write_text(out_dir / "intervals.csv", _csv_text(INTERVAL_COLUMNS, irows))
     paths["boris_csv"] = atomic.write_text(out_dir / "boris_events.csv", _csv_text(BORIS_COLUMNS, brows))
+    paths["summary_xlsx"] = write_xlsx(out_dir / "summary.xlsx", {
+        "summary": (SUMMARY_COLUMNS, srows), "intervals": (INTERVAL_COLUMNS, irows)})
     if project:
         try:
             paths["project"] = _write_sly_project(out_dir / "project", per_video, all_classes, project_name)
@@ -519,6 +522,23 @@ def write_batch_outputs(out_dir: str | Path, results: Sequence[Any] = (), classe
                 raise
             log.warning("mouseact.sly_io not available yet: Supervisely project not written")
     return paths
+
+
+def write_xlsx(path: str | Path, sheets: Mapping[str, tuple[Sequence[str], Sequence[Sequence[Any]]]]) -> Path:
+    """One workbook, a sheet per table (header row frozen): what most labs open first."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, (header, rows) in sheets.items():
+        ws = wb.create_sheet(title[:31])  # Excel's sheet-name limit
+        ws.append(list(header))
+        for row in rows:
+            ws.append(list(row))
+        ws.freeze_panes = "A2"
+    with atomic.file(path, suffix=".xlsx") as tmp:
+        wb.save(tmp)
+    return Path(path)
 
 
 def _write_sly_project(project_dir: Path, per_video: list[_BatchVideo], classes: Sequence[str], name: str) -> Path:

@@ -143,6 +143,13 @@ def test_batch_outputs_resume_and_sdk_read_back(tmp_path, clips):
     assert int(itch["bouts"]) == 2
     assert float(itch["total_s"]) == pytest.approx(15 / info0.fps, abs=1e-3)
     assert "| itch.mp4 | itch | 2 |" in paths["summary_md"].read_text()
+    import openpyxl
+
+    wb = openpyxl.load_workbook(paths["summary_xlsx"], read_only=True)
+    sheet = [list(r) for r in wb["summary"].iter_rows(values_only=True)]
+    assert sheet[0] == export.SUMMARY_COLUMNS and len(sheet) == 1 + len(rows)
+    assert ["itch.mp4", "itch", 2] == sheet[1 + rows.index(itch)][:3]
+    assert len(list(wb["intervals"].iter_rows())) == 1 + len(read_csv(paths["intervals_csv"]))
 
     # the real SDK reads the project: tags with confidences, one mouse figure per frame with a box
     import supervisely as sly
