@@ -222,9 +222,9 @@ def test_killed_run_resumes_to_the_same_result(sessions, tmp_path):
 
 
 def test_new_videos_only_are_processed(sessions, tmp_path):
-    first = [sessions["mouse1_s1.mp4"], sessions["mouse2_s1.mp4"]]
-    cfg = PreprocessConfig(detector="none", val_fraction=0.0, test_fraction=0.0, seed=5,
-                           group_regex=r"^(mouse\d)_")
+    first = [sessions["mouse2_s1.mp4"], sessions["mouse1_s2.mp4"]]   # no rear_plus yet
+    cfg = PreprocessConfig(detector="none", val_fraction=0.0, test_fraction=0.5, seed=5,
+                           group_regex=r"^(mouse\d)_")   # two animals: one train, one test
     preprocess(_project(tmp_path / "in", first), tmp_path / "out", cfg, progress=False)
     clips_dir = tmp_path / "out" / ".work" / "clips"
     before = {p.name: p.stat().st_mtime_ns for p in clips_dir.iterdir()}
@@ -234,12 +234,21 @@ def test_new_videos_only_are_processed(sessions, tmp_path):
     after = {p.name: p.stat().st_mtime_ns for p in clips_dir.iterdir()}
     assert all(after[n] == t for n, t in before.items())       # old clips untouched
     new = set(after) - set(before)
-    assert new and all(n.startswith("ds0__mouse1_s2__") for n in new)
     doc = json.loads((tmp_path / "out" / PROJECT_NAME / "splits.json").read_text())
+    mouse1_split = doc["videos"]["ds0/mouse1_s1.mp4"]["split"]
+    if mouse1_split == "train":
+        assert new and all(n.startswith("ds0__mouse1_s1__") for n in new)
+    else:  # a test video is kept whole: nothing to cut
+        assert not new and any(it["item"] == "test/mouse1_s1.mp4" for it in doc["items"])
     assert all(doc["videos"][k]["split"] == v["split"] for k, v in splits_before.items())
-    assert doc["videos"]["ds0/mouse1_s2.mp4"]["group"] == "mouse1"
+    # same animal (group_regex) -> same split as its other session
+    assert doc["videos"]["ds0/mouse1_s1.mp4"]["group"] == doc["videos"]["ds0/mouse1_s2.mp4"]["group"] == "mouse1"
+    assert doc["videos"]["ds0/mouse1_s1.mp4"]["split"] == doc["videos"]["ds0/mouse1_s2.mp4"]["split"]
+    assert "rear_plus" in doc["classes"]              # a new behaviour needs no restart
+    assert sorted(v["split"] for v in splits_before.values()) == ["test", "train"]
     items = _items(tmp_path / "out" / PROJECT_NAME)
-    assert any("mouse1_s2" in k for k in items)
+    assert any(k.startswith("rear_plus/ds0__mouse1_s1__") if mouse1_split == "train"
+               else k == "test/mouse1_s1.mp4" for k in items)
 
 
 def test_changed_settings_need_restart(sessions, tmp_path):

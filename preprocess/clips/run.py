@@ -191,7 +191,8 @@ def preprocess(project_dir: str | Path, out_dir: str | Path, config: PreprocessC
     _remove_leftovers(out_dir)
     clips_dir = work / "clips"
     clips_dir.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(work, {**config.plan_settings(), "classes": classes})
+    # the settings, not the class list: a new video may bring a new behaviour without a restart
+    manifest = Manifest(work, config.plan_settings())
 
     mapping = load_group_map(config.group_map) if config.group_map else None
     group = {r.key: group_of(r.name, config.group_regex, mapping, source=r.video_path) for r in records}
