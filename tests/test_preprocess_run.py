@@ -223,7 +223,7 @@ def test_killed_run_resumes_to_the_same_result(sessions, tmp_path):
 
 def test_new_videos_only_are_processed(sessions, tmp_path):
     first = [sessions["mouse2_s1.mp4"], sessions["mouse1_s2.mp4"]]   # no rear_plus yet
-    cfg = PreprocessConfig(detector="none", val_fraction=0.0, test_fraction=0.5, seed=5,
+    cfg = PreprocessConfig(detector="none", val_fraction=0.0, test_fraction=0.5, seed=7,
                            group_regex=r"^(mouse\d)_")   # two animals: one train, one test
     preprocess(_project(tmp_path / "in", first), tmp_path / "out", cfg, progress=False)
     clips_dir = tmp_path / "out" / ".work" / "clips"
