@@ -201,3 +201,29 @@ def test_list_videos(data_dir, tmp_path):
         (tmp_path / name).write_bytes(b"x")
     assert [p.name for p in list_videos(tmp_path)] == ["a.AVI", "b.mp4"]
     assert len(list_videos(data_dir / "bsoid_clips/mouse2")) == 11
+
+
+@pytest.mark.parametrize("name, fmt, codec, pix_fmt", [
+    ("clip.wmv", "asf", "wmv2", "yuv420p"),        # Windows lab software
+    ("clip.avi", "avi", "mjpeg", "yuvj420p"),      # many USB/IR cameras
+    ("clip.mkv", "matroska", "libx264", "yuv420p"),
+])
+@pytest.mark.parametrize("backend", ["auto", "av"])
+def test_other_containers_from_real_frames(data_dir, tmp_path, name, fmt, codec, pix_fmt, backend):
+    import av
+
+    with VideoReader(data_dir / "bsoid_clips/mouse2/orient_R.mp4") as vr:
+        frames = np.concatenate([f for _, f in vr.iter_chunks(8)])
+    path = tmp_path / name
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=15)
+        stream.width, stream.height, stream.pix_fmt = 450, 360, pix_fmt
+        for f in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        out.mux(stream.encode())
+    with VideoReader(path, backend=backend) as vr:
+        assert (vr.info.n_frames, vr.info.width, vr.info.height) == (24, 450, 360)
+        assert vr.info.fps == pytest.approx(15)
+        got = np.concatenate([f for _, f in vr.iter_chunks(10)])
+        assert np.abs(got.astype(int) - frames.astype(int)).mean() < 4
+        assert np.array_equal(vr.get_frames([20, 3]), got[[20, 3]])
