@@ -191,3 +191,18 @@ def test_not_a_boris_file(tmp_path):
     p.write_text("a,b,c\n1,2,3\n")
     with pytest.raises(AnnotationError, match="not a BORIS export"):
         read_boris(p)
+
+
+def test_boris_xlsx_export(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(CURRENT_HEADER.split(","))
+    for kind, t in (("START", 1.0), ("STOP", 2.0)):
+        ws.append(["obs1", "2024-01-01", "", 60.0, "Media file(s)", "player #1:/d/m5.mp4", 0.0, 60.0, 30.0,
+                   "mouse", "groom", "", kind, t, "/d/m5.mp4", "NA", "NA", ""])
+    p = tmp_path / "events.xlsx"
+    wb.save(p)
+    [rec] = read_boris(p)
+    assert rec.name == "m5.mp4" and [(iv.start, iv.end) for iv in rec.intervals] == [(30, 59)]
