@@ -10,7 +10,7 @@ Conventions (written here once so every report means the same thing):
   alarms count against the macro F1). A class with ground truth but no predictions has
   precision 0 (scikit-learn's ``zero_division=0``), recall 0, F1 0.
 * **Segment level**: intervals with **inclusive** ends; temporal IoU as in
-  :func:`mouseact.intervals.tiou`. Matching is one-to-one per class and per video, greedy:
+  ``mouseact.intervals.tiou``. Matching is one-to-one per class and per video, greedy:
   predictions in order of decreasing confidence each take the still-unmatched ground-truth
   segment with the highest tIoU, if that tIoU >= threshold (ActivityNet's rule). Every
   prediction is used (no confidence cut).
@@ -32,7 +32,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from mouseact.intervals import Interval, tiou
+from mouseact.intervals import Interval
 
 DEFAULT_THRESHOLDS = (0.3, 0.5, 0.7)
 Segments = "Sequence[Interval] | Mapping[str, Sequence[Interval]]"
@@ -110,28 +110,35 @@ def _ranked(preds: Iterable[tuple[str, Interval]]) -> list[tuple[str, Interval]]
     return sorted(preds, key=lambda vp: (-vp[1].confidence, vp[0], vp[1].start, vp[1].end))
 
 
+def _tiou_matrix(pred: Sequence[Interval], gt: Sequence[Interval]) -> np.ndarray:
+    """``(P, G)`` temporal IoU of inclusive ranges (vectorised :func:`mouseact.intervals.tiou`)."""
+    ps = np.array([[p.start, p.end] for p in pred], dtype=np.float64).reshape(-1, 2)
+    gs = np.array([[g.start, g.end] for g in gt], dtype=np.float64).reshape(-1, 2)
+    inter = np.minimum(ps[:, None, 1], gs[None, :, 1]) - np.maximum(ps[:, None, 0], gs[None, :, 0]) + 1
+    union = np.maximum(ps[:, None, 1], gs[None, :, 1]) - np.minimum(ps[:, None, 0], gs[None, :, 0]) + 1
+    return np.where(inter > 0, inter / union, 0.0)
+
+
 def match(gt: Segments, pred: Segments, label: str, threshold: float) -> list[bool]:
     """Greedy one-to-one matching of one class: for each prediction in ranked order, True if
     it matched a ground-truth segment. Returned in ranked (decreasing-confidence) order."""
     gt_v, pred_v = _by_video(gt), _by_video(pred)
-    gts = {v: [g for g in ivs if g.label == label] for v, ivs in gt_v.items()}
-    used = {v: np.zeros(len(g), bool) for v, g in gts.items()}
-    hits = []
-    for video, p in _ranked((v, p) for v, ivs in pred_v.items() for p in ivs if p.label == label):
-        cands = gts.get(video, [])
-        best, best_iou = -1, -1.0
-        for j, g in enumerate(cands):
-            if used[video][j]:
-                continue
-            iou = tiou(p, g)
-            if iou > best_iou:
-                best, best_iou = j, iou
-        if best >= 0 and best_iou >= threshold:
-            used[video][best] = True
-            hits.append(True)
-        else:
-            hits.append(False)
-    return hits
+    ranked = _ranked((v, p) for v, ivs in pred_v.items() for p in ivs if p.label == label)
+    hits = np.zeros(len(ranked), dtype=bool)
+    by_video: dict[str, list[int]] = {}
+    for rank, (video, _) in enumerate(ranked):
+        by_video.setdefault(video, []).append(rank)
+    for video, ranks in by_video.items():
+        cands = [g for g in gt_v.get(video, []) if g.label == label]
+        if not cands:
+            continue
+        iou = _tiou_matrix([ranked[r][1] for r in ranks], cands)
+        for row, rank in enumerate(ranks):  # ranks are in decreasing confidence within the video too
+            j = int(np.argmax(iou[row]))  # best still-unmatched segment (taken ones are set to -1)
+            if iou[row, j] >= threshold and iou[row, j] > 0:
+                hits[rank] = True
+                iou[:, j] = -1.0
+    return hits.tolist()
 
 
 def _count(segs: Segments, label: str) -> int:

@@ -181,3 +181,35 @@ def test_results_survive_json():
     assert set(s["macro"]) == {"0.5", "0.75"}
     back = json.loads(json.dumps(s))
     assert back["per_class"]["a"]["0.75"] == s["per_class"]["a"]["0.75"]
+
+
+def _reference_match(gt, pred, label, threshold):
+    """The rule written plainly with intervals.tiou (one video)."""
+    from mouseact.intervals import tiou
+
+    gts = [g for g in gt if g.label == label]
+    used = [False] * len(gts)
+    out = []
+    for p in sorted((p for p in pred if p.label == label), key=lambda p: (-p.confidence, p.start, p.end)):
+        best, best_iou = -1, 0.0
+        for j, g in enumerate(gts):
+            if not used[j] and tiou(p, g) > best_iou:
+                best, best_iou = j, tiou(p, g)
+        ok = best >= 0 and best_iou >= threshold
+        if ok:
+            used[best] = True
+        out.append(ok)
+    return out
+
+
+def test_matching_agrees_with_the_plain_rule_on_many_segments():
+    rng = np.random.default_rng(1)
+
+    def segs(n, conf):
+        starts = rng.integers(0, 5000, n)
+        return [Interval(int(s), int(s + rng.integers(0, 80)), "a", float(c) if conf else 1.0)
+                for s, c in zip(starts, rng.random(n))]
+
+    gt, pred = segs(150, False), segs(300, True)
+    for t in (0.1, 0.3, 0.5, 0.7):
+        assert metrics.match(gt, pred, "a", t) == _reference_match(gt, pred, "a", t)
