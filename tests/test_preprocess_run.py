@@ -293,3 +293,29 @@ def test_bad_input_fails_cleanly(sessions, tmp_path, cli):
     assert r.returncode == 2 and "mouse1_s2.mp4" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     for o in ("o2", "o3", "o4", "o5"):
         assert not (tmp_path / o / PROJECT_NAME).exists()
+
+
+def test_cli_config_file_group_map_and_overrides(sessions, tmp_path, capsys):
+    from mouseact.cli import main
+    from mouseact.preprocess.clips.split import load_group_map
+
+    proj = _project(tmp_path / "in", [sessions["mouse1_s2.mp4"], sessions["mouse2_s1.mp4"]])
+    gmap = tmp_path / "animals.csv"
+    gmap.write_text("video,group\nmouse1_s2.mp4,animal_A\nmouse2_s1,animal_B\n")
+    assert load_group_map(gmap) == {"mouse1_s2.mp4": "animal_A", "mouse2_s1": "animal_B"}
+    (tmp_path / "animals.json").write_text(json.dumps({"mouse1_s2": "A"}))
+    assert load_group_map(tmp_path / "animals.json") == {"mouse1_s2": "A"}
+    cfg = tmp_path / "pre.yaml"
+    cfg.write_text(f"detector: none\nval_fraction: 0\ntest_fraction: 0\nidle_ratio: 0.5\ngroup_map: {gmap}\n")
+    rc = main(["preprocess", str(proj), "--out", str(tmp_path / "out"), "--config", str(cfg),
+               "--set", "max_clip_s=2", "--seed", "4", "--quiet"])
+    assert rc == 0
+    assert "| itch |" in capsys.readouterr().out          # the Markdown report on stdout
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["settings"]["max_clip_s"] == 2 and report["settings"]["idle_ratio"] == 0.5
+    assert report["seed"] == 4
+    assert report["groups"] == {"ds0/mouse1_s2.mp4": "animal_A", "ds0/mouse2_s1.mp4": "animal_B"}
+    cfg.write_text("detector: none\nmax_clip: 3\n")           # a typo must not fall back to a default
+    with pytest.raises(MouseActError, match="max_clip"):
+        from mouseact.config import load
+        load(PreprocessConfig, cfg)
