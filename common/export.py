@@ -317,6 +317,76 @@ def summary_rows(video: str, intervals: Sequence[Interval], fps: float, n_frames
     return [[video, label, *[row[m] for m in SUMMARY_METRICS]] for label, row in s.items()]
 
 
+def window(intervals: Sequence[Interval], fps: float, n_frames: int, start_s: float | None = None,
+           end_s: float | None = None) -> tuple[list[Interval], int, int]:
+    """Bouts inside the time window ``[start_s, end_s)`` (frames ``f0 .. f1-1``), clipped at its
+    edges the way BORIS's "limit to time interval" does (a bout running at the edge counts, cut).
+    Returns ``(clipped bouts, f0, f1)``; the window is cut to the video."""
+    f0 = 0 if start_s is None else int(round(start_s * fps))
+    f1 = n_frames if end_s is None else int(round(end_s * fps))
+    f0, f1 = max(0, f0), min(n_frames, f1)
+    if f1 <= f0:
+        raise MouseActError(f"time window {start_s}..{end_s} s is empty for a {n_frames / fps:.1f} s video")
+    out = [Interval(max(iv.start, f0), min(iv.end, f1 - 1), iv.label, iv.confidence)
+           for iv in intervals if iv.end >= f0 and iv.start <= f1 - 1]
+    return out, f0, f1
+
+
+def window_summary(intervals: Sequence[Interval], fps: float, n_frames: int, classes: Sequence[str] = (),
+                   start_s: float | None = None, end_s: float | None = None) -> dict[str, dict[str, float]]:
+    """:func:`behaviour_summary` over a time window (rates and shares relative to its length)."""
+    ivs, f0, f1 = window(intervals, fps, n_frames, start_s, end_s)
+    return behaviour_summary(ivs, fps, f1 - f0, classes)
+
+
+BIN_COLUMNS = ["video", "bin", "bin_start_s", "bin_end_s", "behavior", *SUMMARY_METRICS]
+
+
+def binned_rows(video: str, intervals: Sequence[Interval], fps: float, n_frames: int, bin_s: float,
+                classes: Sequence[str] = ()) -> list[list]:
+    """Time course: the summary per consecutive bin of ``bin_s`` seconds (the last bin may be
+    shorter; its rates use its own length). A bout crossing a bin edge counts in both bins."""
+    if not bin_s > 0:
+        raise MouseActError(f"bin length must be > 0 s, got {bin_s}")
+    step = max(1, int(round(bin_s * fps)))
+    rows = []
+    for k, f0 in enumerate(range(0, n_frames, step)):
+        f1 = min(n_frames, f0 + step)
+        ivs, _, _ = window(intervals, fps, n_frames, f0 / fps, f1 / fps)
+        for label, row in behaviour_summary(ivs, fps, f1 - f0, classes).items():
+            rows.append([video, k, _r(f0 / fps), _r(f1 / fps), label, *[row[m] for m in SUMMARY_METRICS]])
+    return rows
+
+
+def write_summary(out_dir: str | Path, preds: Mapping[str, "VideoPrediction"], classes: Sequence[str] = (),
+                  start_s: float | None = None, end_s: float | None = None, bin_s: float | None = None
+                  ) -> dict[str, Path]:
+    """Summary tables (csv, md, xlsx; plus ``summary_bins.csv`` with ``bin_s``) from read-back
+    predictions, optionally over a time window only (e.g. the first 10 minutes of a session)."""
+    out_dir = Path(out_dir)
+    classes = list(classes) or sorted({c for vp in preds.values() for c in vp.classes}
+                                      | {iv.label for vp in preds.values() for iv in vp.intervals})
+    srows, brows = [], []
+    for vp in preds.values():
+        ivs, f0, f1 = window(vp.intervals, vp.fps, vp.n_frames, start_s, end_s)
+        srows += summary_rows(vp.video, ivs, vp.fps, f1 - f0, classes)
+        if bin_s:
+            shifted = [Interval(iv.start - f0, iv.end - f0, iv.label, iv.confidence) for iv in ivs]
+            brows += [[r[0], r[1], _r(r[2] + f0 / vp.fps), _r(r[3] + f0 / vp.fps), *r[4:]]
+                      for r in binned_rows(vp.video, shifted, vp.fps, f1 - f0, bin_s, classes)]
+    span = ("whole videos" if start_s is None and end_s is None
+            else f"time window {start_s or 0:g} s to {'end' if end_s is None else f'{end_s:g} s'}")
+    paths = {"summary_csv": atomic.write_text(out_dir / "summary.csv", _csv_text(SUMMARY_COLUMNS, srows)),
+             "summary_md": atomic.write_text(out_dir / "summary.md", f"# Per-behaviour summary ({span})\n\n"
+                                             + markdown_table(SUMMARY_COLUMNS, srows))}
+    sheets = {"summary": (SUMMARY_COLUMNS, srows)}
+    if bin_s:
+        paths["bins_csv"] = atomic.write_text(out_dir / "summary_bins.csv", _csv_text(BIN_COLUMNS, brows))
+        sheets["bins"] = (BIN_COLUMNS, brows)
+    paths["summary_xlsx"] = write_xlsx(out_dir / "summary.xlsx", sheets)
+    return paths
+
+
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     def cell(v):
         if isinstance(v, float):

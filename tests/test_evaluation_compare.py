@@ -125,3 +125,17 @@ def test_compare_bad_groups(tmp_path, bsoid_dir, cli):
     res = cli("compare", "--pred", str(out), "--groups", str(nocol), "--out", str(tmp_path / "x"))
     assert res.returncode == 2 and "condition" in res.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_compare_time_window(tmp_path, bsoid_dir, cli):
+    out, groups = _runs(tmp_path, bsoid_dir, 2)
+    res = cli("compare", "--pred", str(out), "--groups", str(groups), "--out", str(tmp_path / "cmp"),
+              "--end-s", "3", "--measures", "bouts", "--no-plots")
+    assert res.returncode == 0, res.stderr
+    preds = export.read_predictions(out)
+    with open(tmp_path / "cmp" / "values.csv") as f:
+        got = {(v["video"], v["behavior"]): int(v["bouts"]) for v in csv.DictReader(f)}
+    for vp in preds.values():
+        want = sum(1 for iv in vp.intervals if iv.start < round(3 * vp.fps))
+        assert got[(vp.video, "groom")] == want
+    assert "Time window: 0 s to 3 s" in (tmp_path / "cmp" / "stats.md").read_text()

@@ -229,3 +229,38 @@ def test_boris_times_map_back_to_the_same_frames(tmp_path, fps):
     assert len(rows) == len(ivs)
     for r, iv in zip(rows, sorted(ivs, key=lambda i: (i.label, i.start))):
         assert round(float(r["Start (s)"]) * fps) == iv.start and round(float(r["Stop (s)"]) * fps) - 1 == iv.end
+
+
+def test_time_window_and_bins_by_hand():
+    # 10 fps, 605 frames. groom 5-15 s (frames 50-149), rear 30-31 s (frames 300-309)
+    ivs = [Interval(50, 149, "groom"), Interval(300, 309, "rear")]
+    s = export.window_summary(ivs, 10.0, 605, ["groom", "rear"], start_s=0, end_s=10)
+    # first 10 s: groom cut to 5-10 s = 5 s of 10 s; one bout in 1/6 min = 6 per minute
+    assert s["groom"] == {"bouts": 1, "total_s": 5.0, "mean_bout_s": 5.0, "per_minute": 6.0, "share_of_time": 0.5}
+    assert s["rear"]["bouts"] == 0
+    rows = export.binned_rows("v.mp4", ivs, 10.0, 605, 10.0, ["groom", "rear"])
+    groom = [(r[1], r[2], r[3], r[5], r[6]) for r in rows if r[4] == "groom"]
+    # a bout crossing a bin edge counts in both bins; the last bin is 0.5 s long
+    assert groom[:3] == [(0, 0.0, 10.0, 1, 5.0), (1, 10.0, 20.0, 1, 5.0), (2, 20.0, 30.0, 0, 0.0)]
+    assert groom[-1][:3] == (6, 60.0, 60.5)
+    rear = [r for r in rows if r[4] == "rear" and r[5]]
+    assert [(r[1], r[6], r[9]) for r in rear] == [(3, 1.0, 0.1)]
+    with pytest.raises(MouseActError, match="empty"):
+        export.window(ivs, 10.0, 605, 70, 80)
+
+
+def test_summarize_cli_window_and_bins(tmp_path, clips, cli):
+    video, info = clips[1]
+    ivs = intervals_for(info)
+    export.write_video_outputs(tmp_path / "run", video.stem, info, ivs, None, CLASSES, ethogram=False)
+    end_s = 20 / info.fps  # first 20 frames: itch 0-9 and locomote 12-19
+    res = cli("summarize", "--pred", str(tmp_path / "run"), "--out", str(tmp_path / "s"), "--end-s", str(end_s),
+              "--bin-s", str(10 / info.fps))
+    assert res.returncode == 0, res.stderr
+    rows = {r["behavior"]: r for r in read_csv(tmp_path / "s" / "summary.csv")}
+    assert int(rows["itch"]["bouts"]) == 1 and float(rows["itch"]["share_of_time"]) == 0.5
+    assert float(rows["locomote"]["total_s"]) == pytest.approx(8 / info.fps, abs=1e-3)
+    bins = read_csv(tmp_path / "s" / "summary_bins.csv")
+    assert len(bins) == 2 * len(CLASSES)
+    assert [int(b["bouts"]) for b in bins if b["behavior"] == "itch"] == [1, 0]
+    assert (tmp_path / "s" / "summary.xlsx").is_file()

@@ -55,10 +55,27 @@ def register(subparsers) -> None:
                    help="measures to compare (default: all of bouts total_s mean_bout_s per_minute share_of_time)")
     c.add_argument("--paired", choices=["auto", "yes", "no"], default=None,
                    help="auto: paired when the CSV gives a subject for every video (default auto)")
+    c.add_argument("--start-s", type=float, default=None, metavar="S",
+                   help="use only the part of each video from S seconds on")
+    c.add_argument("--end-s", type=float, default=None, metavar="S",
+                   help="use only the part of each video before S seconds (e.g. 600 = first 10 min)")
     c.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     c.add_argument("--show-config", action="store_true", help="print the config options and exit")
     add_config_args(c)
     c.set_defaults(func=_compare)
+
+    s = subparsers.add_parser(
+        "summarize", formatter_class=HelpFormatter,
+        help="per-behaviour summary tables of a run, optionally for a time window or in time bins",
+        description="Rebuild summary.csv / summary.md / summary.xlsx (bouts, total_s, mean_bout_s, per_minute,\n"
+                    "share_of_time per video x behaviour) from a run's predictions, e.g. for the first 10\n"
+                    "minutes only (--end-s 600) or as a time course (--bin-s 60 -> summary_bins.csv).")
+    s.add_argument("--pred", required=True, metavar="DIR", help="output folder of `mouseact infer`")
+    s.add_argument("--out", required=True, metavar="DIR", help="folder for the tables (may be --pred)")
+    s.add_argument("--start-s", type=float, default=None, metavar="S", help="window start in seconds")
+    s.add_argument("--end-s", type=float, default=None, metavar="S", help="window end in seconds")
+    s.add_argument("--bin-s", type=float, default=None, metavar="S", help="also write a time course in bins of S s")
+    s.set_defaults(func=_summarize)
 
 
 def _overrides(args, names: dict[str, str]) -> list[str]:
@@ -100,7 +117,8 @@ def _compare(args: argparse.Namespace) -> int:
         print(CompareConfig.describe())
         return 0
     cfg = load(CompareConfig, args.config, _overrides(args, {"alpha": "alpha", "correction": "correction",
-                                                             "measures": "measures", "paired": "paired"}))
+                                                             "measures": "measures", "paired": "paired",
+                                                             "start_s": "start_s", "end_s": "end_s"}))
     result = compare(args.pred, args.groups, cfg)
     paths = write_outputs(result, args.out, cfg, plots=not args.no_plots)
     for w in result.warnings:
@@ -114,6 +132,17 @@ def _compare(args: argparse.Namespace) -> int:
         print(f"  {s['measure']:<13} {s['behavior']:<14} {s['condition_a']} -> {s['condition_b']}: "
               f"median {s['median_a']:g} -> {s['median_b']:g}, p_{cfg.correction} "
               f"{s['p_holm'] if cfg.correction == 'holm' else s['p_bh']:.3g}, r {s['effect_size']:+.2f}")
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    from mouseact import export
+
+    preds = export.read_predictions(args.pred)
+    paths = export.write_summary(args.out, preds, start_s=args.start_s, end_s=args.end_s, bin_s=args.bin_s)
+    print(f"{len(preds)} video(s) summarised")
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

@@ -37,7 +37,7 @@ from pydantic import Field
 from mouseact import atomic
 from mouseact.config import Config
 from mouseact.errors import MouseActError
-from mouseact.export import SUMMARY_METRICS, behaviour_summary, markdown_table, read_predictions, video_stem
+from mouseact.export import SUMMARY_METRICS, markdown_table, read_predictions, video_stem, window_summary
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ class CompareConfig(Config):
     measures: list[str] = Field(list(SUMMARY_METRICS), description="summary measures to compare")
     paired: Literal["auto", "yes", "no"] = Field(
         "auto", description="auto = Wilcoxon signed-rank when the groups CSV has a subject for every video")
+    start_s: float | None = Field(None, ge=0, description="only the part of each video from this time (s)")
+    end_s: float | None = Field(None, gt=0, description="only the part of each video before this time (s), "
+                                "e.g. 600 for the first 10 minutes")
 
 
 @dataclass
@@ -220,7 +223,8 @@ def wilcoxon_paired(a: Sequence[float], b: Sequence[float]) -> tuple[float, floa
 # --------------------------------------------------------------------------------------------
 # the comparison
 # --------------------------------------------------------------------------------------------
-def collect_values(pred_dir: str | Path, groups: list[GroupRow], groups_path: Path | str = "groups CSV"
+def collect_values(pred_dir: str | Path, groups: list[GroupRow], groups_path: Path | str = "groups CSV",
+                   start_s: float | None = None, end_s: float | None = None
                    ) -> tuple[list[dict], list[str], list[str]]:
     """Per video x behaviour summary values joined with the condition. Returns
     ``(values, behaviors, warnings)``. Videos named in the groups CSV but without predictions
@@ -243,7 +247,10 @@ def collect_values(pred_dir: str | Path, groups: list[GroupRow], groups_path: Pa
     values = []
     for stem, g in wanted.items():
         vp = preds[stem]
-        summ = behaviour_summary(vp.intervals, vp.fps, vp.n_frames, behaviors)
+        summ = window_summary(vp.intervals, vp.fps, vp.n_frames, behaviors, start_s, end_s)
+        if end_s is not None and vp.n_frames / vp.fps < end_s - 1.0 / vp.fps:
+            warnings.append(f"{vp.video} is {vp.n_frames / vp.fps:.1f} s long, shorter than the window end "
+                            f"{end_s:g} s: its rates use its own length")
         for beh in behaviors:
             values.append({"video": vp.video, "condition": g.condition, "subject": g.subject, "behavior": beh,
                            **summ[beh]})
@@ -338,7 +345,7 @@ def compare(pred_dir: str | Path, groups_csv: str | Path, cfg: CompareConfig | N
     if len(conditions) < 2:
         raise MouseActError(f"groups CSV has only one condition ({conditions[0]!r}); need at least two", groups_csv)
     paired = _decide_paired(groups, cfg.paired)
-    values, behaviors, warnings = collect_values(pred_dir, groups, groups_csv)
+    values, behaviors, warnings = collect_values(pred_dir, groups, groups_csv, cfg.start_s, cfg.end_s)
     stats, w2 = compare_values(values, conditions, behaviors, paired, cfg)
     return CompareResult(stats, values, conditions, behaviors, paired, warnings + w2)
 
@@ -412,7 +419,9 @@ def write_outputs(result: CompareResult, out_dir: str | Path, cfg: CompareConfig
           f"Conditions: {', '.join(result.conditions)}; design: "
           f"{'paired by subject (Wilcoxon signed-rank, matched-pairs rank-biserial r)' if result.paired else 'independent groups (Mann-Whitney U, rank-biserial r)'}; "
           f"two-sided; p corrected per measure across behaviours x condition pairs (Holm and Benjamini-Hochberg); "
-          f"'significant' = {cfg.correction} p < {cfg.alpha:g}. r > 0: larger in condition_b.", ""]
+          f"'significant' = {cfg.correction} p < {cfg.alpha:g}. r > 0: larger in condition_b."
+          + ("" if cfg.start_s is None and cfg.end_s is None else
+             f" Time window: {cfg.start_s or 0:g} s to {'end' if cfg.end_s is None else f'{cfg.end_s:g} s'}."), ""]
     if result.warnings:
         md += ["## Warnings", ""] + [f"- **{w}**" for w in result.warnings] + [""]
     short = ["behavior", "condition_a", "condition_b", "n_a", "n_b", "median_a", "median_b", "p", "p_holm",
