@@ -1,7 +1,8 @@
 """The resumable manifest: what was planned and which clips are finished.
 
-``<out>/.work/manifest.json`` is rewritten atomically after every finished clip, and a clip is
-only recorded after its video and annotation files are in place (each written atomically).
+``<out>/.work/manifest.json`` is rewritten atomically (after finished clips, at most once a
+second, and at the end of every video), and a clip is only recorded after its video and
+annotation files are in place (each written atomically).
 So after a kill at any moment a re-run sees every clip either done (skipped) or not done
 (cut again under the same deterministic name): no duplicate, no missing clip.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 from mouseact import atomic
@@ -57,3 +59,11 @@ class Manifest:
 
     def save(self) -> None:
         atomic.write_json(self.path, self.data, indent=1)
+        self._saved_at = time.monotonic()
+
+    def save_soon(self, every_s: float = 1.0) -> None:
+        """Save at most every ``every_s``: rewriting a big manifest after each of thousands of
+        clips costs more than re-cutting the last second's clips after a kill (names are
+        deterministic, so a clip finished but not yet recorded is simply cut again)."""
+        if time.monotonic() - getattr(self, "_saved_at", 0.0) >= every_s:
+            self.save()

@@ -235,8 +235,9 @@ def preprocess(project_dir: str | Path, out_dir: str | Path, config: PreprocessC
                 for c in by_video[rec.key]:
                     _cut_one(rec, reader, c, boxes, config, clips_dir, classes)
                     manifest.done[c["id"]] = True
-                    manifest.save()
+                    manifest.save_soon()
                     pbar.update(1)
+            manifest.save()
 
     test_boxes = {r.key: _track(r, video_id(r.key), config, work)
                   for r in records if manifest.videos[r.key]["split"] == "test"}
