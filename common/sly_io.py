@@ -148,13 +148,15 @@ def _make_annotation(rec: VideoRecord, meta):
 
 
 def write_project(project_dir: str | Path, records: Iterable[VideoRecord], classes: Sequence[str],
-                  name: str = "MouseAct", overwrite: bool = False) -> Path:
+                  name: str = "MouseAct", overwrite: bool = False, link_videos: bool = False) -> Path:
     """Write ``records`` as a Supervisely video project at ``project_dir`` (atomically).
 
     Videos are copied into ``<dataset>/video/``. ``classes`` are the behaviour tag names (meta order).
     ``name`` is the project's name on the platform; a local project is named by its folder,
     so ``name`` is written to ``<project_dir>/mouseact_project.json`` only (the SDK ignores it).
     Nothing is left behind when anything fails; an existing ``project_dir`` needs ``overwrite``.
+    ``link_videos``: hard-link the videos instead of copying them when on the same file system
+    (hour-long recordings are GBs; the SDK copies when linking fails).
     """
     import supervisely as sly
 
@@ -195,7 +197,8 @@ def write_project(project_dir: str | Path, records: Iterable[VideoRecord], class
             ds = dataset(rec.dataset)
             # _validate_item=False: the SDK would re-open every video with OpenCV; the records
             # already carry size and frame count from our own reader.
-            ds.add_item_file(rec.name, str(rec.video_path), ann=_make_annotation(rec, meta), _validate_item=False)
+            ds.add_item_file(rec.name, str(rec.video_path), ann=_make_annotation(rec, meta), _validate_item=False,
+                             _use_hardlink=link_videos)
         (tmp / "mouseact_project.json").write_text(json.dumps({"name": name, "classes": classes}, indent=2) + "\n")
     return project_dir
 

@@ -207,3 +207,12 @@ def test_project_under_a_folder_named_datasets(clips, tmp_path):
     rec = _record(clips["locomote"], "a/b", [Interval(1, 2, "locomote")])
     out = sly_io.write_project(tmp_path / "datasets" / "proj", [rec], CLASSES)
     assert [r.dataset for r in sly_io.read_project(out)] == ["a/b"]
+
+
+def test_link_videos_instead_of_copying(clips, tmp_path):
+    src = tmp_path / "src.mp4"
+    shutil.copy(clips["itch"], src)
+    out = sly_io.write_project(tmp_path / "p", [_record(src, "ds", [Interval(0, 3, "itch")])], CLASSES,
+                               link_videos=True)
+    (rec,) = sly_io.read_project(out)
+    assert rec.video_path.samefile(src) and src.stat().st_nlink == 2
