@@ -1,4 +1,6 @@
-"""Cost of the outputs and of evaluation, relative to decoding the same video -> docs/benchmarks/08-outputs.md.
+"""Cost of the outputs and of evaluation, relative to decoding the same video.
+
+Writes docs/benchmarks/08-outputs.md.
 
 Bouts are synthetic but on the real arena video's geometry (30 fps, 10000 frames; longer videos =
 the same frame rate, k times the frames) (gap 0.5-5 s, bout 0.3-2.5 s) over 11 behaviours; ground truth =
@@ -15,7 +17,6 @@ the same bouts jittered by a few frames plus misses and false alarms. Measured i
 from __future__ import annotations
 
 import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -26,8 +27,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 ARENA = ROOT.parent / "shared" / "data" / "tracktor_arena" / "mouse_video.mp4"
 SECTION = ROOT / "docs" / "benchmarks" / "08-outputs.md"
-CLASSES = ["body_groom", "face_groom", "head_groom", "itch", "rear_plus", "rear_minus", "locomote", "inactive",
-           "investigate", "orient_L", "orient_R"]
+CLASSES = [
+    "body_groom",
+    "face_groom",
+    "head_groom",
+    "itch",
+    "rear_plus",
+    "rear_minus",
+    "locomote",
+    "inactive",
+    "investigate",
+    "orient_L",
+    "orient_R",
+]
 
 
 def bouts(n_frames: int, fps: float, rng) -> list:
@@ -39,7 +51,9 @@ def bouts(n_frames: int, fps: float, rng) -> list:
         length = int(rng.integers(int(0.3 * fps), int(2.5 * fps)))
         if t + length >= n_frames:
             return out
-        out.append(Interval(t, t + length, CLASSES[int(rng.integers(len(CLASSES)))], float(rng.uniform(0.3, 1))))
+        out.append(
+            Interval(t, t + length, CLASSES[int(rng.integers(len(CLASSES)))], float(rng.uniform(0.3, 1)))
+        )
         t += length
 
 
@@ -91,26 +105,50 @@ def main() -> None:
             ev.write_outputs(result, tmp / "ev")
             t_eval = time.perf_counter() - t
         decode_k = n / decode_fps
-        rows.append((k, n, len(pred), t_video, t_batch, t_eval, decode_k,
-                     result["frame"]["macro"]["f1"], result["segment"]["macro"]["0.5"]["f1"]))
+        rows.append(
+            (
+                k,
+                n,
+                len(pred),
+                t_video,
+                t_batch,
+                t_eval,
+                decode_k,
+                result["frame"]["macro"]["f1"],
+                result["segment"]["macro"]["0.5"]["f1"],
+            )
+        )
         print(rows[-1], file=sys.stderr)
     cmd = "nice -n 10 .venv/bin/python bench/outputs.py"
-    lines = ["## Outputs and evaluation cost", "",
-             f"Command: `{cmd}` ({platform.machine()}, {time.strftime('%Y-%m-%d')}). Decode-only of "
-             f"`tracktor_arena/mouse_video.mp4` ({info.n_frames} frames) in the same run: "
-             f"{decode_s:.1f} s = {decode_fps:.0f} frames/s; longer videos are that video's geometry times k "
-             "(decode time extrapolated linearly). Bouts synthetic (a gap of 0.5-5 s then a bout of 0.3-2.5 s, 11 behaviours); ground "
-             "truth = bouts jittered ±4 frames, 10% missed, 10% relabelled.", "",
-             "| video | frames | bouts | per-video outputs s (ratio to decode) | batch tables s | evaluate + report s "
-             "(ratio to decode) | frame F1 | segment F1@0.5 |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Outputs and evaluation cost",
+        "",
+        f"Command: `{cmd}` ({platform.machine()}, {time.strftime('%Y-%m-%d')}). Decode-only of "
+        f"`tracktor_arena/mouse_video.mp4` ({info.n_frames} frames) in the same run: "
+        f"{decode_s:.1f} s = {decode_fps:.0f} frames/s; longer videos are that video's geometry times k "
+        "(decode time extrapolated linearly). Bouts synthetic (a gap of 0.5-5 s then a bout of "
+        "0.3-2.5 s, 11 behaviours); ground "
+        "truth = bouts jittered ±4 frames, 10% missed, 10% relabelled.",
+        "",
+        "| video | frames | bouts | per-video outputs s (ratio to decode) | batch tables s "
+        "| evaluate + report s "
+        "(ratio to decode) | frame F1 | segment F1@0.5 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for k, n, nb, tv, tb, te, dk, f1, s1 in rows:
-        lines.append(f"| arena x{k} ({n / info.fps / 60:.0f} min) | {n} | {nb} | {tv:.2f} ({tv / dk:.3f}) | {tb:.2f} | "
-                     f"{te:.2f} ({te / dk:.3f}) | {f1:.3f} | {s1:.3f} |")
-    lines += ["", "Reading: writing every per-video file costs a small fraction of only *decoding* the video "
-              "(the pipeline does much more than decode), and evaluation grows about linearly with the number "
-              "of bouts. The Supervisely project is left out: it copies the video files, so it costs disk I/O "
-              "of the video size.", ""]
+        lines.append(
+            f"| arena x{k} ({n / info.fps / 60:.0f} min) | {n} | {nb} | {tv:.2f} ({tv / dk:.3f}) "
+            f"| {tb:.2f} | "
+            f"{te:.2f} ({te / dk:.3f}) | {f1:.3f} | {s1:.3f} |"
+        )
+    lines += [
+        "",
+        "Reading: writing every per-video file costs a small fraction of only *decoding* the video "
+        "(the pipeline does much more than decode), and evaluation grows about linearly with the number "
+        "of bouts. The Supervisely project is left out: it copies the video files, so it costs disk I/O "
+        "of the video size.",
+        "",
+    ]
     SECTION.parent.mkdir(parents=True, exist_ok=True)
     SECTION.write_text("\n".join(lines))
     print(SECTION)

@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-
 from mouseact import __version__, atomic
 from mouseact.errors import AnnotationError, MouseActError
 from mouseact.intervals import Interval, by_label, merge
@@ -50,25 +49,65 @@ log = logging.getLogger(__name__)
 PREDICTIONS_DIR = "predictions"
 META_SUFFIX = ".meta.json"
 
-INTERVAL_COLUMNS = ["video", "behavior", "start_frame", "end_frame", "start_s", "end_s", "duration_s",
-                    "confidence"]
+INTERVAL_COLUMNS = [
+    "video",
+    "behavior",
+    "start_frame",
+    "end_frame",
+    "start_s",
+    "end_s",
+    "duration_s",
+    "confidence",
+]
 SUMMARY_COLUMNS = ["video", "behavior", "bouts", "total_s", "mean_bout_s", "per_minute", "share_of_time"]
 SUMMARY_METRICS = SUMMARY_COLUMNS[2:]
 
 # BORIS 8 "Export aggregated events" (tabular) columns, in BORIS's order (boris/export_events.py,
 # ``fields_type_dict``; no modifiers and no independent variables here). Every row is a STATE event.
 BORIS_COLUMNS = [
-    "Observation id", "Observation date", "Description", "Observation type", "Source",
-    "Time offset (s)", "Coding duration", "Media duration (s)", "FPS (frame/s)", "Subject",
-    "Observation duration by subject by observation", "Behavior", "Behavioral category",
-    "Behavior type", "Start (s)", "Stop (s)", "Duration (s)", "Media file name", "Image index start",
-    "Image index stop", "Image file path start", "Image file path stop", "Comment start", "Comment stop",
+    "Observation id",
+    "Observation date",
+    "Description",
+    "Observation type",
+    "Source",
+    "Time offset (s)",
+    "Coding duration",
+    "Media duration (s)",
+    "FPS (frame/s)",
+    "Subject",
+    "Observation duration by subject by observation",
+    "Behavior",
+    "Behavioral category",
+    "Behavior type",
+    "Start (s)",
+    "Stop (s)",
+    "Duration (s)",
+    "Media file name",
+    "Image index start",
+    "Image index stop",
+    "Image file path start",
+    "Image file path stop",
+    "Comment start",
+    "Comment stop",
 ]
 # The older BORIS 7 aggregated layout, still read by many lab scripts.
 BORIS_LEGACY_COLUMNS = [
-    "Observation id", "Observation date", "Description", "Media file", "Total length", "FPS", "Subject",
-    "Behavior", "Behavioral category", "Modifiers", "Behavior type", "Start (s)", "Stop (s)",
-    "Duration (s)", "Comment start", "Comment stop",
+    "Observation id",
+    "Observation date",
+    "Description",
+    "Media file",
+    "Total length",
+    "FPS",
+    "Subject",
+    "Behavior",
+    "Behavioral category",
+    "Modifiers",
+    "Behavior type",
+    "Start (s)",
+    "Stop (s)",
+    "Duration (s)",
+    "Comment start",
+    "Comment stop",
 ]
 BORIS_SUBJECT = "mouse"
 
@@ -157,8 +196,15 @@ def _csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 # --------------------------------------------------------------------------------------------
 # predictions JSON (+ sidecar) and reading them back
 # --------------------------------------------------------------------------------------------
-def write_predictions(out_dir: str | Path, video_name: str, info: Any, intervals: Sequence[Interval],
-                      classes: Sequence[str] = (), model: Any = None, dataset: str | None = None) -> Path:
+def write_predictions(
+    out_dir: str | Path,
+    video_name: str,
+    info: Any,
+    intervals: Sequence[Interval],
+    classes: Sequence[str] = (),
+    model: Any = None,
+    dataset: str | None = None,
+) -> Path:
     """``predictions/<stem>.json`` and its ``.meta.json`` sidecar. The sidecar is written last:
     its presence marks the video as complete."""
     d = _info_dict(info)
@@ -188,7 +234,7 @@ def write_predictions(out_dir: str | Path, video_name: str, info: Any, intervals
 class VideoPrediction:
     """One video's predictions as read back from ``predictions/``."""
 
-    video: str            # file name (with extension when known)
+    video: str  # file name (with extension when known)
     stem: str
     fps: float
     n_frames: int
@@ -206,7 +252,9 @@ def read_prediction(json_path: str | Path) -> VideoPrediction:
     stem = json_path.name[: -len(".json")]
     side = json_path.with_name(stem + META_SUFFIX)
     if not side.is_file():
-        raise AnnotationError(f"sidecar {side.name} (fps, n_frames) missing next to the predictions", json_path)
+        raise AnnotationError(
+            f"sidecar {side.name} (fps, n_frames) missing next to the predictions", json_path
+        )
     try:
         items = json.loads(json_path.read_text())
         meta = json.loads(side.read_text())
@@ -222,8 +270,9 @@ def read_prediction(json_path: str | Path) -> VideoPrediction:
     bad = [iv for iv in ivs if iv.start < 0 or iv.end >= n]
     if bad:
         raise AnnotationError(f"{len(bad)} interval(s) outside [0, {n - 1}], e.g. {bad[0]}", json_path)
-    return VideoPrediction(str(meta.get("video") or stem), stem, fps, n, sorted(ivs),
-                           list(meta.get("classes") or []), meta)
+    return VideoPrediction(
+        str(meta.get("video") or stem), stem, fps, n, sorted(ivs), list(meta.get("classes") or []), meta
+    )
 
 
 def read_predictions(pred_dir: str | Path) -> dict[str, VideoPrediction]:
@@ -234,8 +283,9 @@ def read_predictions(pred_dir: str | Path) -> dict[str, VideoPrediction]:
     if not pred_dir.is_dir():
         raise MouseActError("predictions directory not found", pred_dir)
     folder = pred_dir / PREDICTIONS_DIR if (pred_dir / PREDICTIONS_DIR).is_dir() else pred_dir
-    files = sorted(p for p in folder.glob("*.json") if not p.name.endswith(META_SUFFIX)
-                   and not p.name.startswith("."))
+    files = sorted(
+        p for p in folder.glob("*.json") if not p.name.endswith(META_SUFFIX) and not p.name.startswith(".")
+    )
     if not files:
         raise MouseActError("no predictions/<video>.json files found", pred_dir)
     return {p.name[:-5]: read_prediction(p) for p in files}
@@ -245,16 +295,34 @@ def read_predictions(pred_dir: str | Path) -> dict[str, VideoPrediction]:
 # tables
 # --------------------------------------------------------------------------------------------
 def interval_rows(video: str, intervals: Sequence[Interval], fps: float) -> list[list]:
-    return [[video, iv.label, iv.start, iv.end, start_ms(iv, fps), stop_ms(iv, fps),
-             _r(iv.length / fps), _r(iv.confidence, 4)] for iv in sorted(intervals)]
+    return [
+        [
+            video,
+            iv.label,
+            iv.start,
+            iv.end,
+            start_ms(iv, fps),
+            stop_ms(iv, fps),
+            _r(iv.length / fps),
+            _r(iv.confidence, 4),
+        ]
+        for iv in sorted(intervals)
+    ]
 
 
 def interval_csv(video: str, intervals: Sequence[Interval], fps: float) -> str:
     return _csv_text(INTERVAL_COLUMNS, interval_rows(video, intervals, fps))
 
 
-def boris_rows(video: str, intervals: Sequence[Interval], fps: float, n_frames: int,
-               video_path: str = "", date: str | None = None, legacy: bool = False) -> list[list]:
+def boris_rows(
+    video: str,
+    intervals: Sequence[Interval],
+    fps: float,
+    n_frames: int,
+    video_path: str = "",
+    date: str | None = None,
+    legacy: bool = False,
+) -> list[list]:
     """BORIS aggregated-events rows: one STATE event per bout, ordered by behaviour then start
     (as BORIS orders them). The confidence goes into "Comment start" (``confidence=0.87``)."""
     date = date or _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
@@ -268,26 +336,75 @@ def boris_rows(video: str, intervals: Sequence[Interval], fps: float, n_frames: 
         s, e = start_ms(iv, fps), stop_ms(iv, fps)
         comment = f"confidence={iv.confidence:.3f}"
         if legacy:
-            rows.append([obs_id, date, "MouseAct predictions", media, f"{length:.3f}", f"{fps:.3f}",
-                         BORIS_SUBJECT, iv.label, "", "", "STATE", f"{s:.3f}", f"{e:.3f}",
-                         f"{e - s:.3f}", comment, ""])
+            rows.append(
+                [
+                    obs_id,
+                    date,
+                    "MouseAct predictions",
+                    media,
+                    f"{length:.3f}",
+                    f"{fps:.3f}",
+                    BORIS_SUBJECT,
+                    iv.label,
+                    "",
+                    "",
+                    "STATE",
+                    f"{s:.3f}",
+                    f"{e:.3f}",
+                    f"{e - s:.3f}",
+                    comment,
+                    "",
+                ]
+            )
         else:
-            rows.append([obs_id, date, "MouseAct predictions", "Media file(s)", f"player #1:{media}",
-                         "0.0", f"{length:.3f}", f"{length:.3f}", f"{fps:.3f}", BORIS_SUBJECT,
-                         f"{subject_total:.3f}", iv.label, "", "STATE", f"{s:.3f}", f"{e:.3f}",
-                         f"{e - s:.3f}", Path(media).name, iv.start, iv.end + 1, "NA", "NA",
-                         comment, ""])
+            rows.append(
+                [
+                    obs_id,
+                    date,
+                    "MouseAct predictions",
+                    "Media file(s)",
+                    f"player #1:{media}",
+                    "0.0",
+                    f"{length:.3f}",
+                    f"{length:.3f}",
+                    f"{fps:.3f}",
+                    BORIS_SUBJECT,
+                    f"{subject_total:.3f}",
+                    iv.label,
+                    "",
+                    "STATE",
+                    f"{s:.3f}",
+                    f"{e:.3f}",
+                    f"{e - s:.3f}",
+                    Path(media).name,
+                    iv.start,
+                    iv.end + 1,
+                    "NA",
+                    "NA",
+                    comment,
+                    "",
+                ]
+            )
     return rows
 
 
-def boris_csv(video: str, intervals: Sequence[Interval], fps: float, n_frames: int, video_path: str = "",
-              legacy: bool = False) -> str:
-    return _csv_text(BORIS_LEGACY_COLUMNS if legacy else BORIS_COLUMNS,
-                     boris_rows(video, intervals, fps, n_frames, video_path, legacy=legacy))
+def boris_csv(
+    video: str,
+    intervals: Sequence[Interval],
+    fps: float,
+    n_frames: int,
+    video_path: str = "",
+    legacy: bool = False,
+) -> str:
+    return _csv_text(
+        BORIS_LEGACY_COLUMNS if legacy else BORIS_COLUMNS,
+        boris_rows(video, intervals, fps, n_frames, video_path, legacy=legacy),
+    )
 
 
-def behaviour_summary(intervals: Sequence[Interval], fps: float, n_frames: int,
-                      classes: Sequence[str] = ()) -> dict[str, dict[str, float]]:
+def behaviour_summary(
+    intervals: Sequence[Interval], fps: float, n_frames: int, classes: Sequence[str] = ()
+) -> dict[str, dict[str, float]]:
     """Per behaviour: bouts, total_s, mean_bout_s, per_minute, share_of_time.
 
     Overlapping or touching bouts of one behaviour are merged first (one bout, frames counted
@@ -311,14 +428,20 @@ def behaviour_summary(intervals: Sequence[Interval], fps: float, n_frames: int,
     return out
 
 
-def summary_rows(video: str, intervals: Sequence[Interval], fps: float, n_frames: int,
-                 classes: Sequence[str] = ()) -> list[list]:
+def summary_rows(
+    video: str, intervals: Sequence[Interval], fps: float, n_frames: int, classes: Sequence[str] = ()
+) -> list[list]:
     s = behaviour_summary(intervals, fps, n_frames, classes)
     return [[video, label, *[row[m] for m in SUMMARY_METRICS]] for label, row in s.items()]
 
 
-def window(intervals: Sequence[Interval], fps: float, n_frames: int, start_s: float | None = None,
-           end_s: float | None = None) -> tuple[list[Interval], int, int]:
+def window(
+    intervals: Sequence[Interval],
+    fps: float,
+    n_frames: int,
+    start_s: float | None = None,
+    end_s: float | None = None,
+) -> tuple[list[Interval], int, int]:
     """Bouts inside the time window ``[start_s, end_s)`` (frames ``f0 .. f1-1``), clipped at its
     edges the way BORIS's "limit to time interval" does (a bout running at the edge counts, cut).
     Returns ``(clipped bouts, f0, f1)``; the window is cut to the video."""
@@ -327,13 +450,22 @@ def window(intervals: Sequence[Interval], fps: float, n_frames: int, start_s: fl
     f0, f1 = max(0, f0), min(n_frames, f1)
     if f1 <= f0:
         raise MouseActError(f"time window {start_s}..{end_s} s is empty for a {n_frames / fps:.1f} s video")
-    out = [Interval(max(iv.start, f0), min(iv.end, f1 - 1), iv.label, iv.confidence)
-           for iv in intervals if iv.end >= f0 and iv.start <= f1 - 1]
+    out = [
+        Interval(max(iv.start, f0), min(iv.end, f1 - 1), iv.label, iv.confidence)
+        for iv in intervals
+        if iv.end >= f0 and iv.start <= f1 - 1
+    ]
     return out, f0, f1
 
 
-def window_summary(intervals: Sequence[Interval], fps: float, n_frames: int, classes: Sequence[str] = (),
-                   start_s: float | None = None, end_s: float | None = None) -> dict[str, dict[str, float]]:
+def window_summary(
+    intervals: Sequence[Interval],
+    fps: float,
+    n_frames: int,
+    classes: Sequence[str] = (),
+    start_s: float | None = None,
+    end_s: float | None = None,
+) -> dict[str, dict[str, float]]:
     """:func:`behaviour_summary` over a time window (rates and shares relative to its length)."""
     ivs, f0, f1 = window(intervals, fps, n_frames, start_s, end_s)
     return behaviour_summary(ivs, fps, f1 - f0, classes)
@@ -342,8 +474,14 @@ def window_summary(intervals: Sequence[Interval], fps: float, n_frames: int, cla
 BIN_COLUMNS = ["video", "bin", "bin_start_s", "bin_end_s", "behavior", *SUMMARY_METRICS]
 
 
-def binned_rows(video: str, intervals: Sequence[Interval], fps: float, n_frames: int, bin_s: float,
-                classes: Sequence[str] = ()) -> list[list]:
+def binned_rows(
+    video: str,
+    intervals: Sequence[Interval],
+    fps: float,
+    n_frames: int,
+    bin_s: float,
+    classes: Sequence[str] = (),
+) -> list[list]:
     """Time course: the summary per consecutive bin of ``bin_s`` seconds (the last bin may be
     shorter; its rates use its own length). A bout crossing a bin edge counts in both bins."""
     if not bin_s > 0:
@@ -358,27 +496,43 @@ def binned_rows(video: str, intervals: Sequence[Interval], fps: float, n_frames:
     return rows
 
 
-def write_summary(out_dir: str | Path, preds: Mapping[str, "VideoPrediction"], classes: Sequence[str] = (),
-                  start_s: float | None = None, end_s: float | None = None, bin_s: float | None = None
-                  ) -> dict[str, Path]:
+def write_summary(
+    out_dir: str | Path,
+    preds: Mapping[str, "VideoPrediction"],
+    classes: Sequence[str] = (),
+    start_s: float | None = None,
+    end_s: float | None = None,
+    bin_s: float | None = None,
+) -> dict[str, Path]:
     """Summary tables (csv, md, xlsx; plus ``summary_bins.csv`` with ``bin_s``) from read-back
     predictions, optionally over a time window only (e.g. the first 10 minutes of a session)."""
     out_dir = Path(out_dir)
-    classes = list(classes) or sorted({c for vp in preds.values() for c in vp.classes}
-                                      | {iv.label for vp in preds.values() for iv in vp.intervals})
+    classes = list(classes) or sorted(
+        {c for vp in preds.values() for c in vp.classes}
+        | {iv.label for vp in preds.values() for iv in vp.intervals}
+    )
     srows, brows = [], []
     for vp in preds.values():
         ivs, f0, f1 = window(vp.intervals, vp.fps, vp.n_frames, start_s, end_s)
         srows += summary_rows(vp.video, ivs, vp.fps, f1 - f0, classes)
         if bin_s:
             shifted = [Interval(iv.start - f0, iv.end - f0, iv.label, iv.confidence) for iv in ivs]
-            brows += [[r[0], r[1], _r(r[2] + f0 / vp.fps), _r(r[3] + f0 / vp.fps), *r[4:]]
-                      for r in binned_rows(vp.video, shifted, vp.fps, f1 - f0, bin_s, classes)]
-    span = ("whole videos" if start_s is None and end_s is None
-            else f"time window {start_s or 0:g} s to {'end' if end_s is None else f'{end_s:g} s'}")
-    paths = {"summary_csv": atomic.write_text(out_dir / "summary.csv", _csv_text(SUMMARY_COLUMNS, srows)),
-             "summary_md": atomic.write_text(out_dir / "summary.md", f"# Per-behaviour summary ({span})\n\n"
-                                             + markdown_table(SUMMARY_COLUMNS, srows))}
+            brows += [
+                [r[0], r[1], _r(r[2] + f0 / vp.fps), _r(r[3] + f0 / vp.fps), *r[4:]]
+                for r in binned_rows(vp.video, shifted, vp.fps, f1 - f0, bin_s, classes)
+            ]
+    span = (
+        "whole videos"
+        if start_s is None and end_s is None
+        else f"time window {start_s or 0:g} s to {'end' if end_s is None else f'{end_s:g} s'}"
+    )
+    paths = {
+        "summary_csv": atomic.write_text(out_dir / "summary.csv", _csv_text(SUMMARY_COLUMNS, srows)),
+        "summary_md": atomic.write_text(
+            out_dir / "summary.md",
+            f"# Per-behaviour summary ({span})\n\n" + markdown_table(SUMMARY_COLUMNS, srows),
+        ),
+    }
     sheets = {"summary": (SUMMARY_COLUMNS, srows)}
     if bin_s:
         paths["bins_csv"] = atomic.write_text(out_dir / "summary_bins.csv", _csv_text(BIN_COLUMNS, brows))
@@ -392,6 +546,7 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
         if isinstance(v, float):
             return "nan" if math.isnan(v) else f"{v:g}"
         return str(v).replace("|", "\\|")
+
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -412,8 +567,14 @@ def time_unit(duration_s: float) -> tuple[str, float]:
     return ("min", 60.0) if duration_s > 180 else ("s", 1.0)
 
 
-def draw_ethogram(ax, tracks: Sequence[tuple[str, Sequence[Interval], str]], fps: float, n_frames: int,
-                  colors: Mapping[str, tuple], title: str = "") -> None:
+def draw_ethogram(
+    ax,
+    tracks: Sequence[tuple[str, Sequence[Interval], str]],
+    fps: float,
+    n_frames: int,
+    colors: Mapping[str, tuple],
+    title: str = "",
+) -> None:
     """Draw rows of bouts on ``ax``. ``tracks``: ``(row_label, intervals, colour_key)`` top to
     bottom; a bout's opacity follows its confidence (0.35..1) so unsure calls look faint."""
     unit, div = time_unit(n_frames / fps)
@@ -423,8 +584,12 @@ def draw_ethogram(ax, tracks: Sequence[tuple[str, Sequence[Interval], str]], fps
         color = colors.get(key, (0.3, 0.3, 0.3, 1.0))
         for iv in ivs:
             alpha = 0.35 + 0.65 * min(max(float(iv.confidence), 0.0), 1.0)
-            ax.broken_barh([(iv.start / fps / div, iv.length / fps / div)], (y - 0.4, 0.8),
-                           facecolors=[(*color[:3], alpha)], edgecolor="none")
+            ax.broken_barh(
+                [(iv.start / fps / div, iv.length / fps / div)],
+                (y - 0.4, 0.8),
+                facecolors=[(*color[:3], alpha)],
+                edgecolor="none",
+            )
     ax.set_yticks(range(n))
     ax.set_yticklabels([t[0] for t in reversed(tracks)], fontsize=8)
     ax.set_ylim(-0.6, n - 0.4)
@@ -435,8 +600,14 @@ def draw_ethogram(ax, tracks: Sequence[tuple[str, Sequence[Interval], str]], fps
         ax.set_title(title, fontsize=10)
 
 
-def ethogram_png(path: str | Path, intervals: Sequence[Interval], fps: float, n_frames: int,
-                 classes: Sequence[str] = (), title: str = "") -> Path:
+def ethogram_png(
+    path: str | Path,
+    intervals: Sequence[Interval],
+    fps: float,
+    n_frames: int,
+    classes: Sequence[str] = (),
+    title: str = "",
+) -> Path:
     """One row per behaviour (all of ``classes``, plus any other label present)."""
     import matplotlib
 
@@ -472,9 +643,17 @@ def _track_arrays(track: Any) -> tuple[np.ndarray, np.ndarray] | None:
     return boxes, lost
 
 
-def write_video_outputs(out_dir: str | Path, video_name: str, info: Any, intervals: Sequence[Interval],
-                        track: Any = None, classes: Sequence[str] = (), model: Any = None,
-                        ethogram: bool = True, dataset: str | None = None) -> dict[str, Path]:
+def write_video_outputs(
+    out_dir: str | Path,
+    video_name: str,
+    info: Any,
+    intervals: Sequence[Interval],
+    track: Any = None,
+    classes: Sequence[str] = (),
+    model: Any = None,
+    ethogram: bool = True,
+    dataset: str | None = None,
+) -> dict[str, Path]:
     """Write every per-video file (see the module doc); returns ``{kind: path}``.
 
     ``info``: a :class:`mouseact.video.VideoInfo` (or dict with fps/n_frames/path); ``track``:
@@ -490,19 +669,30 @@ def write_video_outputs(out_dir: str | Path, video_name: str, info: Any, interva
     ivs = sorted(intervals)
     outside = [iv for iv in ivs if iv.start < 0 or iv.end > n - 1]
     if outside:
-        raise MouseActError(f"{len(outside)} interval(s) outside [0, {n - 1}], e.g. {outside[0]}", d.get("path"))
+        raise MouseActError(
+            f"{len(outside)} interval(s) outside [0, {n - 1}], e.g. {outside[0]}", d.get("path")
+        )
     paths: dict[str, Path] = {}
-    paths["intervals"] = atomic.write_text(out_dir / "intervals" / f"{stem}.csv", interval_csv(name, ivs, fps))
-    paths["boris"] = atomic.write_text(out_dir / "boris" / f"{stem}.csv",
-                                       boris_csv(name, ivs, fps, n, str(d.get("path") or name)))
+    paths["intervals"] = atomic.write_text(
+        out_dir / "intervals" / f"{stem}.csv", interval_csv(name, ivs, fps)
+    )
+    paths["boris"] = atomic.write_text(
+        out_dir / "boris" / f"{stem}.csv", boris_csv(name, ivs, fps, n, str(d.get("path") or name))
+    )
     arrays = _track_arrays(track)
     if arrays is not None:
         paths["track"] = out_dir / "tracks" / f"{stem}.npz"
         with atomic.file(paths["track"], suffix=".npz") as tmp:
             np.savez_compressed(tmp, boxes=arrays[0], lost=arrays[1])
     if ethogram:
-        paths["ethogram"] = ethogram_png(out_dir / "ethograms" / f"{stem}.png", ivs, fps, n, classes,
-                                         title=f"{name} ({n} frames, {fps:g} fps)")
+        paths["ethogram"] = ethogram_png(
+            out_dir / "ethograms" / f"{stem}.png",
+            ivs,
+            fps,
+            n,
+            classes,
+            title=f"{name} ({n} frames, {fps:g} fps)",
+        )
     paths["predictions"] = write_predictions(out_dir, name, info, ivs, classes, model, dataset)
     return paths
 
@@ -529,12 +719,18 @@ def _load_track(out_dir: Path, stem: str) -> np.ndarray | None:
         return z["boxes"].astype(np.float32)
 
 
-def write_batch_outputs(out_dir: str | Path, results: Sequence[Any] = (), classes: Sequence[str] = (),
-                        project: bool = True, project_name: str = "MouseAct predictions") -> dict[str, Path]:
+def write_batch_outputs(
+    out_dir: str | Path,
+    results: Sequence[Any] = (),
+    classes: Sequence[str] = (),
+    project: bool = True,
+    project_name: str = "MouseAct predictions",
+) -> dict[str, Path]:
     """Batch files for every finished video in ``out_dir`` (see the module doc).
 
     ``results``: objects or dicts with ``name`` (or ``video_name``), ``video_path``, ``info``,
-    ``intervals``, ``track`` (may be None) and optionally ``dataset``; videos finished by an earlier (resumed) run are
+    ``intervals``, ``track`` (may be None) and optionally ``dataset``; videos finished by an
+    earlier (resumed) run are
     read back from ``predictions/`` and ``tracks/``. Returns ``{kind: path}``.
     """
     out_dir = Path(out_dir)
@@ -542,7 +738,9 @@ def write_batch_outputs(out_dir: str | Path, results: Sequence[Any] = (), classe
     fresh: dict[str, Any] = {}
     for r in results:
         d = _info_dict(_get(r, "info"))
-        name = str(_get(r, "video_name") or _get(r, "name") or Path(str(_get(r, "video_path") or d["path"])).name)
+        name = str(
+            _get(r, "video_name") or _get(r, "name") or Path(str(_get(r, "video_path") or d["path"])).name
+        )
         fresh[video_stem(name)] = r
     stems = sorted(set(done) | set(fresh))
     if not stems:
@@ -557,17 +755,37 @@ def write_batch_outputs(out_dir: str | Path, results: Sequence[Any] = (), classe
             vpath = str(_get(r, "video_path") or d.get("path") or "")
             name = str(_get(r, "video_name") or _get(r, "name") or Path(vpath).name)
             arrays = _track_arrays(_get(r, "track"))
-            per_video.append(_BatchVideo(
-                _video_file_name(name, {**d, "path": vpath}), stem, float(d["fps"]), int(d["n_frames"]),
-                int(d.get("width") or 0), int(d.get("height") or 0), sorted(_get(r, "intervals") or []), vpath,
-                arrays[0] if arrays else _load_track(out_dir, stem),
-                _get(r, "dataset") or (done[stem].meta.get("dataset") if stem in done else None)))
+            per_video.append(
+                _BatchVideo(
+                    _video_file_name(name, {**d, "path": vpath}),
+                    stem,
+                    float(d["fps"]),
+                    int(d["n_frames"]),
+                    int(d.get("width") or 0),
+                    int(d.get("height") or 0),
+                    sorted(_get(r, "intervals") or []),
+                    vpath,
+                    arrays[0] if arrays else _load_track(out_dir, stem),
+                    _get(r, "dataset") or (done[stem].meta.get("dataset") if stem in done else None),
+                )
+            )
         else:
             vp = done[stem]
             m = vp.meta
-            per_video.append(_BatchVideo(vp.video, stem, vp.fps, vp.n_frames, int(m.get("width") or 0),
-                                         int(m.get("height") or 0), vp.intervals, m.get("video_path", ""),
-                                         _load_track(out_dir, stem), m.get("dataset")))
+            per_video.append(
+                _BatchVideo(
+                    vp.video,
+                    stem,
+                    vp.fps,
+                    vp.n_frames,
+                    int(m.get("width") or 0),
+                    int(m.get("height") or 0),
+                    vp.intervals,
+                    m.get("video_path", ""),
+                    _load_track(out_dir, stem),
+                    m.get("dataset"),
+                )
+            )
 
     paths: dict[str, Path] = {}
     srows, irows, brows = [], [], []
@@ -578,12 +796,17 @@ def write_batch_outputs(out_dir: str | Path, results: Sequence[Any] = (), classe
     paths["summary_csv"] = atomic.write_text(out_dir / "summary.csv", _csv_text(SUMMARY_COLUMNS, srows))
     paths["summary_md"] = atomic.write_text(
         out_dir / "summary.md",
-        "# Per-behaviour summary\n\nbouts = merged bouts; total_s / mean_bout_s in seconds; per_minute = bouts "
-        "per minute of video; share_of_time = fraction of frames.\n\n" + markdown_table(SUMMARY_COLUMNS, srows))
+        "# Per-behaviour summary\n\nbouts = merged bouts; total_s / mean_bout_s in seconds; "
+        "per_minute = bouts "
+        "per minute of video; share_of_time = fraction of frames.\n\n"
+        + markdown_table(SUMMARY_COLUMNS, srows),
+    )
     paths["intervals_csv"] = atomic.write_text(out_dir / "intervals.csv", _csv_text(INTERVAL_COLUMNS, irows))
     paths["boris_csv"] = atomic.write_text(out_dir / "boris_events.csv", _csv_text(BORIS_COLUMNS, brows))
-    paths["summary_xlsx"] = write_xlsx(out_dir / "summary.xlsx", {
-        "summary": (SUMMARY_COLUMNS, srows), "intervals": (INTERVAL_COLUMNS, irows)})
+    paths["summary_xlsx"] = write_xlsx(
+        out_dir / "summary.xlsx",
+        {"summary": (SUMMARY_COLUMNS, srows), "intervals": (INTERVAL_COLUMNS, irows)},
+    )
     if project:
         try:
             paths["project"] = _write_sly_project(out_dir / "project", per_video, all_classes, project_name)
@@ -611,23 +834,41 @@ def write_xlsx(path: str | Path, sheets: Mapping[str, tuple[Sequence[str], Seque
     return Path(path)
 
 
-def _write_sly_project(project_dir: Path, per_video: list[_BatchVideo], classes: Sequence[str], name: str) -> Path:
+def _write_sly_project(
+    project_dir: Path, per_video: list[_BatchVideo], classes: Sequence[str], name: str
+) -> Path:
     from mouseact import sly_io  # lazy: the SDK import costs seconds
 
     used = {iv.label for v in per_video for iv in v.intervals}
     classes = list(dict.fromkeys([*classes, *sorted(used)]))
     missing = [v.video for v in per_video if not v.video_path or not Path(v.video_path).is_file()]
     if missing:
-        raise MouseActError(f"cannot build the Supervisely project: source video(s) not found: {', '.join(missing)}",
-                            project_dir)
+        raise MouseActError(
+            f"cannot build the Supervisely project: source video(s) not found: {', '.join(missing)}",
+            project_dir,
+        )
     records = []
     for v in per_video:
         boxes = v.boxes
         if boxes is not None and len(boxes) != v.n_frames:
-            log.warning("%s: track has %d boxes for %d frames; boxes left out of the project",
-                        v.video, len(boxes), v.n_frames)
+            log.warning(
+                "%s: track has %d boxes for %d frames; boxes left out of the project",
+                v.video,
+                len(boxes),
+                v.n_frames,
+            )
             boxes = None
-        records.append(sly_io.VideoRecord(video_path=Path(v.video_path), name=v.stem + Path(v.video_path).suffix,
-                                          dataset=str(v.dataset or "videos"), fps=v.fps, n_frames=v.n_frames,
-                                          width=v.width, height=v.height, intervals=list(v.intervals), boxes=boxes))
+        records.append(
+            sly_io.VideoRecord(
+                video_path=Path(v.video_path),
+                name=v.stem + Path(v.video_path).suffix,
+                dataset=str(v.dataset or "videos"),
+                fps=v.fps,
+                n_frames=v.n_frames,
+                width=v.width,
+                height=v.height,
+                intervals=list(v.intervals),
+                boxes=boxes,
+            )
+        )
     return Path(sly_io.write_project(project_dir, records, classes, name=name, overwrite=True))

@@ -7,12 +7,11 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
-
 from mouseact import export
 from mouseact.evaluation import compare as cmp
 from mouseact.intervals import Interval
 from mouseact.video import probe
+from scipy import stats
 
 
 def test_holm_and_bh_by_hand_and_scipy():
@@ -21,7 +20,9 @@ def test_holm_and_bh_by_hand_and_scipy():
     np.testing.assert_allclose(cmp.holm(p), [0.03, 0.06, 0.06, 0.02, math.nan])
     # BH: p * 4 / rank = 0.02, 0.02, 0.04, 0.04 (step-up minimum)
     np.testing.assert_allclose(cmp.benjamini_hochberg(p), [0.02, 0.04, 0.04, 0.02, math.nan])
-    np.testing.assert_allclose(cmp.benjamini_hochberg(p[:4]), stats.false_discovery_control(p[:4], method="bh"))
+    np.testing.assert_allclose(
+        cmp.benjamini_hochberg(p[:4]), stats.false_discovery_control(p[:4], method="bh")
+    )
     assert cmp.holm([0.9, 0.8]).tolist() == [1.0, 1.0]
 
 
@@ -33,7 +34,9 @@ def test_effect_sizes_against_scipy_and_by_hand():
     exact = stats.PermutationMethod(n_resamples=np.inf)  # b has ties: exact permutation p
     assert p == pytest.approx(stats.mannwhitneyu(b, a, alternative="two-sided", method=exact).pvalue)
     no_ties = [3.5, 5.5, 6.0, 7.0, 8.0, 9.0]  # without ties scipy's own exact method agrees
-    assert cmp.mann_whitney(a, no_ties)[1] == pytest.approx(stats.mannwhitneyu(no_ties, a, method="exact").pvalue)
+    assert cmp.mann_whitney(a, no_ties)[1] == pytest.approx(
+        stats.mannwhitneyu(no_ties, a, method="exact").pvalue
+    )
     assert stat == u_b and r > 0 and note == ""
     # paired: d = 1, 2, -3, 4 -> ranks 1, 2, 3, 4 -> W+ = 7, W- = 3 -> r = 0.4
     assert cmp.rank_biserial_paired([1, 2, -3, 4]) == pytest.approx(0.4)
@@ -89,7 +92,9 @@ def test_compare_cli_matches_scipy(tmp_path, bsoid_dir, cli):
     assert float(row["p"]) == pytest.approx(stats.mannwhitneyu(post, pre, method=exact).pvalue, abs=1e-6)
     assert float(row["effect_size"]) == pytest.approx(1.0)  # every post video has more bouts
     # 'rear' never occurs: all zeros, p = 1, kept out of the correction family
-    assert float(rows[("bouts", "rear")]["p"]) == 1.0 and "all values equal" in rows[("bouts", "rear")]["note"]
+    assert (
+        float(rows[("bouts", "rear")]["p"]) == 1.0 and "all values equal" in rows[("bouts", "rear")]["note"]
+    )
     assert float(row["p_holm"]) == pytest.approx(float(row["p"]))
     for m in export.SUMMARY_METRICS:
         assert (tmp_path / "cmp" / f"compare_{m}.png").stat().st_size > 5000
@@ -129,8 +134,20 @@ def test_compare_bad_groups(tmp_path, bsoid_dir, cli):
 
 def test_compare_time_window(tmp_path, bsoid_dir, cli):
     out, groups = _runs(tmp_path, bsoid_dir, 2)
-    res = cli("compare", "--pred", str(out), "--groups", str(groups), "--out", str(tmp_path / "cmp"),
-              "--end-s", "3", "--measures", "bouts", "--no-plots")
+    res = cli(
+        "compare",
+        "--pred",
+        str(out),
+        "--groups",
+        str(groups),
+        "--out",
+        str(tmp_path / "cmp"),
+        "--end-s",
+        "3",
+        "--measures",
+        "bouts",
+        "--no-plots",
+    )
     assert res.returncode == 0, res.stderr
     preds = export.read_predictions(out)
     with open(tmp_path / "cmp" / "values.csv") as f:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mouseact import export, sly_io
 from mouseact.intervals import Interval, to_frame_labels
 from mouseact.video import VideoInfo, probe
@@ -35,8 +34,19 @@ def gt_project(bsoid_dir, tmp_path_factory):
     for name in CLIPS:
         path = bsoid_dir / "mouse2" / f"{name}.mp4"
         info = probe(path)
-        records.append(sly_io.VideoRecord(path, path.name, "mouse2", info.fps, info.n_frames, info.width,
-                                          info.height, gt_intervals(name, info.n_frames), None))
+        records.append(
+            sly_io.VideoRecord(
+                path,
+                path.name,
+                "mouse2",
+                info.fps,
+                info.n_frames,
+                info.width,
+                info.height,
+                gt_intervals(name, info.n_frames),
+                None,
+            )
+        )
     return sly_io.write_project(root / "project", records, CLASSES), {r.name[:-4]: r for r in records}
 
 
@@ -65,8 +75,16 @@ class ImgParser(html.parser.HTMLParser):
 def test_perfect_predictions_score_one(tmp_path, gt_project, cli):
     project, records = gt_project
     write_preds(tmp_path / "run", records, lambda stem, rec: rec.intervals)
-    res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(project), "--out", str(tmp_path / "ev"),
-              "--no-report")
+    res = cli(
+        "evaluate",
+        "--pred",
+        str(tmp_path / "run"),
+        "--gt",
+        str(project),
+        "--out",
+        str(tmp_path / "ev"),
+        "--no-report",
+    )
     assert res.returncode == 0, res.stderr
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["gt_format"] == "supervisely" and m["n_videos"] == 3
@@ -82,15 +100,17 @@ def test_imperfect_predictions_report(tmp_path, gt_project, cli):
 
     def make(stem, rec):
         n = rec.n_frames
-        if stem == "itch":       # first bout found but cut short, second missed
+        if stem == "itch":  # first bout found but cut short, second missed
             return [Interval(0, n // 6, "itch", 0.7)]
-        if stem == "locomote":   # right times, wrong behaviour
+        if stem == "locomote":  # right times, wrong behaviour
             return [Interval(iv.start, iv.end, "rear_plus", 0.6) for iv in rec.intervals]
         # rear_plus: correct, plus a false alarm of a label the ground truth does not know
         return [*rec.intervals, Interval(n // 3 + 2, n // 2 - 2, "sniff", 0.3)]
 
     write_preds(tmp_path / "run", records, make)
-    res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(project), "--out", str(tmp_path / "ev"))
+    res = cli(
+        "evaluate", "--pred", str(tmp_path / "run"), "--gt", str(project), "--out", str(tmp_path / "ev")
+    )
     assert res.returncode == 0, res.stderr
     assert "sniff" in res.stderr  # the unknown label is reported, not dropped
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
@@ -129,11 +149,27 @@ def test_imperfect_predictions_report(tmp_path, gt_project, cli):
     if chromium:
         # render it for real: the browser decodes every embedded image (naturalWidth > 0)
         probe_html = tmp_path / "probe.html"
-        probe_html.write_text(text.replace(
-            "</body>", "<script>window.addEventListener('load',()=>{document.body.setAttribute('data-w',"
-                       "[...document.images].map(i=>i.naturalWidth).join(','))})</script></body>"))
-        out = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
-                              "--dump-dom", probe_html.as_uri()], capture_output=True, text=True, timeout=120)
+        probe_html.write_text(
+            text.replace(
+                "</body>",
+                "<script>window.addEventListener('load',()=>{document.body.setAttribute('data-w',"
+                "[...document.images].map(i=>i.naturalWidth).join(','))})</script></body>",
+            )
+        )
+        out = subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+                probe_html.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         widths = out.stdout.split('data-w="', 1)[1].split('"', 1)[0].split(",")
         assert len(widths) == len(p.imgs) and all(int(w) > 300 for w in widths)
 
@@ -144,7 +180,9 @@ def test_real_boris_ground_truth(tmp_path, data_dir, cli):
 
     (rec,) = read_boris(boris)
     # predictions one frame late: every human bout still found at tIoU 0.3, frames slightly off
-    shifted = [Interval(iv.start + 1, min(iv.end + 1, rec.n_frames - 1), iv.label, 0.9) for iv in rec.intervals]
+    shifted = [
+        Interval(iv.start + 1, min(iv.end + 1, rec.n_frames - 1), iv.label, 0.9) for iv in rec.intervals
+    ]
     info = VideoInfo(f"/videos/{Path(rec.name).stem}.avi", rec.fps, rec.n_frames, 640, 480)
     export.write_video_outputs(tmp_path / "run", Path(rec.name).stem, info, shifted, None, ["interact"])
     res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(boris), "--out", str(tmp_path / "ev"))
@@ -155,7 +193,9 @@ def test_real_boris_ground_truth(tmp_path, data_dir, cli):
     n_bouts = len(rec.intervals)
     # each bout loses exactly its first frame on the truth side and gains one after it
     tp = sum(iv.length - 1 for iv in rec.intervals)
-    assert m["frame"]["per_class"]["interact"]["recall"] == pytest.approx(tp / sum(iv.length for iv in rec.intervals))
+    assert m["frame"]["per_class"]["interact"]["recall"] == pytest.approx(
+        tp / sum(iv.length for iv in rec.intervals)
+    )
     assert m["per_video"][0]["gt_bouts"] == n_bouts
 
 
@@ -165,8 +205,16 @@ def test_interval_csv_ground_truth_and_missing_videos(tmp_path, gt_project, cli)
     write_preds(run, records, lambda stem, rec: rec.intervals)
     export.write_batch_outputs(run, [], CLASSES, project=False)
     # MouseAct's own batch intervals.csv serves as ground truth for the same predictions
-    res = cli("evaluate", "--pred", str(run), "--gt", str(run / "intervals.csv"), "--out", str(tmp_path / "ev"),
-              "--no-report")
+    res = cli(
+        "evaluate",
+        "--pred",
+        str(run),
+        "--gt",
+        str(run / "intervals.csv"),
+        "--out",
+        str(tmp_path / "ev"),
+        "--no-report",
+    )
     assert res.returncode == 0, res.stderr
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["gt_format"] == "csv" and m["frame"]["macro"]["f1"] == 1.0
@@ -190,23 +238,39 @@ def test_folder_of_real_boris_exports(tmp_path, data_dir, cli):
     src = data_dir / "social_pose_boris" / "boris"
     gt = tmp_path / "gt"
     gt.mkdir()
-    for name in ("e3v813a-20210610T121558-122141_reencode.csv", "e3v813a-20210610T122332-122642_reencode.csv"):
+    for name in (
+        "e3v813a-20210610T121558-122141_reencode.csv",
+        "e3v813a-20210610T122332-122642_reencode.csv",
+    ):
         shutil.copy(src / name, gt / name)
         (rec,) = read_boris(src / name)
         info = VideoInfo(f"/videos/{Path(rec.name).stem}.avi", rec.fps, rec.n_frames, 640, 480)
         # exact bouts plus an open-set abstention the user chooses to ignore
         ivs = [*rec.intervals, Interval(0, 5, "unknown", 0.2)]
-        export.write_video_outputs(tmp_path / "run", Path(rec.name).stem, info, ivs, None, ["interact"],
-                                   ethogram=False)
-    res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(gt), "--out", str(tmp_path / "ev"),
-              "--no-report", "--ignore-labels", "unknown")
+        export.write_video_outputs(
+            tmp_path / "run", Path(rec.name).stem, info, ivs, None, ["interact"], ethogram=False
+        )
+    res = cli(
+        "evaluate",
+        "--pred",
+        str(tmp_path / "run"),
+        "--gt",
+        str(gt),
+        "--out",
+        str(tmp_path / "ev"),
+        "--no-report",
+        "--ignore-labels",
+        "unknown",
+    )
     assert res.returncode == 0, res.stderr
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["n_videos"] == 2 and m["classes"] == ["interact"] and m["frame"]["macro"]["f1"] == 1.0
     assert any("2 predicted bout(s) labelled unknown left out" in n for n in m["notes"])
     # two exports of the same observation in one folder: refused, naming the file
-    for name in ("e3v813a-20210610T120637-121213_reencode.csv",
-                 "e3v813a-20210610T120637-121213_reencode_multiple_behaviors.csv"):
+    for name in (
+        "e3v813a-20210610T120637-121213_reencode.csv",
+        "e3v813a-20210610T120637-121213_reencode_multiple_behaviors.csv",
+    ):
         shutil.copy(src / name, gt / name)
     res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(gt), "--out", str(tmp_path / "ev2"))
     assert res.returncode == 2 and "more than one file" in res.stderr and "multiple_behaviors" in res.stderr

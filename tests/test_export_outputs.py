@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mouseact import export
 from mouseact.errors import MouseActError
 from mouseact.intervals import Interval
@@ -45,8 +44,11 @@ def clips(bsoid_dir):
 
 def intervals_for(info):
     n = info.n_frames
-    return [Interval(0, 9, "itch", 0.91), Interval(12, min(30, n - 1), "locomote", 0.42),
-            Interval(n - 5, n - 1, "itch", 0.66)]
+    return [
+        Interval(0, 9, "itch", 0.91),
+        Interval(12, min(30, n - 1), "locomote", 0.42),
+        Interval(n - 5, n - 1, "itch", 0.66),
+    ]
 
 
 def read_csv(path):
@@ -84,11 +86,17 @@ def test_video_outputs_round_trip(tmp_path, clips):
 
     (rec,) = read_boris(paths["boris"])
     assert rec.fps == pytest.approx(info.fps)
-    assert [(i.start, i.end, i.label) for i in sorted(rec.intervals)] == [(i.start, i.end, i.label) for i in sorted(ivs)]
+    assert [(i.start, i.end, i.label) for i in sorted(rec.intervals)] == [
+        (i.start, i.end, i.label) for i in sorted(ivs)
+    ]
 
     # track and ethogram
     with np.load(paths["track"]) as z:
-        assert z["boxes"].shape == (info.n_frames, 4) and np.isnan(z["boxes"][5:9]).all() and z["lost"][5:9].all()
+        assert (
+            z["boxes"].shape == (info.n_frames, 4)
+            and np.isnan(z["boxes"][5:9]).all()
+            and z["lost"][5:9].all()
+        )
     import matplotlib.image
 
     img = matplotlib.image.imread(paths["ethogram"])
@@ -106,20 +114,43 @@ def test_legacy_boris_layout_reads_back(tmp_path, clips):
     from mouseact.preprocess.importers import read_boris
 
     (rec,) = read_boris(path)
-    assert sorted((i.start, i.end, i.label) for i in rec.intervals) == sorted((i.start, i.end, i.label) for i in ivs)
+    assert sorted((i.start, i.end, i.label) for i in rec.intervals) == sorted(
+        (i.start, i.end, i.label) for i in ivs
+    )
 
 
 def test_summary_numbers_by_hand():
     # 10 fps, 600 frames = 1 minute. groom: 0-9 (1 s) and 20-39 overlapping 35-49 -> one bout
     # 20-49 (3 s): 2 bouts, 4 s, mean 2 s, 2 per minute, 40/600 of the time. rear: 100-104 (0.5 s).
-    ivs = [Interval(0, 9, "groom"), Interval(20, 39, "groom"), Interval(35, 49, "groom"), Interval(100, 104, "rear")]
+    ivs = [
+        Interval(0, 9, "groom"),
+        Interval(20, 39, "groom"),
+        Interval(35, 49, "groom"),
+        Interval(100, 104, "rear"),
+    ]
     s = export.behaviour_summary(ivs, fps=10.0, n_frames=600, classes=["groom", "itch", "rear"])
-    assert s["groom"] == {"bouts": 2, "total_s": 4.0, "mean_bout_s": 2.0, "per_minute": 2.0,
-                          "share_of_time": round(40 / 600, 4)}
-    assert s["rear"] == {"bouts": 1, "total_s": 0.5, "mean_bout_s": 0.5, "per_minute": 1.0,
-                         "share_of_time": round(5 / 600, 4)}
+    assert s["groom"] == {
+        "bouts": 2,
+        "total_s": 4.0,
+        "mean_bout_s": 2.0,
+        "per_minute": 2.0,
+        "share_of_time": round(40 / 600, 4),
+    }
+    assert s["rear"] == {
+        "bouts": 1,
+        "total_s": 0.5,
+        "mean_bout_s": 0.5,
+        "per_minute": 1.0,
+        "share_of_time": round(5 / 600, 4),
+    }
     # a behaviour never seen is a measured zero, not a missing row
-    assert s["itch"] == {"bouts": 0, "total_s": 0.0, "mean_bout_s": 0.0, "per_minute": 0.0, "share_of_time": 0.0}
+    assert s["itch"] == {
+        "bouts": 0,
+        "total_s": 0.0,
+        "mean_bout_s": 0.0,
+        "per_minute": 0.0,
+        "share_of_time": 0.0,
+    }
     assert list(s) == ["groom", "itch", "rear"]
 
 
@@ -130,7 +161,9 @@ def test_batch_outputs_resume_and_sdk_read_back(tmp_path, clips):
         ivs = intervals_for(info)
         track = real_track(info, seed)
         export.write_video_outputs(out, video.stem, info, ivs, track, CLASSES)
-        results.append({"name": video.stem, "video_path": video, "info": info, "intervals": ivs, "track": track})
+        results.append(
+            {"name": video.stem, "video_path": video, "info": info, "intervals": ivs, "track": track}
+        )
     # resumed batch: only the second video is "fresh"; the first comes back from disk (with its track)
     paths = export.write_batch_outputs(out, results[1:], CLASSES)
     assert {"summary_csv", "summary_md", "intervals_csv", "boris_csv", "project"} <= set(paths)
@@ -161,8 +194,12 @@ def test_batch_outputs_resume_and_sdk_read_back(tmp_path, clips):
         for item_name in ds.get_items_names():
             ann_json = json.loads(Path(ds.get_ann_path(item_name)).read_text())
             video, info = next((v, i) for v, i in clips if v.stem == Path(item_name).stem)
-            tags = sorted((t["frameRange"][0], t["frameRange"][1], t["name"], t["value"]) for t in ann_json["tags"])
-            want = sorted((i.start, i.end, i.label, pytest.approx(i.confidence, abs=1e-3)) for i in intervals_for(info))
+            tags = sorted(
+                (t["frameRange"][0], t["frameRange"][1], t["name"], t["value"]) for t in ann_json["tags"]
+            )
+            want = sorted(
+                (i.start, i.end, i.label, pytest.approx(i.confidence, abs=1e-3)) for i in intervals_for(info)
+            )
             assert tags == want
             assert ann_json["framesCount"] == info.n_frames
             n_figures = sum(len(fr["figures"]) for fr in ann_json["frames"])
@@ -183,7 +220,9 @@ def test_batch_outputs_resume_and_sdk_read_back(tmp_path, clips):
 def test_bad_inputs_write_nothing(tmp_path, clips):
     video, info = clips[0]
     with pytest.raises(MouseActError, match="outside"):
-        export.write_video_outputs(tmp_path, video.stem, info, [Interval(0, info.n_frames, "itch")], None, CLASSES)
+        export.write_video_outputs(
+            tmp_path, video.stem, info, [Interval(0, info.n_frames, "itch")], None, CLASSES
+        )
     assert not (tmp_path / "predictions").exists()
     with pytest.raises(MouseActError, match="no finished videos"):
         export.write_batch_outputs(tmp_path / "empty", [], CLASSES)
@@ -199,7 +238,9 @@ def test_batch_project_needs_the_source_videos(tmp_path, clips):
     moved = tmp_path / "moved.mp4"
     shutil.copy(video, moved)
     info2 = probe(moved)
-    export.write_video_outputs(tmp_path / "run", "moved", info2, intervals_for(info2), None, CLASSES, ethogram=False)
+    export.write_video_outputs(
+        tmp_path / "run", "moved", info2, intervals_for(info2), None, CLASSES, ethogram=False
+    )
     moved.unlink()
     with pytest.raises(MouseActError, match="moved.mp4"):
         export.write_batch_outputs(tmp_path / "run", [], CLASSES)
@@ -214,8 +255,10 @@ def test_boris_times_map_back_to_the_same_frames(tmp_path, fps):
     # nearest-frame rounding both recover every frame exactly (fps of the real clips in ../shared/data)
     rng = np.random.default_rng(int(fps))
     starts = np.sort(rng.choice(np.arange(0, 20000, 7), 300, replace=False))
-    ivs = [Interval(int(s), int(s) + int(rng.integers(0, 6)), "itch" if k % 2 else "rear_plus")
-           for k, s in enumerate(starts)]
+    ivs = [
+        Interval(int(s), int(s) + int(rng.integers(0, 6)), "itch" if k % 2 else "rear_plus")
+        for k, s in enumerate(starts)
+    ]
     n = 20010
     from mouseact.preprocess.importers import read_boris
 
@@ -223,12 +266,16 @@ def test_boris_times_map_back_to_the_same_frames(tmp_path, fps):
         path = tmp_path / f"b{legacy}.csv"
         path.write_text(export.boris_csv("v.mp4", ivs, fps, n, "v.mp4", legacy=legacy))
         (rec,) = read_boris(path, fps=fps)
-        assert sorted((i.start, i.end, i.label) for i in rec.intervals) == sorted((i.start, i.end, i.label) for i in ivs)
+        assert sorted((i.start, i.end, i.label) for i in rec.intervals) == sorted(
+            (i.start, i.end, i.label) for i in ivs
+        )
     with open(path, newline="") as f:
         rows = sorted(csv.DictReader(f), key=lambda r: (r["Behavior"], float(r["Start (s)"])))
     assert len(rows) == len(ivs)
     for r, iv in zip(rows, sorted(ivs, key=lambda i: (i.label, i.start))):
-        assert round(float(r["Start (s)"]) * fps) == iv.start and round(float(r["Stop (s)"]) * fps) - 1 == iv.end
+        assert (
+            round(float(r["Start (s)"]) * fps) == iv.start and round(float(r["Stop (s)"]) * fps) - 1 == iv.end
+        )
 
 
 def test_time_window_and_bins_by_hand():
@@ -236,7 +283,13 @@ def test_time_window_and_bins_by_hand():
     ivs = [Interval(50, 149, "groom"), Interval(300, 309, "rear")]
     s = export.window_summary(ivs, 10.0, 605, ["groom", "rear"], start_s=0, end_s=10)
     # first 10 s: groom cut to 5-10 s = 5 s of 10 s; one bout in 1/6 min = 6 per minute
-    assert s["groom"] == {"bouts": 1, "total_s": 5.0, "mean_bout_s": 5.0, "per_minute": 6.0, "share_of_time": 0.5}
+    assert s["groom"] == {
+        "bouts": 1,
+        "total_s": 5.0,
+        "mean_bout_s": 5.0,
+        "per_minute": 6.0,
+        "share_of_time": 0.5,
+    }
     assert s["rear"]["bouts"] == 0
     rows = export.binned_rows("v.mp4", ivs, 10.0, 605, 10.0, ["groom", "rear"])
     groom = [(r[1], r[2], r[3], r[5], r[6]) for r in rows if r[4] == "groom"]
@@ -254,8 +307,17 @@ def test_summarize_cli_window_and_bins(tmp_path, clips, cli):
     ivs = intervals_for(info)
     export.write_video_outputs(tmp_path / "run", video.stem, info, ivs, None, CLASSES, ethogram=False)
     end_s = 20 / info.fps  # first 20 frames: itch 0-9 and locomote 12-19
-    res = cli("summarize", "--pred", str(tmp_path / "run"), "--out", str(tmp_path / "s"), "--end-s", str(end_s),
-              "--bin-s", str(10 / info.fps))
+    res = cli(
+        "summarize",
+        "--pred",
+        str(tmp_path / "run"),
+        "--out",
+        str(tmp_path / "s"),
+        "--end-s",
+        str(end_s),
+        "--bin-s",
+        str(10 / info.fps),
+    )
     assert res.returncode == 0, res.stderr
     rows = {r["behavior"]: r for r in read_csv(tmp_path / "s" / "summary.csv")}
     assert int(rows["itch"]["bouts"]) == 1 and float(rows["itch"]["share_of_time"]) == 0.5

@@ -32,35 +32,59 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
-from pydantic import Field
-
 from mouseact import atomic
 from mouseact.config import Config
 from mouseact.errors import MouseActError
 from mouseact.export import SUMMARY_METRICS, markdown_table, read_predictions, video_stem, window_summary
+from pydantic import Field
 
 log = logging.getLogger(__name__)
 
-STATS_COLUMNS = ["measure", "behavior", "condition_a", "condition_b", "test", "n_a", "n_b", "median_a",
-                 "median_b", "mean_a", "mean_b", "statistic", "p", "p_holm", "p_bh", "effect_size",
-                 "min_possible_p", "significant", "note"]
+STATS_COLUMNS = [
+    "measure",
+    "behavior",
+    "condition_a",
+    "condition_b",
+    "test",
+    "n_a",
+    "n_b",
+    "median_a",
+    "median_b",
+    "mean_a",
+    "mean_b",
+    "statistic",
+    "p",
+    "p_holm",
+    "p_bh",
+    "effect_size",
+    "min_possible_p",
+    "significant",
+    "note",
+]
 
 
 class CompareConfig(Config):
     alpha: float = Field(0.05, gt=0, lt=1, description="significance level for the corrected p-values")
-    correction: Literal["holm", "bh"] = Field("holm", description="which corrected p decides 'significant' "
-                                              "(holm = family-wise error, bh = false discovery rate)")
+    correction: Literal["holm", "bh"] = Field(
+        "holm",
+        description="which corrected p decides 'significant' "
+        "(holm = family-wise error, bh = false discovery rate)",
+    )
     measures: list[str] = Field(list(SUMMARY_METRICS), description="summary measures to compare")
     paired: Literal["auto", "yes", "no"] = Field(
-        "auto", description="auto = Wilcoxon signed-rank when the groups CSV has a subject for every video")
+        "auto", description="auto = Wilcoxon signed-rank when the groups CSV has a subject for every video"
+    )
     start_s: float | None = Field(None, ge=0, description="only the part of each video from this time (s)")
-    end_s: float | None = Field(None, gt=0, description="only the part of each video before this time (s), "
-                                "e.g. 600 for the first 10 minutes")
+    end_s: float | None = Field(
+        None,
+        gt=0,
+        description="only the part of each video before this time (s), e.g. 600 for the first 10 minutes",
+    )
 
 
 @dataclass
 class GroupRow:
-    video: str          # as written in the CSV
+    video: str  # as written in the CSV
     condition: str
     subject: str | None
     row: int
@@ -69,7 +93,7 @@ class GroupRow:
 @dataclass
 class CompareResult:
     stats: list[dict]
-    values: list[dict]            # video, condition, subject, behavior, <measures>
+    values: list[dict]  # video, condition, subject, behavior, <measures>
     conditions: list[str]
     behaviors: list[str]
     paired: bool
@@ -97,8 +121,9 @@ def read_groups(path: str | Path) -> list[GroupRow]:
     ccol = cols.get("condition") or cols.get("group")
     scol = cols.get("subject") or cols.get("animal") or cols.get("mouse")
     if not vcol or not ccol:
-        raise MouseActError(f"groups CSV needs columns 'video' and 'condition' (found: {', '.join(cols) or 'none'})",
-                            path)
+        raise MouseActError(
+            f"groups CSV needs columns 'video' and 'condition' (found: {', '.join(cols) or 'none'})", path
+        )
     rows, seen = [], {}
     for i, rec in enumerate(reader, start=2):
         video = (rec.get(vcol) or "").strip()
@@ -176,7 +201,7 @@ def min_p_mannwhitney(n_a: int, n_b: int) -> float:
 
 def min_p_wilcoxon(n: int) -> float:
     """Smallest two-sided exact Wilcoxon signed-rank p: all differences one sign, ``2 / 2**n``."""
-    return min(1.0, 2.0 / 2 ** n)
+    return min(1.0, 2.0 / 2**n)
 
 
 EXACT_LIMIT = 200_000  # enumerate every relabelling up to this many (well under a second)
@@ -223,9 +248,13 @@ def wilcoxon_paired(a: Sequence[float], b: Sequence[float]) -> tuple[float, floa
 # --------------------------------------------------------------------------------------------
 # the comparison
 # --------------------------------------------------------------------------------------------
-def collect_values(pred_dir: str | Path, groups: list[GroupRow], groups_path: Path | str = "groups CSV",
-                   start_s: float | None = None, end_s: float | None = None
-                   ) -> tuple[list[dict], list[str], list[str]]:
+def collect_values(
+    pred_dir: str | Path,
+    groups: list[GroupRow],
+    groups_path: Path | str = "groups CSV",
+    start_s: float | None = None,
+    end_s: float | None = None,
+) -> tuple[list[dict], list[str], list[str]]:
     """Per video x behaviour summary values joined with the condition. Returns
     ``(values, behaviors, warnings)``. Videos named in the groups CSV but without predictions
     are an error; predictions not in the CSV are left out with a warning."""
@@ -234,26 +263,41 @@ def collect_values(pred_dir: str | Path, groups: list[GroupRow], groups_path: Pa
     missing = [g.video for s, g in wanted.items() if s not in preds]
     if missing:
         have = sorted(preds)
-        raise MouseActError(f"no predictions for video(s) listed in {Path(groups_path).name}: {', '.join(missing)} "
-                            f"(predictions exist for: {', '.join(have[:8])}{' ...' if len(have) > 8 else ''})",
-                            pred_dir)
+        raise MouseActError(
+            f"no predictions for video(s) listed in {Path(groups_path).name}: {', '.join(missing)} "
+            f"(predictions exist for: {', '.join(have[:8])}{' ...' if len(have) > 8 else ''})",
+            pred_dir,
+        )
     warnings = []
     extra = sorted(s for s in preds if s not in wanted)
     if extra:
-        warnings.append(f"{len(extra)} video(s) with predictions are not in the groups CSV and were left out: "
-                        + ", ".join(extra))
-    behaviors = sorted({c for s in wanted for c in preds[s].classes}
-                       | {iv.label for s in wanted for iv in preds[s].intervals})
+        warnings.append(
+            f"{len(extra)} video(s) with predictions are not in the groups CSV and were left out: "
+            + ", ".join(extra)
+        )
+    behaviors = sorted(
+        {c for s in wanted for c in preds[s].classes}
+        | {iv.label for s in wanted for iv in preds[s].intervals}
+    )
     values = []
     for stem, g in wanted.items():
         vp = preds[stem]
         summ = window_summary(vp.intervals, vp.fps, vp.n_frames, behaviors, start_s, end_s)
         if end_s is not None and vp.n_frames / vp.fps < end_s - 1.0 / vp.fps:
-            warnings.append(f"{vp.video} is {vp.n_frames / vp.fps:.1f} s long, shorter than the window end "
-                            f"{end_s:g} s: its rates use its own length")
+            warnings.append(
+                f"{vp.video} is {vp.n_frames / vp.fps:.1f} s long, shorter than the window end "
+                f"{end_s:g} s: its rates use its own length"
+            )
         for beh in behaviors:
-            values.append({"video": vp.video, "condition": g.condition, "subject": g.subject, "behavior": beh,
-                           **summ[beh]})
+            values.append(
+                {
+                    "video": vp.video,
+                    "condition": g.condition,
+                    "subject": g.subject,
+                    "behavior": beh,
+                    **summ[beh],
+                }
+            )
     return values, behaviors, warnings
 
 
@@ -264,8 +308,9 @@ def _decide_paired(groups: list[GroupRow], mode: str) -> bool:
     return has_subject if mode == "auto" else mode == "yes"
 
 
-def compare_values(values: list[dict], conditions: Sequence[str], behaviors: Sequence[str], paired: bool,
-                   cfg: CompareConfig) -> tuple[list[dict], list[str]]:
+def compare_values(
+    values: list[dict], conditions: Sequence[str], behaviors: Sequence[str], paired: bool, cfg: CompareConfig
+) -> tuple[list[dict], list[str]]:
     stats, warnings = [], []
     small_n_pairs = set()
     for measure in cfg.measures:
@@ -284,11 +329,23 @@ def compare_values(values: list[dict], conditions: Sequence[str], behaviors: Seq
                     dropped = sorted(s for s, d in per.items() if (ca in d) != (cb in d))
                     several = sorted(s for s in subjects if len(per[s][ca]) > 1 or len(per[s][cb]) > 1)
                     if several:
-                        note = "; ".join(x for x in [note, f"several videos per condition averaged for: "
-                                                     f"{', '.join(several)}"] if x)
+                        note = "; ".join(
+                            x
+                            for x in [
+                                note,
+                                f"several videos per condition averaged for: {', '.join(several)}",
+                            ]
+                            if x
+                        )
                     if dropped:
-                        note = "; ".join(x for x in [note, f"subjects without both conditions left out: "
-                                                     f"{', '.join(dropped)}"] if x)
+                        note = "; ".join(
+                            x
+                            for x in [
+                                note,
+                                f"subjects without both conditions left out: {', '.join(dropped)}",
+                            ]
+                            if x
+                        )
                     min_p = min_p_wilcoxon(len(a)) if len(a) >= 2 else math.nan
                     test = "wilcoxon_signed_rank"
                 else:
@@ -302,13 +359,26 @@ def compare_values(values: list[dict], conditions: Sequence[str], behaviors: Seq
                     note = "; ".join(x for x in [note, f"n too small: p cannot go below {min_p:.3g}"] if x)
                 elif math.isnan(min_p):
                     small_n_pairs.add((ca, cb, len(a), len(b), math.nan))
-                rows.append({"measure": measure, "behavior": beh, "condition_a": ca, "condition_b": cb,
-                             "test": test, "n_a": len(a), "n_b": len(b),
-                             "median_a": _r(np.median(a)) if a else math.nan,
-                             "median_b": _r(np.median(b)) if b else math.nan,
-                             "mean_a": _r(np.mean(a)) if a else math.nan, "mean_b": _r(np.mean(b)) if b else math.nan,
-                             "statistic": _r(stat), "p": _r(p, 6), "effect_size": _r(eff, 4),
-                             "min_possible_p": _r(min_p, 6), "note": note})
+                rows.append(
+                    {
+                        "measure": measure,
+                        "behavior": beh,
+                        "condition_a": ca,
+                        "condition_b": cb,
+                        "test": test,
+                        "n_a": len(a),
+                        "n_b": len(b),
+                        "median_a": _r(np.median(a)) if a else math.nan,
+                        "median_b": _r(np.median(b)) if b else math.nan,
+                        "mean_a": _r(np.mean(a)) if a else math.nan,
+                        "mean_b": _r(np.mean(b)) if b else math.nan,
+                        "statistic": _r(stat),
+                        "p": _r(p, 6),
+                        "effect_size": _r(eff, 4),
+                        "min_possible_p": _r(min_p, 6),
+                        "note": note,
+                    }
+                )
         # Tests with no variability at all (every value equal) cannot reject whatever the grouping,
         # so they stay out of the correction family (independent filtering) and keep p = 1.
         untestable = [r["note"].startswith(("all values equal", "all differences zero")) for r in rows]
@@ -322,11 +392,15 @@ def compare_values(values: list[dict], conditions: Sequence[str], behaviors: Seq
     for ca, cb, na, nb, min_p in sorted(small_n_pairs, key=str):
         who = "subjects" if paired else "videos"
         if math.isnan(min_p):
-            warnings.append(f"{ca} vs {cb}: n = {na} / {nb} {who}: too few to test (need at least 2 per condition)")
+            warnings.append(
+                f"{ca} vs {cb}: n = {na} / {nb} {who}: too few to test (need at least 2 per condition)"
+            )
         else:
-            warnings.append(f"{ca} vs {cb}: n = {na} / {nb} {who}: too few for a rank test to reach "
-                            f"p < {cfg.alpha:g} (smallest possible p = {min_p:.3g}); add {who} before drawing "
-                            "conclusions")
+            warnings.append(
+                f"{ca} vs {cb}: n = {na} / {nb} {who}: too few for a rank test to reach "
+                f"p < {cfg.alpha:g} (smallest possible p = {min_p:.3g}); add {who} before drawing "
+                "conclusions"
+            )
     return stats, warnings
 
 
@@ -343,7 +417,9 @@ def compare(pred_dir: str | Path, groups_csv: str | Path, cfg: CompareConfig | N
     groups = read_groups(groups_csv)
     conditions = list(dict.fromkeys(g.condition for g in groups))
     if len(conditions) < 2:
-        raise MouseActError(f"groups CSV has only one condition ({conditions[0]!r}); need at least two", groups_csv)
+        raise MouseActError(
+            f"groups CSV has only one condition ({conditions[0]!r}); need at least two", groups_csv
+        )
     paired = _decide_paired(groups, cfg.paired)
     values, behaviors, warnings = collect_values(pred_dir, groups, groups_csv, cfg.start_s, cfg.end_s)
     stats, w2 = compare_values(values, conditions, behaviors, paired, cfg)
@@ -359,7 +435,6 @@ def plot_measure(path: Path, result: CompareResult, measure: str) -> Path:
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
-
     from mouseact.export import class_colors
 
     behs = result.behaviors
@@ -368,13 +443,18 @@ def plot_measure(path: Path, result: CompareResult, measure: str) -> Path:
     fig = Figure(figsize=(3.2 * ncol, 2.8 * nrow + 0.4), dpi=100)
     colors = class_colors(result.conditions)
     rng = np.random.default_rng(0)  # fixed jitter: the same inputs give the same picture
-    stat_of = {(s["behavior"], s["condition_a"], s["condition_b"]): s for s in result.stats if s["measure"] == measure}
+    stat_of = {
+        (s["behavior"], s["condition_a"], s["condition_b"]): s
+        for s in result.stats
+        if s["measure"] == measure
+    }
     for k, beh in enumerate(behs):
         ax = fig.add_subplot(nrow, ncol, k + 1)
         vals = [v for v in result.values if v["behavior"] == beh]
         data = [[v[measure] for v in vals if v["condition"] == c] for c in result.conditions]
-        ax.boxplot(data, positions=range(len(data)), widths=0.5, showfliers=False,
-                   medianprops={"color": "black"})
+        ax.boxplot(
+            data, positions=range(len(data)), widths=0.5, showfliers=False, medianprops={"color": "black"}
+        )
         xs_of = {}
         for i, (c, ys) in enumerate(zip(result.conditions, data)):
             xs = i + rng.uniform(-0.12, 0.12, len(ys))
@@ -396,36 +476,66 @@ def plot_measure(path: Path, result: CompareResult, measure: str) -> Path:
         ax.set_title(title, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.set_ylabel(measure, fontsize=7)
-    fig.suptitle(f"{measure} by condition ({'paired, Wilcoxon' if result.paired else 'Mann-Whitney U'})",
-                 fontsize=10)
+    fig.suptitle(
+        f"{measure} by condition ({'paired, Wilcoxon' if result.paired else 'Mann-Whitney U'})", fontsize=10
+    )
     fig.tight_layout()
     with atomic.file(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
     return path
 
 
-def write_outputs(result: CompareResult, out_dir: str | Path, cfg: CompareConfig, plots: bool = True
-                  ) -> dict[str, Path]:
+def write_outputs(
+    result: CompareResult, out_dir: str | Path, cfg: CompareConfig, plots: bool = True
+) -> dict[str, Path]:
     out_dir = Path(out_dir)
     from mouseact.export import _csv_text
 
     paths = {}
-    paths["stats_csv"] = atomic.write_text(out_dir / "stats.csv", _csv_text(
-        STATS_COLUMNS, [[s[c] for c in STATS_COLUMNS] for s in result.stats]))
+    paths["stats_csv"] = atomic.write_text(
+        out_dir / "stats.csv", _csv_text(STATS_COLUMNS, [[s[c] for c in STATS_COLUMNS] for s in result.stats])
+    )
     vcols = ["video", "condition", "subject", "behavior", *SUMMARY_METRICS]
-    paths["values_csv"] = atomic.write_text(out_dir / "values.csv", _csv_text(
-        vcols, [[v[c] for c in vcols] for v in result.values]))
-    md = ["# Group comparison", "",
-          f"Conditions: {', '.join(result.conditions)}; design: "
-          f"{'paired by subject (Wilcoxon signed-rank, matched-pairs rank-biserial r)' if result.paired else 'independent groups (Mann-Whitney U, rank-biserial r)'}; "
-          f"two-sided; p corrected per measure across behaviours x condition pairs (Holm and Benjamini-Hochberg); "
-          f"'significant' = {cfg.correction} p < {cfg.alpha:g}. r > 0: larger in condition_b."
-          + ("" if cfg.start_s is None and cfg.end_s is None else
-             f" Time window: {cfg.start_s or 0:g} s to {'end' if cfg.end_s is None else f'{cfg.end_s:g} s'}."), ""]
+    paths["values_csv"] = atomic.write_text(
+        out_dir / "values.csv", _csv_text(vcols, [[v[c] for c in vcols] for v in result.values])
+    )
+    md = [
+        "# Group comparison",
+        "",
+        f"Conditions: {', '.join(result.conditions)}; design: "
+        + (
+            "paired by subject (Wilcoxon signed-rank, matched-pairs rank-biserial r); "
+            if result.paired
+            else "independent groups (Mann-Whitney U, rank-biserial r); "
+        )
+        + "two-sided; p corrected per measure across behaviours x condition pairs "
+        "(Holm and Benjamini-Hochberg); "
+        f"'significant' = {cfg.correction} p < {cfg.alpha:g}. r > 0: larger in condition_b."
+        + (
+            ""
+            if cfg.start_s is None and cfg.end_s is None
+            else f" Time window: {cfg.start_s or 0:g} s to "
+            + ("end." if cfg.end_s is None else f"{cfg.end_s:g} s.")
+        ),
+        "",
+    ]
     if result.warnings:
         md += ["## Warnings", ""] + [f"- **{w}**" for w in result.warnings] + [""]
-    short = ["behavior", "condition_a", "condition_b", "n_a", "n_b", "median_a", "median_b", "p", "p_holm",
-             "p_bh", "effect_size", "significant", "note"]
+    short = [
+        "behavior",
+        "condition_a",
+        "condition_b",
+        "n_a",
+        "n_b",
+        "median_a",
+        "median_b",
+        "p",
+        "p_holm",
+        "p_bh",
+        "effect_size",
+        "significant",
+        "note",
+    ]
     for measure in cfg.measures:
         rows = [[s[c] for c in short] for s in result.stats if s["measure"] == measure]
         md += [f"## {measure}", "", markdown_table(short, rows)]

@@ -19,16 +19,15 @@ import dataclasses
 import logging
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
-from pydantic import Field
-
 from mouseact import atomic
 from mouseact.config import Config
 from mouseact.errors import AnnotationError, MouseActError
 from mouseact.export import VideoPrediction, read_predictions, video_stem
 from mouseact.intervals import Interval, to_frame_labels, to_frame_matrix
+from pydantic import Field
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +37,22 @@ GT_FORMATS = ("auto", "supervisely", "boris", "csv")
 class EvaluateConfig(Config):
     thresholds: list[float] = Field([0.3, 0.5, 0.7], description="tIoU thresholds for segment P/R/F1 and mAP")
     gt_format: str = Field("auto", description="ground-truth format: auto, supervisely, boris, csv")
-    ignore_labels: list[str] = Field([], description="predicted labels to leave out before scoring, e.g. "
-                                     "['unknown'] for open-set abstentions (listed in the report)")
-    clamp_gt: bool = Field(True, description="clip ground-truth bouts that run past the video end (with a "
-                                             "warning) instead of failing")
+    ignore_labels: list[str] = Field(
+        [],
+        description="predicted labels to leave out before scoring, e.g. "
+        "['unknown'] for open-set abstentions (listed in the report)",
+    )
+    clamp_gt: bool = Field(
+        True,
+        description="clip ground-truth bouts that run past the video end (with a warning) instead of failing",
+    )
 
 
 @dataclasses.dataclass
 class GroundTruth:
-    intervals: dict[str, list[Interval]]   # stem -> bouts (frames of the *predicted* video)
-    labels: list[str]                      # label set the source declares (or uses)
-    source: str                            # supervisely | boris | csv
+    intervals: dict[str, list[Interval]]  # stem -> bouts (frames of the *predicted* video)
+    labels: list[str]  # label set the source declares (or uses)
+    source: str  # supervisely | boris | csv
     notes: list[str]
 
 
@@ -63,12 +67,19 @@ def sniff_csv(path: Path) -> str:
     except OSError as exc:
         raise AnnotationError(f"cannot read: {exc}", path) from None
     text = "".join(head).lower()
-    if text.startswith("observation id") or "behavior type" in text or ",status" in text or "\tstatus" in text:
+    if (
+        text.startswith("observation id")
+        or "behavior type" in text
+        or ",status" in text
+        or "\tstatus" in text
+    ):
         return "boris"
     first = head[0].lower()
     if "video" in first and ("behavior" in first or "behaviour" in first or "label" in first):
         return "csv"
-    raise AnnotationError("not a BORIS export nor an interval CSV (need columns video,behavior,start,end)", path)
+    raise AnnotationError(
+        "not a BORIS export nor an interval CSV (need columns video,behavior,start,end)", path
+    )
 
 
 def detect_format(path: Path) -> str:
@@ -80,12 +91,14 @@ def detect_format(path: Path) -> str:
         return "folder"
     if path.suffix.lower() in (".csv", ".tsv", ".txt"):
         return sniff_csv(path)
-    raise AnnotationError("unsupported ground truth (a Supervisely project folder, BORIS CSV/TSV or interval CSV)",
-                          path)
+    raise AnnotationError(
+        "unsupported ground truth (a Supervisely project folder, BORIS CSV/TSV or interval CSV)", path
+    )
 
 
-def _records_to_intervals(records, source: Path, preds: dict[str, VideoPrediction], notes: list[str]
-                          ) -> dict[str, list[Interval]]:
+def _records_to_intervals(
+    records, source: Path, preds: dict[str, VideoPrediction], notes: list[str]
+) -> dict[str, list[Interval]]:
     """VideoRecords (frames at the record's fps) -> bouts on the predicted video's frame axis."""
     out: dict[str, list[Interval]] = {}
     stems = [video_stem(rec.name) for rec in records]
@@ -101,10 +114,19 @@ def _records_to_intervals(records, source: Path, preds: dict[str, VideoPredictio
         if vp is not None and rec.fps and abs(rec.fps - vp.fps) > 1e-3 * vp.fps:
             # the annotation tool's frame rate differs (e.g. 30 vs 29.97): go through seconds
             ratio = vp.fps / rec.fps
-            ivs = [Interval(int(round(iv.start * ratio)), max(int(round(iv.start * ratio)),
-                            int(round((iv.end + 1) * ratio)) - 1), iv.label, iv.confidence) for iv in ivs]
-            notes.append(f"{stem}: ground truth at {rec.fps:g} fps, video at {vp.fps:g} fps; bouts converted "
-                         "through seconds")
+            ivs = [
+                Interval(
+                    int(round(iv.start * ratio)),
+                    max(int(round(iv.start * ratio)), int(round((iv.end + 1) * ratio)) - 1),
+                    iv.label,
+                    iv.confidence,
+                )
+                for iv in ivs
+            ]
+            notes.append(
+                f"{stem}: ground truth at {rec.fps:g} fps, video at {vp.fps:g} fps; bouts converted "
+                "through seconds"
+            )
         out[stem] = ivs
     return out
 
@@ -131,8 +153,9 @@ def read_interval_csv_frames(path: Path) -> dict[str, list[Interval]]:
     return out
 
 
-def _read_one_file(path: Path, fmt: str, preds: dict[str, VideoPrediction], notes: list[str]
-                   ) -> dict[str, list[Interval]]:
+def _read_one_file(
+    path: Path, fmt: str, preds: dict[str, VideoPrediction], notes: list[str]
+) -> dict[str, list[Interval]]:
     if fmt == "csv":
         try:
             from mouseact.preprocess.importers import read_interval_csv
@@ -144,8 +167,9 @@ def _read_one_file(path: Path, fmt: str, preds: dict[str, VideoPrediction], note
         try:
             from mouseact.preprocess.importers import read_boris
         except ImportError:
-            raise MouseActError("reading BORIS needs mouseact.preprocess.importers, which is not installed",
-                                path) from None
+            raise MouseActError(
+                "reading BORIS needs mouseact.preprocess.importers, which is not installed", path
+            ) from None
         return _records_to_intervals(read_boris(path), path, preds, notes)
     raise AnnotationError(f"unknown ground-truth format {fmt!r}", path)
 
@@ -166,7 +190,9 @@ def load_ground_truth(path: str | Path, preds: dict[str, VideoPrediction], fmt: 
         ivs = _records_to_intervals(records, path, preds, notes)
         return GroundTruth(ivs, list(labels), "supervisely", notes)
     if fmt == "folder":
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".tsv") and not p.name.startswith("."))
+        files = sorted(
+            p for p in path.iterdir() if p.suffix.lower() in (".csv", ".tsv") and not p.name.startswith(".")
+        )
         if not files:
             raise AnnotationError("folder has no Supervisely meta.json and no .csv files", path)
         ivs: dict[str, list[Interval]] = {}
@@ -190,17 +216,21 @@ def load_ground_truth(path: str | Path, preds: dict[str, VideoPrediction], fmt: 
 # --------------------------------------------------------------------------------------------
 def confusion(gt: np.ndarray, pred: np.ndarray, n_ids: int) -> np.ndarray:
     """Frame counts ``[gt_id, pred_id]`` over ids ``0..n_ids-1`` (0 = background)."""
-    return np.bincount(gt.astype(np.int64) * n_ids + pred.astype(np.int64), minlength=n_ids * n_ids
-                       ).reshape(n_ids, n_ids)
+    return np.bincount(gt.astype(np.int64) * n_ids + pred.astype(np.int64), minlength=n_ids * n_ids).reshape(
+        n_ids, n_ids
+    )
 
 
-def _clamp(ivs: list[Interval], n: int, stem: str, notes: list[str], clamp: bool, source: str) -> list[Interval]:
+def _clamp(
+    ivs: list[Interval], n: int, stem: str, notes: list[str], clamp: bool, source: str
+) -> list[Interval]:
     bad = [iv for iv in ivs if iv.start < 0 or iv.end > n - 1]
     if not bad:
         return ivs
     if not clamp:
-        raise AnnotationError(f"{len(bad)} ground-truth bout(s) of {stem} outside the video's {n} frames, "
-                              f"e.g. {bad[0]}", source)
+        raise AnnotationError(
+            f"{len(bad)} ground-truth bout(s) of {stem} outside the video's {n} frames, e.g. {bad[0]}", source
+        )
     notes.append(f"{stem}: {len(bad)} ground-truth bout(s) ran past frame {n - 1} and were clipped")
     out = []
     for iv in ivs:
@@ -236,16 +266,28 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
             n_drop += len(vp.intervals) - len(kept)
             vp.intervals = kept
             vp.classes = [c for c in vp.classes if c not in ignored]
-        gt.notes.append(f"{n_drop} predicted bout(s) labelled {', '.join(sorted(ignored))} left out (ignore_labels)")
-    pred_labels = list(dict.fromkeys([c for vp in preds.values() for c in vp.classes]
-                                     + sorted({iv.label for vp in preds.values() for iv in vp.intervals})))
-    gt_labels = list(dict.fromkeys([*gt.labels, *sorted({iv.label for v in gt.intervals.values() for iv in v})]))
+        gt.notes.append(
+            f"{n_drop} predicted bout(s) labelled {', '.join(sorted(ignored))} left out (ignore_labels)"
+        )
+    pred_labels = list(
+        dict.fromkeys(
+            [c for vp in preds.values() for c in vp.classes]
+            + sorted({iv.label for vp in preds.values() for iv in vp.intervals})
+        )
+    )
+    gt_labels = list(
+        dict.fromkeys([*gt.labels, *sorted({iv.label for v in gt.intervals.values() for iv in v})])
+    )
     classes = list(dict.fromkeys([*pred_labels, *gt_labels]))
-    unknown = {"only_in_predictions": [c for c in pred_labels if c not in gt_labels],
-               "only_in_ground_truth": [c for c in gt_labels if c not in pred_labels]}
+    unknown = {
+        "only_in_predictions": [c for c in pred_labels if c not in gt_labels],
+        "only_in_ground_truth": [c for c in gt_labels if c not in pred_labels],
+    }
     notes = list(gt.notes)
-    for side, labs in (("predictions", unknown["only_in_predictions"]),
-                       ("ground truth", unknown["only_in_ground_truth"])):
+    for side, labs in (
+        ("predictions", unknown["only_in_predictions"]),
+        ("ground truth", unknown["only_in_ground_truth"]),
+    ):
         if labs:
             notes.append(f"label(s) only in the {side}: {', '.join(labs)} (scored, not dropped)")
 
@@ -257,8 +299,10 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
         gt.intervals[stem] = g
         overlap = int((to_frame_matrix(g, vp.n_frames, classes).sum(1) > 1).sum())
         if overlap:
-            notes.append(f"{stem}: {overlap} ground-truth frame(s) carry two behaviours; at frame level the "
-                         "later bout wins")
+            notes.append(
+                f"{stem}: {overlap} ground-truth frame(s) carry two behaviours; at frame level the "
+                "later bout wins"
+            )
         gl, pl = to_frame_labels(g, vp.n_frames, classes), to_frame_labels(vp.intervals, vp.n_frames, classes)
         gt_frames.append(gl)
         pred_frames.append(pl)
@@ -266,23 +310,51 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
         # labels the ground truth does not know still count as false alarms of their own class
         pred_all[stem] = list(vp.intervals)
         fs = metrics.frame_scores(gl, pl, classes)
-        per_video.append({"video": vp.video, "stem": stem, "fps": vp.fps, "n_frames": vp.n_frames,
-                          "gt_bouts": len(g), "pred_bouts": len(vp.intervals),
-                          "frame_accuracy": float(np.mean(gl == pl)), "frame_macro": fs["macro"]})
+        per_video.append(
+            {
+                "video": vp.video,
+                "stem": stem,
+                "fps": vp.fps,
+                "n_frames": vp.n_frames,
+                "gt_bouts": len(g),
+                "pred_bouts": len(vp.intervals),
+                "frame_accuracy": float(np.mean(gl == pl)),
+                "frame_macro": fs["macro"],
+            }
+        )
     g_cat, p_cat = np.concatenate(gt_frames), np.concatenate(pred_frames)
     frame = metrics.frame_scores(g_cat, p_cat, classes)
     segment = metrics.segment_scores(gt_all, pred_all, classes, thresholds=thresholds)
     m_ap = metrics.ap_table(gt_all, pred_all, classes, thresholds)
     return {
-        "pred_dir": str(pred_dir), "ground_truth": str(gt_path), "gt_format": gt.source,
-        "classes": classes, "thresholds": list(thresholds), "n_videos": len(preds),
-        "n_frames": int(g_cat.size), "frame_accuracy": float(np.mean(g_cat == p_cat)),
-        "frame": frame, "segment": segment, "map": m_ap,
-        "confusion": {"labels": ["background", *classes],
-                      "counts": confusion(g_cat, p_cat, len(classes) + 1).tolist()},
-        "unknown_labels": unknown, "notes": notes, "per_video": per_video,
-        "_videos": {stem: {"gt": gt.intervals[stem], "pred": preds[stem].intervals, "fps": preds[stem].fps,
-                           "n_frames": preds[stem].n_frames, "video": preds[stem].video} for stem in sorted(preds)},
+        "pred_dir": str(pred_dir),
+        "ground_truth": str(gt_path),
+        "gt_format": gt.source,
+        "classes": classes,
+        "thresholds": list(thresholds),
+        "n_videos": len(preds),
+        "n_frames": int(g_cat.size),
+        "frame_accuracy": float(np.mean(g_cat == p_cat)),
+        "frame": frame,
+        "segment": segment,
+        "map": m_ap,
+        "confusion": {
+            "labels": ["background", *classes],
+            "counts": confusion(g_cat, p_cat, len(classes) + 1).tolist(),
+        },
+        "unknown_labels": unknown,
+        "notes": notes,
+        "per_video": per_video,
+        "_videos": {
+            stem: {
+                "gt": gt.intervals[stem],
+                "pred": preds[stem].intervals,
+                "fps": preds[stem].fps,
+                "n_frames": preds[stem].n_frames,
+                "video": preds[stem].video,
+            }
+            for stem in sorted(preds)
+        },
     }
 
 
@@ -293,8 +365,16 @@ def per_class_rows(result: dict) -> tuple[list[str], list[list]]:
     """One row per class: frame P/R/F1 and frame counts, bout counts, segment P/R/F1 and AP at
     each tIoU threshold (threshold keys as :func:`mouseact.metrics.tkey` writes them)."""
     keys = [f"{float(t):g}" for t in result["thresholds"]]
-    header = ["class", "frame_precision", "frame_recall", "frame_f1", "frames_truth", "frames_pred",
-              "bouts_truth", "bouts_pred"]
+    header = [
+        "class",
+        "frame_precision",
+        "frame_recall",
+        "frame_f1",
+        "frames_truth",
+        "frames_pred",
+        "bouts_truth",
+        "bouts_pred",
+    ]
     for k in keys:
         header += [f"seg_precision@{k}", f"seg_recall@{k}", f"seg_f1@{k}"]
     header += [f"ap@{k}" for k in keys]
@@ -304,8 +384,16 @@ def per_class_rows(result: dict) -> tuple[list[str], list[list]]:
         seg = result["segment"]["per_class"].get(c, {})
         ap = result["map"]["per_class"].get(c, {})
         first = seg.get(keys[0], {}) if keys else {}
-        row = [c, f.get("precision"), f.get("recall"), f.get("f1"), f.get("support"), f.get("n_pred"),
-               first.get("n_gt"), first.get("n_pred")]
+        row = [
+            c,
+            f.get("precision"),
+            f.get("recall"),
+            f.get("f1"),
+            f.get("support"),
+            f.get("n_pred"),
+            first.get("n_gt"),
+            first.get("n_pred"),
+        ]
         for k in keys:
             row += [seg.get(k, {}).get("precision"), seg.get(k, {}).get("recall"), seg.get(k, {}).get("f1")]
         row += [ap.get(k) for k in keys]
@@ -315,15 +403,25 @@ def per_class_rows(result: dict) -> tuple[list[str], list[list]]:
 
 def macro_rows(result: dict) -> list[tuple[str, Any]]:
     fm = result["frame"]["macro"]
-    out = [("frame accuracy (background included)", _num(result["frame_accuracy"])),
-           (f"frame macro precision / recall / F1 ({fm.get('n_classes')} behaviours)",
-            f"{_num(fm.get('precision'))} / {_num(fm.get('recall'))} / {_num(fm.get('f1'))}")]
+    out = [
+        ("frame accuracy (background included)", _num(result["frame_accuracy"])),
+        (
+            f"frame macro precision / recall / F1 ({fm.get('n_classes')} behaviours)",
+            f"{_num(fm.get('precision'))} / {_num(fm.get('recall'))} / {_num(fm.get('f1'))}",
+        ),
+    ]
     for k, v in result["segment"]["macro"].items():
-        out.append((f"segment macro precision / recall / F1 @ tIoU {k}",
-                    f"{_num(v.get('precision'))} / {_num(v.get('recall'))} / {_num(v.get('f1'))}"))
+        out.append(
+            (
+                f"segment macro precision / recall / F1 @ tIoU {k}",
+                f"{_num(v.get('precision'))} / {_num(v.get('recall'))} / {_num(v.get('f1'))}",
+            )
+        )
     for k, v in result["map"].get("per_threshold", {}).items():
         out.append((f"mAP @ tIoU {k}", _num(v)))
-    out.append((f"mAP (mean over {', '.join(result['map'].get('per_threshold', {}))})", _num(result["map"]["mAP"])))
+    out.append(
+        (f"mAP (mean over {', '.join(result['map'].get('per_threshold', {}))})", _num(result["map"]["mAP"]))
+    )
     return out
 
 
@@ -358,8 +456,9 @@ def write_outputs(result: dict, out_dir: str | Path, report: bool = True) -> dic
     public = json_safe({k: v for k, v in result.items() if not k.startswith("_")})
     paths["metrics_json"] = atomic.write_json(out_dir / "metrics.json", public)
     header, rows = per_class_rows(result)
-    paths["per_class_csv"] = atomic.write_text(out_dir / "per_class.csv",
-                                               _csv_text(header, [[_fmt(x) for x in r] for r in rows]))
+    paths["per_class_csv"] = atomic.write_text(
+        out_dir / "per_class.csv", _csv_text(header, [[_fmt(x) for x in r] for r in rows])
+    )
     from mouseact.evaluation import report as rep
 
     paths["confusion_png"] = rep.confusion_png(out_dir / "confusion_matrix.png", result)

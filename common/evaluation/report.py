@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-
 from mouseact import __version__, atomic
 from mouseact.intervals import by_label
 
@@ -62,8 +61,15 @@ def confusion_figure(result: dict):
     for i in range(n):
         for j in range(n):
             if counts[i, j]:
-                ax.text(j, i, f"{counts[i, j]}", ha="center", va="center", fontsize=7,
-                        color="white" if norm[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{counts[i, j]}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black",
+                )
     ax.set_xticks(range(n))
     ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(n))
@@ -109,6 +115,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         if isinstance(x, float):
             x = "nan" if math.isnan(x) else f"{x:.3f}"
         return f"<td>{html.escape(str(x))}</td>"
+
     out = ["<table><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>"]
     out += ["<tr>" + "".join(cell(x) for x in r) + "</tr>" for r in rows]
     return "\n".join(out) + "</table>"
@@ -117,14 +124,16 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def build_html(result: dict) -> str:
     from mouseact.evaluation.evaluate import macro_rows, per_class_rows
 
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>MouseAct evaluation</title>"
-             f"<style>{CSS}</style></head><body>",
-             "<h1>MouseAct evaluation report</h1>",
-             f"<p class='small'>predictions: {html.escape(result['pred_dir'])}<br>ground truth: "
-             f"{html.escape(result['ground_truth'])} ({html.escape(result['gt_format'])})<br>"
-             f"{result['n_videos']} video(s), {result['n_frames']} frames; tIoU thresholds "
-             f"{', '.join(f'{t:g}' for t in result['thresholds'])}; mouseact {__version__}; "
-             f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}</p>"]
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>MouseAct evaluation</title>"
+        f"<style>{CSS}</style></head><body>",
+        "<h1>MouseAct evaluation report</h1>",
+        f"<p class='small'>predictions: {html.escape(result['pred_dir'])}<br>ground truth: "
+        f"{html.escape(result['ground_truth'])} ({html.escape(result['gt_format'])})<br>"
+        f"{result['n_videos']} video(s), {result['n_frames']} frames; tIoU thresholds "
+        f"{', '.join(f'{t:g}' for t in result['thresholds'])}; mouseact {__version__}; "
+        f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}</p>",
+    ]
     if result["notes"]:
         parts.append("<h2>Warnings and notes</h2>")
         parts += [f"<div class='note'>{html.escape(n)}</div>" for n in result["notes"]]
@@ -135,21 +144,54 @@ def build_html(result: dict) -> str:
     parts.append(_table(header, rows))
     unk = result["unknown_labels"]
     parts.append("<h2>Labels on one side only</h2><p>")
-    parts.append(f"only in predictions: {html.escape(', '.join(unk['only_in_predictions']) or 'none')}<br>"
-                 f"only in ground truth: {html.escape(', '.join(unk['only_in_ground_truth']) or 'none')}</p>")
+    parts.append(
+        f"only in predictions: {html.escape(', '.join(unk['only_in_predictions']) or 'none')}<br>"
+        f"only in ground truth: {html.escape(', '.join(unk['only_in_ground_truth']) or 'none')}</p>"
+    )
     parts.append("<h2>Confusion matrix (frames)</h2>")
     parts.append(_img(_png_bytes(confusion_figure(result)), "confusion matrix"))
     parts.append("<h2>Per video</h2>")
     vrows = []
     for v in result["per_video"]:
         m = v["frame_macro"]
-        vrows.append([v["video"], v["n_frames"], v["fps"], v["gt_bouts"], v["pred_bouts"], v["frame_accuracy"],
-                      m.get("precision", float("nan")), m.get("recall", float("nan")), m.get("f1", float("nan"))])
-    parts.append(_table(["video", "frames", "fps", "truth bouts", "predicted bouts", "frame accuracy",
-                         "macro P", "macro R", "macro F1"], vrows))
+        vrows.append(
+            [
+                v["video"],
+                v["n_frames"],
+                v["fps"],
+                v["gt_bouts"],
+                v["pred_bouts"],
+                v["frame_accuracy"],
+                m.get("precision", float("nan")),
+                m.get("recall", float("nan")),
+                m.get("f1", float("nan")),
+            ]
+        )
+    parts.append(
+        _table(
+            [
+                "video",
+                "frames",
+                "fps",
+                "truth bouts",
+                "predicted bouts",
+                "frame accuracy",
+                "macro P",
+                "macro R",
+                "macro F1",
+            ],
+            vrows,
+        )
+    )
     for stem, v in result["_videos"].items():
-        fig = ethogram_vs_figure(v["gt"], v["pred"], v["fps"], v["n_frames"], result["classes"],
-                                 f"{v['video']}: ground truth vs prediction")
+        fig = ethogram_vs_figure(
+            v["gt"],
+            v["pred"],
+            v["fps"],
+            v["n_frames"],
+            result["classes"],
+            f"{v['video']}: ground truth vs prediction",
+        )
         parts.append(f"<h3>{html.escape(v['video'])}</h3>")
         parts.append(_img(_png_bytes(fig), f"ethogram {v['video']}"))
     parts.append("</body></html>")
