@@ -42,7 +42,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from mouseact import __version__, atomic
 from mouseact.errors import AnnotationError, MouseActError
-from mouseact.intervals import Interval, by_label, merge
+from mouseact.intervals import Interval, by_label, merge, runs
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ BORIS_LEGACY_COLUMNS = [
     "Comment stop",
 ]
 BORIS_SUBJECT = "mouse"
+NO_MOUSE_ROW = "(no mouse found)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,6 +205,7 @@ def write_predictions(
     classes: Sequence[str] = (),
     model: Any = None,
     dataset: str | None = None,
+    lost_frames: int | None = None,
 ) -> Path:
     """``predictions/<stem>.json`` and its ``.meta.json`` sidecar. The sidecar is written last:
     its presence marks the video as complete."""
@@ -223,6 +225,8 @@ def write_predictions(
         "model": model,
         "dataset": dataset,
         "n_intervals": len(ivs),
+        # frames where the detector found no mouse: behaviour there is unknown, not absent
+        "lost_frames": lost_frames,
         "mouseact_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -607,8 +611,12 @@ def ethogram_png(
     n_frames: int,
     classes: Sequence[str] = (),
     title: str = "",
+    lost: np.ndarray | None = None,
 ) -> Path:
-    """One row per behaviour (all of ``classes``, plus any other label present)."""
+    """One row per behaviour (all of ``classes``, plus any other label present).
+
+    ``lost`` (per-frame bool): frames where the detector found no mouse get a grey bottom row,
+    so a reader sees where "no behaviour" may only mean "no mouse"."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -617,9 +625,13 @@ def ethogram_png(
     labels = list(dict.fromkeys([*classes, *sorted({iv.label for iv in intervals})])) or ["(none)"]
     groups = by_label(intervals)
     tracks = [(lab, groups.get(lab, []), lab) for lab in labels]
+    colors = class_colors(labels)
+    if lost is not None and np.any(lost):
+        tracks.append((NO_MOUSE_ROW, [Interval(s, e, NO_MOUSE_ROW) for s, e in runs(lost)], NO_MOUSE_ROW))
+        colors[NO_MOUSE_ROW] = (0.45, 0.45, 0.45, 1.0)
     fig = Figure(figsize=(11, 0.9 + 0.32 * len(tracks)), dpi=100)
     ax = fig.add_subplot(111)
-    draw_ethogram(ax, tracks, fps, n_frames, class_colors(labels), title)
+    draw_ethogram(ax, tracks, fps, n_frames, colors, title)
     fig.tight_layout()
     path = Path(path)
     with atomic.file(path, suffix=".png") as tmp:
@@ -692,8 +704,10 @@ def write_video_outputs(
             n,
             classes,
             title=f"{name} ({n} frames, {fps:g} fps)",
+            lost=arrays[1] if arrays is not None and len(arrays[1]) == n else None,
         )
-    paths["predictions"] = write_predictions(out_dir, name, info, ivs, classes, model, dataset)
+    lost_frames = int(arrays[1].sum()) if arrays is not None else None
+    paths["predictions"] = write_predictions(out_dir, name, info, ivs, classes, model, dataset, lost_frames)
     return paths
 
 
@@ -709,6 +723,7 @@ class _BatchVideo:
     video_path: str
     boxes: np.ndarray | None
     dataset: str | None
+    lost_frames: int | None = None
 
 
 def _load_track(out_dir: Path, stem: str) -> np.ndarray | None:
@@ -745,7 +760,10 @@ def write_batch_outputs(
     stems = sorted(set(done) | set(fresh))
     if not stems:
         raise MouseActError("no finished videos to summarise", out_dir)
-    all_classes = list(classes) or sorted({c for vp in done.values() for c in vp.classes})
+    all_classes = list(classes) or sorted(
+        {c for vp in done.values() for c in vp.classes}
+        | {iv.label for r in fresh.values() for iv in (_get(r, "intervals") or [])}
+    )
 
     per_video: list[_BatchVideo] = []
     for stem in stems:
@@ -767,6 +785,9 @@ def write_batch_outputs(
                     vpath,
                     arrays[0] if arrays else _load_track(out_dir, stem),
                     _get(r, "dataset") or (done[stem].meta.get("dataset") if stem in done else None),
+                    int(arrays[1].sum())
+                    if arrays
+                    else (done[stem].meta.get("lost_frames") if stem in done else None),
                 )
             )
         else:
@@ -784,6 +805,7 @@ def write_batch_outputs(
                     m.get("video_path", ""),
                     _load_track(out_dir, stem),
                     m.get("dataset"),
+                    m.get("lost_frames"),
                 )
             )
 
@@ -794,12 +816,24 @@ def write_batch_outputs(
         irows += interval_rows(v.video, v.intervals, v.fps)
         brows += boris_rows(v.video, v.intervals, v.fps, v.n_frames, v.video_path or v.video)
     paths["summary_csv"] = atomic.write_text(out_dir / "summary.csv", _csv_text(SUMMARY_COLUMNS, srows))
+    vrows = [
+        [
+            v.video,
+            v.n_frames,
+            _r(v.fps),
+            _r(v.n_frames / v.fps, 1),
+            "" if v.lost_frames is None else _r(v.lost_frames / v.n_frames, 4),
+        ]
+        for v in per_video
+    ]
     paths["summary_md"] = atomic.write_text(
         out_dir / "summary.md",
         "# Per-behaviour summary\n\nbouts = merged bouts; total_s / mean_bout_s in seconds; "
-        "per_minute = bouts "
-        "per minute of video; share_of_time = fraction of frames.\n\n"
-        + markdown_table(SUMMARY_COLUMNS, srows),
+        "per_minute = bouts per minute of video; share_of_time = fraction of frames.\n\n"
+        + markdown_table(SUMMARY_COLUMNS, srows)
+        + "\n## Videos\n\nno_mouse_share = fraction of frames where the detector found no mouse "
+        "(behaviour there is unknown, not absent; empty = no track).\n\n"
+        + markdown_table(["video", "frames", "fps", "duration_s", "no_mouse_share"], vrows),
     )
     paths["intervals_csv"] = atomic.write_text(out_dir / "intervals.csv", _csv_text(INTERVAL_COLUMNS, irows))
     paths["boris_csv"] = atomic.write_text(out_dir / "boris_events.csv", _csv_text(BORIS_COLUMNS, brows))
@@ -808,12 +842,7 @@ def write_batch_outputs(
         {"summary": (SUMMARY_COLUMNS, srows), "intervals": (INTERVAL_COLUMNS, irows)},
     )
     if project:
-        try:
-            paths["project"] = _write_sly_project(out_dir / "project", per_video, all_classes, project_name)
-        except ModuleNotFoundError as exc:  # TEMPORARY until mouseact.sly_io lands
-            if exc.name != "mouseact.sly_io":
-                raise
-            log.warning("mouseact.sly_io not available yet: Supervisely project not written")
+        paths["project"] = _write_sly_project(out_dir / "project", per_video, all_classes, project_name)
     return paths
 
 

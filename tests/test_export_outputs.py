@@ -101,6 +101,11 @@ def test_video_outputs_round_trip(tmp_path, clips):
 
     img = matplotlib.image.imread(paths["ethogram"])
     assert img.ndim == 3 and img.shape[1] > 500
+    assert vp.meta["lost_frames"] == 4
+    # the "no mouse" row makes the ethogram taller than one without a track
+    plain = export.ethogram_png(tmp_path / "plain.png", ivs, info.fps, info.n_frames, CLASSES)
+    assert matplotlib.image.imread(plain).shape[0] < img.shape[0]
+    plain.unlink()
     # atomic writes leave no temporary siblings behind
     assert not [p for p in tmp_path.rglob(".*")]
 
@@ -175,7 +180,12 @@ def test_batch_outputs_resume_and_sdk_read_back(tmp_path, clips):
     info0 = clips[0][1]
     assert int(itch["bouts"]) == 2
     assert float(itch["total_s"]) == pytest.approx(15 / info0.fps, abs=1e-3)
-    assert "| itch.mp4 | itch | 2 |" in paths["summary_md"].read_text()
+    md = paths["summary_md"].read_text()
+    assert "| itch.mp4 | itch | 2 |" in md
+    # the four frames without a mouse are reported per video (also for the video read from disk)
+    for v, i in clips:
+        row = [v.name, i.n_frames, f"{i.fps:g}", f"{round(i.n_frames / i.fps, 1):g}", f"{round(4 / i.n_frames, 4):g}"]
+        assert "| " + " | ".join(map(str, row)) + " |" in md
     import openpyxl
 
     wb = openpyxl.load_workbook(paths["summary_xlsx"], read_only=True)
