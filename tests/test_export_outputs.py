@@ -184,7 +184,8 @@ def test_batch_outputs_resume_and_sdk_read_back(tmp_path, clips):
     assert "| itch.mp4 | itch | 2 |" in md
     # the four frames without a mouse are reported per video (also for the video read from disk)
     for v, i in clips:
-        row = [v.name, i.n_frames, f"{i.fps:g}", f"{round(i.n_frames / i.fps, 1):g}", f"{round(4 / i.n_frames, 4):g}"]
+        duration, share = round(i.n_frames / i.fps, 1), round(4 / i.n_frames, 4)
+        row = [v.name, i.n_frames, f"{i.fps:g}", f"{duration:g}", f"{share:g}"]
         assert "| " + " | ".join(map(str, row)) + " |" in md
     import openpyxl
 
