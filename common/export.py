@@ -900,4 +900,7 @@ def _write_sly_project(
                 boxes=boxes,
             )
         )
-    return Path(sly_io.write_project(project_dir, records, classes, name=name, overwrite=True))
+    # rebuilt after every batch: hard-link the (possibly GB-sized) videos instead of copying them
+    return Path(
+        sly_io.write_project(project_dir, records, classes, name=name, overwrite=True, link_videos=True)
+    )

@@ -337,3 +337,17 @@ def test_summarize_cli_window_and_bins(tmp_path, clips, cli):
     assert len(bins) == 2 * len(CLASSES)
     assert [int(b["bouts"]) for b in bins if b["behavior"] == "itch"] == [1, 0]
     assert (tmp_path / "s" / "summary.xlsx").is_file()
+
+
+def test_batch_project_links_videos_instead_of_copying(tmp_path, clips):
+    video, _ = clips[0]
+    src = tmp_path / "session1.mp4"
+    shutil.copy(video, src)
+    info = probe(src)
+    export.write_video_outputs(tmp_path / "run", src.name, info, intervals_for(info), None, CLASSES, ethogram=False)
+    paths = export.write_batch_outputs(tmp_path / "run", [], CLASSES)
+    (linked,) = list(paths["project"].rglob("session1.mp4"))
+    assert linked.stat().st_ino == src.stat().st_ino  # same file system: a hard link, no GB copy
+    # a second batch run rebuilds the project in place
+    paths = export.write_batch_outputs(tmp_path / "run", [], CLASSES)
+    assert len(list(paths["project"].rglob("session1.mp4"))) == 1
