@@ -156,3 +156,53 @@ def test_compare_time_window(tmp_path, bsoid_dir, cli):
         want = sum(1 for iv in vp.intervals if iv.start < round(3 * vp.fps))
         assert got[(vp.video, "groom")] == want
     assert "Time window: 0 s to 3 s" in (tmp_path / "cmp" / "stats.md").read_text()
+
+
+def test_compare_config_file_and_overrides(tmp_path, bsoid_dir, cli):
+    out, groups = _runs(tmp_path, bsoid_dir, 2)
+    cfg = tmp_path / "cmp.yaml"
+    cfg.write_text("alpha: 0.2\nmeasures: [bouts]\ncorrection: bh\n")
+    res = cli(
+        "compare",
+        "--pred",
+        str(out),
+        "--groups",
+        str(groups),
+        "--out",
+        str(tmp_path / "c"),
+        "--config",
+        str(cfg),
+        "--no-plots",
+    )
+    assert res.returncode == 0, res.stderr
+    md = (tmp_path / "c" / "stats.md").read_text()
+    assert "'significant' = bh p < 0.2" in md and "## bouts" in md and "## total_s" not in md
+    # a command-line flag beats the file; a typo in the file is an error, not a silent default
+    res = cli(
+        "compare",
+        "--pred",
+        str(out),
+        "--groups",
+        str(groups),
+        "--out",
+        str(tmp_path / "c2"),
+        "--config",
+        str(cfg),
+        "--alpha",
+        "0.01",
+        "--no-plots",
+    )
+    assert "bh p < 0.01" in (tmp_path / "c2" / "stats.md").read_text()
+    cfg.write_text("alpah: 0.2\n")
+    res = cli(
+        "compare",
+        "--pred",
+        str(out),
+        "--groups",
+        str(groups),
+        "--out",
+        str(tmp_path / "c3"),
+        "--config",
+        str(cfg),
+    )
+    assert res.returncode == 2 and "alpah" in res.stderr
