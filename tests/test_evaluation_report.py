@@ -274,3 +274,42 @@ def test_folder_of_real_boris_exports(tmp_path, data_dir, cli):
         shutil.copy(src / name, gt / name)
     res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(gt), "--out", str(tmp_path / "ev2"))
     assert res.returncode == 2 and "more than one file" in res.stderr and "multiple_behaviors" in res.stderr
+
+
+def test_ground_truth_longer_than_the_video_is_flagged(tmp_path, data_dir, cli):
+    boris = data_dir / "social_pose_boris" / "boris" / "e3v813a-20210610T122332-122642_reencode.csv"
+    from mouseact.preprocess.importers import read_boris
+
+    (rec,) = read_boris(boris)
+    half = rec.n_frames // 2  # predictions made on a shorter cut of the recording
+    info = VideoInfo(f"/videos/{Path(rec.name).stem}.avi", rec.fps, half, 640, 480)
+    ivs = [iv for iv in rec.intervals if iv.end < half]
+    export.write_video_outputs(
+        tmp_path / "run", Path(rec.name).stem, info, ivs, None, ["interact"], ethogram=False
+    )
+    res = cli(
+        "evaluate",
+        "--pred",
+        str(tmp_path / "run"),
+        "--gt",
+        str(boris),
+        "--out",
+        str(tmp_path / "ev"),
+        "--no-report",
+    )
+    assert res.returncode == 0, res.stderr
+    assert "covers 190.0 s but the video is 95.0 s" in res.stderr
+    n_late = sum(1 for iv in rec.intervals if iv.end >= half)
+    assert f"{n_late} ground-truth bout(s) ran past frame {half - 1}" in res.stderr
+    res = cli(
+        "evaluate",
+        "--pred",
+        str(tmp_path / "run"),
+        "--gt",
+        str(boris),
+        "--out",
+        str(tmp_path / "ev2"),
+        "--set",
+        "clamp_gt=false",
+    )
+    assert res.returncode == 2 and "outside the video" in res.stderr

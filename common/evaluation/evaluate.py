@@ -127,6 +127,13 @@ def _records_to_intervals(
                 f"{stem}: ground truth at {rec.fps:g} fps, video at {vp.fps:g} fps; bouts converted "
                 "through seconds"
             )
+        if vp is not None and rec.n_frames and rec.fps:
+            gt_s, pred_s = rec.n_frames / rec.fps, vp.n_frames / vp.fps
+            if abs(gt_s - pred_s) > max(1.0, 0.01 * pred_s):
+                notes.append(
+                    f"{stem}: ground truth covers {gt_s:.1f} s but the video is {pred_s:.1f} s long "
+                    "(another cut or recording of the same name?)"
+                )
         out[stem] = ivs
     return out
 
