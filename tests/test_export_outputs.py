@@ -344,7 +344,9 @@ def test_batch_project_links_videos_instead_of_copying(tmp_path, clips):
     src = tmp_path / "session1.mp4"
     shutil.copy(video, src)
     info = probe(src)
-    export.write_video_outputs(tmp_path / "run", src.name, info, intervals_for(info), None, CLASSES, ethogram=False)
+    export.write_video_outputs(
+        tmp_path / "run", src.name, info, intervals_for(info), None, CLASSES, ethogram=False
+    )
     paths = export.write_batch_outputs(tmp_path / "run", [], CLASSES)
     (linked,) = list(paths["project"].rglob("session1.mp4"))
     assert linked.stat().st_ino == src.stat().st_ino  # same file system: a hard link, no GB copy
