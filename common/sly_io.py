@@ -29,6 +29,7 @@ import numpy as np
 from mouseact import atomic
 from mouseact.errors import AnnotationError, MouseActError, VideoError
 from mouseact.intervals import Interval
+from mouseact.progress import bar
 
 log = logging.getLogger(__name__)
 
@@ -193,12 +194,14 @@ def write_project(project_dir: str | Path, records: Iterable[VideoRecord], class
                 datasets[full] = project.create_dataset(full.rsplit("/", 1)[-1], _dataset_rel_path(full))
             return datasets[full]
 
-        for rec in records:
-            ds = dataset(rec.dataset)
-            # _validate_item=False: the SDK would re-open every video with OpenCV; the records
-            # already carry size and frame count from our own reader.
-            ds.add_item_file(rec.name, str(rec.video_path), ann=_make_annotation(rec, meta), _validate_item=False,
-                             _use_hardlink=link_videos)
+        with bar(len(records), desc="writing Supervisely project", unit="video") as progress:
+            for rec in records:
+                ds = dataset(rec.dataset)
+                # _validate_item=False: the SDK would re-open every video with OpenCV; the records
+                # already carry size and frame count from our own reader.
+                ds.add_item_file(rec.name, str(rec.video_path), ann=_make_annotation(rec, meta),
+                                 _validate_item=False, _use_hardlink=link_videos)
+                progress.update(1)
         (tmp / "mouseact_project.json").write_text(json.dumps({"name": name, "classes": classes}, indent=2) + "\n")
     return project_dir
 
