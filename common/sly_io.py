@@ -338,9 +338,13 @@ def read_project(project_dir: str | Path, known_labels: Sequence[str] | None = N
     project, meta = _open_project(project_dir)
     known = set(known_labels) if known_labels is not None else None
     records = []
-    for ds in sorted(project.datasets, key=lambda d: _dataset_name(project_dir, Path(d.directory))):
+    datasets = sorted(project.datasets, key=lambda d: _dataset_name(project_dir, Path(d.directory)))
+    progress = bar(sum(len(ds.get_items_names()) for ds in datasets), desc="reading Supervisely project",
+                   unit="video")
+    for ds in datasets:
         ds_name = _dataset_name(project_dir, Path(ds.directory))
         for item in sorted(ds.get_items_names()):
+            progress.update(1)
             ann_path = Path(ds.get_ann_path(item))
             try:
                 ann = ds.get_ann(item, meta)
@@ -373,6 +377,7 @@ def read_project(project_dir: str | Path, known_labels: Sequence[str] | None = N
                 width=info.width, height=info.height, intervals=sorted(intervals),
                 boxes=_read_boxes(ann, n_ann),
             ))
+    progress.close()
     return records
 
 
