@@ -406,6 +406,7 @@ def create_app(name: str, workdir: str | Path | None = None):
     runner = JobRunner()
     app = FastAPI(title=f"MouseAct app: {spec['title']}", docs_url=None, redoc_url=None)
     app.state.runner, app.state.workdir, app.state.spec = runner, work, spec
+    dirs: dict[str, Path] = {}  # job id -> its folder (outputs under <folder>/out)
 
     def err(status: int, message: str):
         return JSONResponse(status_code=status, content={"error": " ".join(str(message).split())})
@@ -444,7 +445,7 @@ def create_app(name: str, workdir: str | Path | None = None):
 
         def work_fn(job: Job) -> dict:
             try:
-                run_mouseact(job, argv, cwd=str(job_id_dir))
+                run_mouseact(job, argv)  # the server's cwd: relative paths mean what the user expects
             except CommandFailed as exc:
                 from mouseact.errors import MouseActError as _E
 
@@ -454,8 +455,6 @@ def create_app(name: str, workdir: str | Path | None = None):
         job = runner.submit(name, {"argv": argv}, work_fn)
         dirs[job.id] = job_id_dir
         return JSONResponse(status_code=202, content={"job_id": job.id, "argv": argv})
-
-    dirs: dict[str, Path] = {}
 
     @app.get("/api/jobs/{job_id}")
     def job_status(job_id: str, since: int = 0):
