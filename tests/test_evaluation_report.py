@@ -313,3 +313,38 @@ def test_ground_truth_longer_than_the_video_is_flagged(tmp_path, data_dir, cli):
         "clamp_gt=false",
     )
     assert res.returncode == 2 and "outside the video" in res.stderr
+
+
+def test_kappa_by_hand():
+    from mouseact.evaluation.evaluate import cohen_kappa
+
+    # po = 35/50 = 0.7; pe = (25*30 + 25*20) / 50^2 = 0.5; kappa = (0.7 - 0.5) / 0.5 = 0.4
+    assert cohen_kappa([[20, 5], [10, 15]]) == pytest.approx(0.4)
+    assert cohen_kappa([[7, 0], [0, 3]]) == pytest.approx(1.0)
+
+
+def test_two_real_boris_annotations_agreement(tmp_path, data_dir, cli):
+    # two real exports of the same observation: one codes 'interact' only, the other also 'mount'
+    src = data_dir / "social_pose_boris" / "boris"
+    a = src / "e3v813a-20210610T120637-121213_reencode_multiple_behaviors.csv"
+    b = src / "e3v813a-20210610T120637-121213_reencode.csv"
+    res = cli("evaluate", "--pred", str(a), "--gt", str(b), "--out", str(tmp_path / "ev"))
+    assert res.returncode == 0, res.stderr
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["pred_format"] == "boris" and "agreement" in " ".join(m["notes"])
+    # identical 'interact' bouts; 'mount' overlaps them, which frame labels (one per frame) cannot
+    # hold: said in the notes, and segment scores are unaffected
+    assert all(v["f1"] == 1.0 for v in m["segment"]["per_class"]["interact"].values())
+    assert any("predicted frame(s) carry two behaviours" in n for n in m["notes"])
+    assert m["unknown_labels"]["only_in_predictions"] == ["mount"]
+    # kappa agrees with scikit-learn on the same frame labels
+    from sklearn.metrics import cohen_kappa_score
+
+    from mouseact.preprocess.importers import read_boris
+
+    (ra,), (rb,) = read_boris(a), read_boris(b)
+    classes = m["classes"]
+    ka = to_frame_labels(ra.intervals, ra.n_frames, classes)
+    kb = to_frame_labels([iv for iv in rb.intervals if iv.end < ra.n_frames], ra.n_frames, classes)
+    assert m["frame_kappa"] == pytest.approx(cohen_kappa_score(kb, ka))
+    assert 0 < m["frame_kappa"] < 1

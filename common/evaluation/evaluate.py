@@ -96,17 +96,24 @@ def detect_format(path: Path) -> str:
     )
 
 
+def record_keys(records) -> list[str]:
+    """Video keys of annotation records: the file stem, or ``<dataset>__<stem>`` when the same
+    file name is in two datasets (how the batch runner names its outputs)."""
+    stems = [video_stem(rec.name) for rec in records]
+    keys = []
+    for rec, stem in zip(records, stems, strict=True):
+        if stems.count(stem) > 1 and getattr(rec, "dataset", None):
+            stem = f"{rec.dataset.replace('/', '__')}__{stem}"
+        keys.append(stem)
+    return keys
+
+
 def _records_to_intervals(
     records, source: Path, preds: dict[str, VideoPrediction], notes: list[str]
 ) -> dict[str, list[Interval]]:
     """VideoRecords (frames at the record's fps) -> bouts on the predicted video's frame axis."""
     out: dict[str, list[Interval]] = {}
-    stems = [video_stem(rec.name) for rec in records]
-    for rec in records:
-        stem = video_stem(rec.name)
-        if stems.count(stem) > 1 and getattr(rec, "dataset", None):
-            # same file name in two datasets: the batch runner names its outputs "<dataset>__<name>"
-            stem = f"{rec.dataset.replace('/', '__')}__{stem}"
+    for rec, stem in zip(records, record_keys(records), strict=True):
         if stem in out:
             raise AnnotationError(f"video {stem!r} appears twice in the ground truth", source)
         ivs = list(rec.intervals)
@@ -247,14 +254,69 @@ def _clamp(
     return out
 
 
+def is_prediction_run(path: Path) -> bool:
+    return path.is_dir() and ((path / "predictions").is_dir() or any(path.glob("*.meta.json")))
+
+
+def load_predictions(path: str | Path, notes: list[str]) -> tuple[dict[str, VideoPrediction], str]:
+    """A MouseAct run -- or another annotator's Supervisely project / BORIS export, which carry
+    the frame rate and length, so that two people's annotations can be scored against each other
+    (inter-rater agreement) with the same report."""
+    path = Path(path)
+    if not path.exists():
+        raise MouseActError("predictions not found", path)
+    if is_prediction_run(path):
+        return read_predictions(path), "mouseact"
+    fmt = detect_format(path)
+    if fmt == "supervisely":
+        from mouseact import sly_io
+
+        records, labels = sly_io.read_project(path, out_of_range="error"), sly_io.project_classes(path)
+    elif fmt == "boris":
+        from mouseact.preprocess.importers import read_boris
+
+        records = read_boris(path)
+        labels = sorted({iv.label for r in records for iv in r.intervals})
+    else:
+        raise MouseActError(
+            "--pred must be a MouseAct output folder, a Supervisely project or a BORIS export "
+            "(an interval CSV carries no frame rate or video length)",
+            path,
+        )
+    preds = {}
+    for rec, key in zip(records, record_keys(records), strict=True):
+        if not rec.fps or not rec.n_frames:
+            raise AnnotationError(f"{rec.name}: frame rate or length unknown", path)
+        if key in preds:
+            raise AnnotationError(f"video {key!r} appears twice", path)
+        preds[key] = VideoPrediction(
+            rec.name, key, float(rec.fps), int(rec.n_frames), sorted(rec.intervals), list(labels), {}
+        )
+    notes.append(f"'predictions' are annotations ({fmt}) from {path.name}: scores measure agreement")
+    return preds, fmt
+
+
+def cohen_kappa(counts: np.ndarray) -> float:
+    """Cohen's kappa of a confusion matrix (chance-corrected frame agreement, background included)."""
+    counts = np.asarray(counts, dtype=float)
+    n = counts.sum()
+    if n == 0:
+        return math.nan
+    po = np.trace(counts) / n
+    pe = float(np.sum(counts.sum(0) * counts.sum(1))) / n**2
+    return 1.0 if pe == 1 else float((po - pe) / (1 - pe))
+
+
 def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | None = None) -> dict[str, Any]:
     """All scores as one JSON-able dict (see :func:`write_outputs` for the files)."""
     from mouseact import metrics
 
     cfg = cfg or EvaluateConfig()
     thresholds = tuple(float(t) for t in cfg.thresholds)
-    preds = read_predictions(pred_dir)
+    pred_notes: list[str] = []
+    preds, pred_source = load_predictions(pred_dir, pred_notes)
     gt = load_ground_truth(gt_path, preds, cfg.gt_format)
+    gt.notes[:0] = pred_notes
     only_pred = sorted(set(preds) - set(gt.intervals))
     only_gt = sorted(set(gt.intervals) - set(preds))
     if only_pred or only_gt:
@@ -304,12 +366,13 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
         vp = preds[stem]
         g = _clamp(sorted(gt.intervals[stem]), vp.n_frames, stem, notes, cfg.clamp_gt, str(gt_path))
         gt.intervals[stem] = g
-        overlap = int((to_frame_matrix(g, vp.n_frames, classes).sum(1) > 1).sum())
-        if overlap:
-            notes.append(
-                f"{stem}: {overlap} ground-truth frame(s) carry two behaviours; at frame level the "
-                "later bout wins"
-            )
+        for side, ivs in (("ground-truth", g), ("predicted", vp.intervals)):
+            overlap = int((to_frame_matrix(ivs, vp.n_frames, classes).sum(1) > 1).sum())
+            if overlap:
+                notes.append(
+                    f"{stem}: {overlap} {side} frame(s) carry two behaviours; frame-level scores keep "
+                    "the later-starting bout, segment scores keep both"
+                )
         gl, pl = to_frame_labels(g, vp.n_frames, classes), to_frame_labels(vp.intervals, vp.n_frames, classes)
         gt_frames.append(gl)
         pred_frames.append(pl)
@@ -330,6 +393,7 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
             }
         )
     g_cat, p_cat = np.concatenate(gt_frames), np.concatenate(pred_frames)
+    counts = confusion(g_cat, p_cat, len(classes) + 1)
     frame = metrics.frame_scores(g_cat, p_cat, classes)
     segment = metrics.segment_scores(gt_all, pred_all, classes, thresholds=thresholds)
     m_ap = metrics.ap_table(gt_all, pred_all, classes, thresholds)
@@ -347,8 +411,10 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
         "map": m_ap,
         "confusion": {
             "labels": ["background", *classes],
-            "counts": confusion(g_cat, p_cat, len(classes) + 1).tolist(),
+            "counts": counts.tolist(),
         },
+        "frame_kappa": cohen_kappa(counts),
+        "pred_format": pred_source,
         "unknown_labels": unknown,
         "notes": notes,
         "per_video": per_video,
@@ -412,6 +478,7 @@ def macro_rows(result: dict) -> list[tuple[str, Any]]:
     fm = result["frame"]["macro"]
     out = [
         ("frame accuracy (background included)", _num(result["frame_accuracy"])),
+        ("frame Cohen's kappa (background included)", _num(result.get("frame_kappa"))),
         (
             f"frame macro precision / recall / F1 ({fm.get('n_classes')} behaviours)",
             f"{_num(fm.get('precision'))} / {_num(fm.get('recall'))} / {_num(fm.get('f1'))}",
