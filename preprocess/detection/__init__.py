@@ -1,0 +1,56 @@
+"""Stage 0: find the mouse in every frame and turn the boxes into one track.
+
+    det = make_detector("classical")                 # no weights; or "yolo"/"rtdetr" + model_path
+    stream = StreamingDetector(det, stride=2, fps=30)
+    stream.prime("video.mp4")                         # optional: background from the whole video
+    for start, frames in reader.iter_chunks(64):
+        boxes = stream.process(start, frames)         # (T, 4) float32 xyxy, NaN = no mouse
+    track = stream.finalize()                         # Track(boxes, scores, lost)
+
+or simply ``detect_video(path) -> Track``. This package imports no torch/ultralytics at
+module level; the learned detectors import them when built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from mouseact.errors import ModelError
+from mouseact.preprocess.detection.classical import ClassicalConfig, ClassicalDetector
+from mouseact.preprocess.detection.streaming import StreamingDetector, detect_video, prime_detector
+from mouseact.preprocess.detection.tracking import Track, TrackerConfig, build_track
+
+DETECTOR_KINDS = ("classical", "yolo", "rtdetr")
+
+
+class Detector(Protocol):
+    kind: str
+
+    def detect(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``frames (T,H,W,3) uint8 RGB`` -> ``boxes (T,4) float32 xyxy`` (NaN rows = none), ``scores (T,)``."""
+
+    def reset(self) -> None:
+        """Forget per-video state (background model, last position)."""
+
+
+def make_detector(kind: str = "classical", model_path: str | Path | None = None, **cfg) -> Detector:
+    """Build a detector: ``classical`` (default, no weights) or a trained ``yolo``/``rtdetr`` model dir."""
+    if kind == "classical":
+        if model_path is not None:
+            raise ModelError("the classical detector takes no model file (use --detector yolo or rtdetr)", model_path)
+        return ClassicalDetector(**cfg)
+    if kind in ("yolo", "rtdetr"):
+        if model_path is None:
+            raise ModelError(f"the {kind} detector needs a trained model directory "
+                             "(--model DIR, made by `mouseact train detector`)")
+        from mouseact.preprocess.detection.learned import UltralyticsDetector
+
+        return UltralyticsDetector.load(model_path, expect_kind=kind, **cfg)
+    raise ModelError(f"unknown detector kind {kind!r} (choose from {', '.join(DETECTOR_KINDS)})")
+
+
+__all__ = ["DETECTOR_KINDS", "ClassicalConfig", "ClassicalDetector", "Detector", "StreamingDetector", "Track",
+           "TrackerConfig", "build_track", "detect_video", "make_detector", "prime_detector"]

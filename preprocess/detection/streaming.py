@@ -1,0 +1,164 @@
+"""Run a detector over a video chunk by chunk, at a stride, and turn the result into a track.
+
+:class:`StreamingDetector` is what the inference pipeline calls once per decoded chunk. It runs
+the detector on every ``stride``-th frame (plus the last frame of each chunk, so every chunk
+is closed by a detection and needs nothing from the future) and interpolates in between.
+Where two neighbouring detections disagree -- one has no box, or the mouse moved more than
+``refine_jump`` box sizes -- the frames between them are detected one by one instead, so the
+stride saves time only where interpolation is safe.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mouseact.preprocess.detection.tracking import Track, TrackerConfig, build_track
+
+
+def _box_jump(a: np.ndarray, b: np.ndarray) -> float:
+    """Centre distance between two boxes in units of the larger box diagonal."""
+    ca = np.array([(a[0] + a[2]) / 2, (a[1] + a[3]) / 2])
+    cb = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2])
+    diag = max(np.hypot(a[2] - a[0], a[3] - a[1]), np.hypot(b[2] - b[0], b[3] - b[1]), 1e-3)
+    return float(np.hypot(*(ca - cb)) / diag)
+
+
+class StreamingDetector:
+    """``process(start, frames) -> boxes`` per chunk, then ``finalize() -> Track``."""
+
+    def __init__(self, detector, stride: int = 1, fps: float = 30.0, tracker: TrackerConfig | None = None,
+                 refine_jump: float = 0.25):
+        if stride < 1:
+            raise ValueError("stride must be >= 1")
+        self.detector = detector
+        self.stride = int(stride)
+        self.fps = float(fps)
+        self.tracker = tracker or TrackerConfig()
+        self.refine_jump = refine_jump
+        self.n_detected = 0  # frames the detector actually ran on (for throughput reports)
+        self._boxes: list[np.ndarray] = []
+        self._scores: list[np.ndarray] = []
+        self._next = 0
+        self._last: tuple[int, np.ndarray, float] | None = None  # last anchor (index, box, score)
+
+    def prime(self, video: str | Path, n_frames: int = 32) -> None:
+        """Learn the classical background from frames sampled across ``video`` (no-op otherwise)."""
+        prime_detector(self.detector, video, n_frames)
+
+    def _detect(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.n_detected += len(frames)
+        boxes, scores = self.detector.detect(frames)
+        return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32).reshape(-1)
+
+    def process(self, start: int, frames: np.ndarray) -> np.ndarray:
+        """Boxes ``(T, 4)`` float32 for the chunk starting at absolute frame ``start``."""
+        frames = np.asarray(frames)
+        t = len(frames)
+        boxes = np.full((t, 4), np.nan, np.float32)
+        scores = np.zeros(t, np.float32)
+        if t == 0:
+            return boxes
+        if start != self._next:
+            self._last = None  # not contiguous with the previous chunk: nothing to interpolate from
+        idx = np.arange(start, start + t)
+        anchor = (idx % self.stride == 0)
+        anchor[-1] = True
+        if self._last is None:
+            anchor[0] = True
+        a_pos = np.flatnonzero(anchor)
+        b, s = self._detect(frames[a_pos])
+        boxes[a_pos], scores[a_pos] = b, s
+        prev = self._last
+        refine: list[int] = []
+        for k, p in enumerate(a_pos):
+            if prev is not None:
+                p0, box0, sc0 = prev[0] - start, prev[1], prev[2]
+                if p - p0 > 1:
+                    box1 = boxes[p]
+                    ok0, ok1 = np.isfinite(box0).all(), np.isfinite(box1).all()
+                    if ok0 and ok1 and _box_jump(box0, box1) <= self.refine_jump:
+                        w = (np.arange(p0 + 1, p) - p0) / (p - p0)
+                        boxes[p0 + 1: p] = box0 + w[:, None] * (box1 - box0)
+                        scores[p0 + 1: p] = min(sc0, scores[p])
+                    elif ok0 or ok1:
+                        refine.extend(range(max(p0 + 1, 0), p))
+                    # both without a box: the mouse is away; frames between stay NaN
+            prev = (start + p, boxes[p].copy(), float(scores[p]))
+        if refine:
+            r = np.asarray(refine)
+            boxes[r], scores[r] = self._detect(frames[r])
+        self._last = prev
+        self._store(start, boxes, scores)
+        self._next = start + t
+        return boxes
+
+    def _store(self, start: int, boxes: np.ndarray, scores: np.ndarray) -> None:
+        have = sum(len(b) for b in self._boxes)
+        if start > have:  # skipped frames: no detection there
+            self._boxes.append(np.full((start - have, 4), np.nan, np.float32))
+            self._scores.append(np.zeros(start - have, np.float32))
+        elif start < have:  # re-processed frames: keep the newest answer
+            allb, alls = np.concatenate(self._boxes), np.concatenate(self._scores)
+            self._boxes, self._scores = [allb[:start]], [alls[:start]]
+        self._boxes.append(boxes)
+        self._scores.append(scores)
+
+    def raw(self) -> tuple[np.ndarray, np.ndarray]:
+        """All per-frame boxes and scores seen so far (before tracking)."""
+        if not self._boxes:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        return np.concatenate(self._boxes), np.concatenate(self._scores)
+
+    def finalize(self) -> Track:
+        boxes, scores = self.raw()
+        return build_track(boxes, scores, self.fps, self.tracker)
+
+
+def prime_detector(detector, video: str | Path, n_frames: int = 32) -> None:
+    """Give a background-model detector frames sampled across the whole video."""
+    if not hasattr(detector, "fit_background"):
+        return
+    from mouseact.video import VideoReader
+
+    with VideoReader(video) as full:
+        h, w, n = full.info.height, full.info.width, full.info.n_frames
+    work_w = min(getattr(detector.config, "work_width", w), w)
+    idx = np.linspace(0, n - 1, min(n_frames, n)).round().astype(int)
+    # decode the samples already shrunk to the working width: far cheaper than full size
+    with VideoReader(video, width=work_w, height=-1) as small:
+        frames = small.get_frames(idx)
+    detector.fit_background(frames, frame_size=(h, w))
+
+
+def detect_video(path: str | Path, detector="classical", stride: int = 2, model_path: str | Path | None = None,
+                 chunk_size: int = 64, tracker: TrackerConfig | None = None, bg_frames: int = 32,
+                 progress: bool = True, return_raw: bool = False, **detector_cfg):
+    """Detect and track the mouse through a whole video -> :class:`Track`.
+
+    ``detector`` is a kind (``classical``/``yolo``/``rtdetr``) or a detector object.
+    With ``return_raw`` the result is ``(track, raw_boxes, raw_scores, info)``.
+    """
+    from mouseact.preprocess.detection import make_detector
+    from mouseact.progress import bar
+    from mouseact.video import VideoReader
+
+    if isinstance(detector, str):
+        detector = make_detector(detector, model_path=model_path, **detector_cfg)
+    else:
+        detector.reset()
+    with VideoReader(path) as vr:
+        info = vr.info
+        stream = StreamingDetector(detector, stride=stride, fps=info.fps, tracker=tracker)
+        if bg_frames:
+            stream.prime(path, bg_frames)
+        with bar(info.n_frames, desc=f"detect {Path(path).name}", disable=not progress or None) as pb:
+            for start, frames in vr.iter_chunks(chunk_size):
+                stream.process(start, frames)
+                pb.update(len(frames))
+    track = stream.finalize()
+    if return_raw:
+        raw_boxes, raw_scores = stream.raw()
+        return track, raw_boxes, raw_scores, info
+    return track
