@@ -23,8 +23,9 @@ def register(subparsers) -> None:
     p.add_argument(
         "--pred",
         required=True,
-        metavar="DIR",
-        help="output folder of `mouseact infer` (or its predictions/ folder)",
+        metavar="PATH",
+        help="output folder of `mouseact infer` (or its predictions/ folder); or another annotator's "
+        "Supervisely project / BORIS export to measure agreement",
     )
     p.add_argument(
         "--gt",
