@@ -30,7 +30,7 @@ from pydantic import Field
 from mouseact import postprocess
 from mouseact.postprocess import PostprocessConfig
 from mouseact.config import Config
-from mouseact.crop import CropPolicy, apply_crop, clip_crop_box
+from mouseact.crop import CropPolicy, crop_boxes
 from mouseact.errors import ModelError
 from mouseact.intervals import Interval
 from mouseact.progress import bar
@@ -51,13 +51,17 @@ class PipelineConfig(Config):
     chunk_size: int = Field(64, ge=1, description="frames decoded per chunk of the streaming pass")
     detector: str = Field("classical", description="stage-0 detector kind: classical | yolo | rtdetr")
     detector_model: str | None = Field(None, description="weights of a trained yolo/rtdetr detector")
-    detector_stride: int = Field(1, ge=1, description="run the detector every N frames, interpolate between")
+    detector_stride: int = Field(2, ge=1, description="run the detector every N frames, interpolate between")
     segment_s: float = Field(1.0, gt=0, description="stage-2 segment length, seconds (dense window; long "
                                                      "proposals are split into pieces of about this length)")
     dense_stride_s: float = Field(0.5, gt=0, description="--dense: step between windows, seconds")
     min_proposal_s: float = Field(0.0, ge=0, description="ignore stage-1 proposals shorter than this, seconds")
-    clip_frames: int | None = Field(None, ge=1, description="frames sampled per segment for stage 2 "
-                                                          "(default: the classifier's own)")
+    clip_frames: int | None = Field(None, ge=1, description="minimum frames per stage-2 segment "
+                                                          "(default: the classifier's window)")
+    background_frames: int = Field(32, ge=0, description="frames sampled across the video to prime the "
+                                                          "classical detector's background (0 = learn as it goes)")
+    read_frames_max: int = Field(96, ge=16, description="stage 2: at most this many full-size frames "
+                                                         "decoded at once (bounds memory)")
     prefetch_chunks: int = Field(2, ge=0, description="chunks decoded ahead in a background thread while "
                                                       "the previous one is processed (0 = no thread)")
     batch_size: int = Field(8, ge=1, description="segments per stage-2 batch")
@@ -148,6 +152,32 @@ def sample_indices(start: int, end: int, n: int) -> np.ndarray:
     return np.linspace(start, end, n).round().astype(np.int64)
 
 
+def widen(start: int, end: int, min_len: int, n_frames: int) -> tuple[int, int]:
+    """Grow ``[start, end]`` symmetrically to at least ``min_len`` frames, inside the video."""
+    length = end - start + 1
+    if length >= min_len or n_frames < min_len:
+        return start, end
+    start = max(0, start - (min_len - length) // 2)
+    start = min(start, n_frames - min_len)
+    return start, start + min_len - 1
+
+
+def slabs(segments: list[tuple[int, int]], max_segments: int, max_frames: int):
+    """Group sorted segments into batches whose frame span stays under ``max_frames``.
+
+    Bounds the full-size frames held at once while letting neighbouring segments share one
+    sequential read.
+    """
+    batch: list[tuple[int, int]] = []
+    for s, e in segments:
+        if batch and (len(batch) >= max_segments or max(e, max(b for _, b in batch)) - batch[0][0] + 1 > max_frames):
+            yield batch
+            batch = []
+        batch.append((s, e))
+    if batch:
+        yield batch
+
+
 class Predictor:
     """Load a bundle once, then ``predict(video)`` any number of videos."""
 
@@ -183,9 +213,10 @@ class Predictor:
 
         self.classifier = Classifier.load(self.bundle.classifier_dir)
         self.classes = list(self.classifier.classes)
-        card = getattr(self.classifier, "card", None) or {}
-        self.crop_policy = CropPolicy.from_dict(card.get("crop_policy"))
-        self.clip_frames = int(self.config.clip_frames or _classifier_clip_frames(self.classifier, card))
+        self.crop_policy = getattr(self.classifier, "crop_policy", None) or CropPolicy.from_dict(
+            (getattr(self.classifier, "card", None) or {}).get("crop_policy"))
+        # the embedder needs at least this many consecutive frames per segment
+        self.min_frames = int(self.config.clip_frames or _embedder_min_frames(self.classifier))
         self.localizer = None
         if not self.dense:
             if self.bundle.localizer_dir is None:
@@ -195,14 +226,7 @@ class Predictor:
 
             self.localizer = Localizer.load(self.bundle.localizer_dir)
 
-    def _make_feature_extractor(self):
-        from mouseact.localizer import FeatureExtractor
-
-        if hasattr(self.localizer, "feature_extractor"):
-            return self.localizer.feature_extractor()
-        return FeatureExtractor(getattr(self.localizer, "feature_config", None))
-
-    def _make_detector(self):
+    def _make_detector(self, info: VideoInfo):
         from mouseact.preprocess.detection import StreamingDetector, make_detector
 
         if self.detector_object is not None:
@@ -212,7 +236,11 @@ class Predictor:
         else:
             kw = {"model_path": self.config.detector_model} if self.config.detector_model else {}
             det = make_detector(self.config.detector, **kw)
-        return StreamingDetector(det, self.config.detector_stride)
+        stream = StreamingDetector(det, self.config.detector_stride, fps=info.fps)
+        # the classical detector learns its background from frames sampled across the video
+        # (a few dozen small random reads) so the first frames are detected as well as the rest
+        stream.prime(info.path, self.config.background_frames)
+        return stream
 
     # -- one video -----------------------------------------------------------------------------
     def predict(self, video: str | Path, name: str | None = None, dataset: str | None = None,
@@ -227,8 +255,7 @@ class Predictor:
             track, features = self._streaming_pass(vr, timer, progress)
             n, fps = info.n_frames, info.fps
             if self.dense:
-                win = max(1, int(round(cfg.segment_s * fps)))
-                segments = dense_windows(n, win, max(1, int(round(cfg.dense_stride_s * fps))))
+                segments = dense_windows(n, self.segment_frames(fps), max(1, int(round(cfg.dense_stride_s * fps))))
             else:
                 with timer.stage("localize"):
                     segments = self._proposals(features, fps)
@@ -244,8 +271,9 @@ class Predictor:
     def _streaming_pass(self, vr: VideoReader, timer: StageTimer, progress=None):
         """Decode once; detect and (two-stage mode) compute stage-1 features chunk by chunk."""
         info = vr.info
-        detector = self._make_detector()
-        extractor = None if self.dense else self._make_feature_extractor()
+        with timer.stage("detect"):
+            detector = self._make_detector(info)
+        extractor = None if self.dense else self.localizer.feature_extractor(info.fps)
         features: list[np.ndarray] = []
         chunks = prefetch(vr.iter_chunks(self.config.chunk_size), self.config.prefetch_chunks)
         with bar(info.n_frames, f"{Path(info.path).name}: detect+features", disable=self._no_bar()) as pbar:
@@ -268,64 +296,86 @@ class Predictor:
         feats = np.concatenate(features) if features else None
         return track, feats
 
+    def segment_frames(self, fps: float) -> int:
+        """Stage-2 segment length in frames: ``segment_s``, but never below the embedder's minimum."""
+        return max(self.min_frames, int(round(self.config.segment_s * fps)))
+
     def _proposals(self, features: np.ndarray, fps: float) -> list[tuple[int, int]]:
-        actionness = self.localizer.actionness(features)
+        n = len(features)
+        actionness = self.localizer.actionness(features, fps)
         proposals = self.localizer.propose(actionness, fps)
         min_len = int(round(self.config.min_proposal_s * fps))
-        piece = max(1, int(round(self.config.segment_s * fps)))
+        piece = self.segment_frames(fps)
         out: list[tuple[int, int]] = []
         for p in proposals:
             if p.length >= max(min_len, 1):
-                out += split_segment(max(p.start, 0), min(p.end, len(features) - 1), piece)
-        return out
+                for s, e in split_segment(max(p.start, 0), min(p.end, n - 1), piece):
+                    out.append(widen(s, e, self.min_frames, n))
+        return sorted(set(out))
 
     def _classify_segments(self, vr: VideoReader, segments: list[tuple[int, int]], track, info: VideoInfo,
                            timer: StageTimer) -> list[Interval]:
-        """Stage 2 on each segment: sampled frames re-read by random access, cropped, embedded."""
+        """Stage 2 on each segment: its consecutive frames re-read by random access.
+
+        Crop rectangles are the training ones: ``crop_boxes`` of the track with the classifier's
+        crop policy, frame by frame. Each segment's frames are cut down at once to the union of
+        its rectangles (rectangles shifted to match), which gives the embedder exactly the
+        pixels it would crop from the full frames while holding only the mouse's neighbourhood.
+        """
         if not segments:
             return []
-        boxes = np.asarray(track.boxes, np.float32)
-        size = self.crop_policy.out_size
-        full = np.array([0, 0, size, size])
+        if info.n_frames < self.min_frames:
+            return []  # shorter than one stage-2 window: nothing can be classified
+        with timer.stage("read_clips"):
+            rects_all = crop_boxes(np.asarray(track.boxes, np.float64), info.width, info.height, self.crop_policy)
         out: list[Interval] = []
-        bs = self.config.batch_size
         with bar(len(segments), f"{Path(info.path).name}: classify", unit="segment",
                  disable=self._no_bar()) as pbar:
-            for b in range(0, len(segments), bs):
-                batch = segments[b:b + bs]
+            for batch in slabs(sorted(segments), self.config.batch_size, self.config.read_frames_max):
                 with timer.stage("read_clips"):
-                    idx = [sample_indices(s, e, self.clip_frames) for s, e in batch]
-                    wanted = np.unique(np.concatenate(idx))  # sorted: decord reads forward
-                    frames = vr.get_frames(wanted)
-                    pos = {int(f): i for i, f in enumerate(wanted)}
-                    items = []
-                    for (s, e), ix in zip(batch, idx):
-                        rect = clip_crop_box(boxes[s:e + 1], info.width, info.height, self.crop_policy)
-                        crops = apply_crop(frames[[pos[int(i)] for i in ix]], rect, size)
-                        items.append((crops, full))
-                    del frames
+                    items = self._read_items(vr, batch, rects_all)
                 with timer.stage("embed"):
                     emb = self.classifier.embedder.embed_batch(items)
+                del items
                 with timer.stage("classify"):
-                    proba = np.asarray(self.classifier.predict_proba(emb))
                     labels, confs = self.classifier.predict(emb)
                 for (s, e), label, conf in zip(batch, labels, confs):
                     if label not in self.classes and not self.config.keep_unknown:
                         continue
                     out.append(Interval(int(s), int(e), str(label), float(conf)))
-                del proba
                 pbar.update(len(batch))
         return out
+
+    @staticmethod
+    def _read_items(vr: VideoReader, batch: list[tuple[int, int]], rects_all: np.ndarray) -> list:
+        lo, hi = min(s for s, _ in batch), max(e for _, e in batch)
+        wanted = np.unique(np.concatenate([np.arange(s, e + 1) for s, e in batch]))
+        if len(wanted) * 2 >= hi - lo + 1:
+            # mostly contiguous: sequential decoding is much cheaper than a batch of seeks
+            frames = np.stack(list(vr.iter_frames(lo, hi + 1)))
+            pos = lambda s, e: slice(s - lo, e - lo + 1)  # noqa: E731
+        else:
+            frames = vr.get_frames(wanted)
+            where = {int(f): i for i, f in enumerate(wanted)}
+            pos = lambda s, e: [where[i] for i in range(s, e + 1)]  # noqa: E731
+        items = []
+        for s, e in batch:
+            rects = rects_all[s:e + 1]
+            x1, y1 = rects[:, 0].min(), rects[:, 1].min()
+            x2, y2 = rects[:, 2].max(), rects[:, 3].max()
+            crops = np.ascontiguousarray(frames[pos(s, e)][:, y1:y2, x1:x2])
+            items.append((crops, rects - np.array([x1, y1, x1, y1])))
+        return items
 
     def _no_bar(self) -> bool | None:
         return None if self.progress_bars is None else not self.progress_bars
 
 
-def _classifier_clip_frames(classifier, card: dict) -> int:
-    """Frames per clip the classifier was trained with (its embedder's config, else 16)."""
-    for src in (getattr(classifier.embedder, "config", None) or {}, card.get("embedder") or {}, card):
-        if isinstance(src, dict):
-            for key in ("clip_frames", "n_frames", "num_frames"):
-                if src.get(key):
-                    return int(src[key])
+def _embedder_min_frames(classifier) -> int:
+    """Consecutive frames the classifier's embedder needs per segment (its window)."""
+    emb = classifier.embedder
+    for value in (getattr(emb, "min_frames", None), (getattr(emb, "config", None) or {}).get("n_frames"),
+                  ((getattr(classifier, "card", None) or {}).get("training") or {}).get("window")):
+        if value:
+            return int(value)
     return 16
