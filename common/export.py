@@ -43,6 +43,7 @@ import numpy as np
 from mouseact import __version__, atomic
 from mouseact.errors import AnnotationError, MouseActError
 from mouseact.intervals import Interval, by_label, merge, runs
+from mouseact.video import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +117,22 @@ NO_MOUSE_ROW = "(no mouse found)"
 # --------------------------------------------------------------------------------------------
 # names and small helpers
 # --------------------------------------------------------------------------------------------
+# Extensions stripped from names; anything else after a dot is part of the name ("m1.day2").
+_NAME_EXTENSIONS = frozenset(
+    [*VIDEO_EXTENSIONS, ".3gp", ".flv", ".ts", ".mts", ".m2ts", ".h264", ".json", ".csv", ".tsv"]
+)
+
+
+def _has_extension(name: str) -> bool:
+    return Path(name).suffix.lower() in _NAME_EXTENSIONS
+
+
 def video_stem(video_name: str) -> str:
-    """File stem used for every per-video output (``mouse_video.mp4`` -> ``mouse_video``)."""
-    name = Path(str(video_name)).name
-    stem = Path(name).stem if Path(name).suffix else name
+    """File stem used for every per-video output (``mouse_video.mp4`` -> ``mouse_video``).
+
+    Only a video (or table) extension is stripped: a stem such as ``m1.day2`` stays whole."""
+    name = Path(str(video_name).replace("\\", "/")).name
+    stem = name[: -len(Path(name).suffix)] if _has_extension(name) else name
     if not stem or stem.startswith("."):
         raise MouseActError(f"cannot name outputs after video {video_name!r}")
     return stem
@@ -154,7 +167,7 @@ def _info_dict(info: Any) -> dict:
 def _video_file_name(video_name: str, info: dict) -> str:
     """The video's file name with extension (from ``info.path`` when ``video_name`` has none)."""
     name = Path(str(video_name)).name
-    if not Path(name).suffix and info.get("path") and Path(info["path"]).stem == name:
+    if not _has_extension(name) and info.get("path") and video_stem(info["path"]) == name:
         return Path(info["path"]).name
     return name
 

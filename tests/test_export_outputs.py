@@ -353,3 +353,13 @@ def test_batch_project_links_videos_instead_of_copying(tmp_path, clips):
     # a second batch run rebuilds the project in place
     paths = export.write_batch_outputs(tmp_path / "run", [], CLASSES)
     assert len(list(paths["project"].rglob("session1.mp4"))) == 1
+
+
+def test_names_with_dots_keep_their_stem(tmp_path, clips):
+    # lab file names often carry dates/sessions after dots; only a real extension is stripped
+    assert export.video_stem("m1.day2.mp4") == "m1.day2" == export.video_stem("m1.day2")
+    assert export.video_stem("C:\\videos\\cage3.AVI") == "cage3"
+    video, info = clips[0]
+    export.write_video_outputs(tmp_path, "m1.day2", info, intervals_for(info), None, CLASSES, ethogram=False)
+    (vp,) = export.read_predictions(tmp_path).values()
+    assert vp.stem == "m1.day2" and (tmp_path / "predictions" / "m1.day2.json").is_file()
