@@ -1,0 +1,13 @@
+"""Stage 2: classify candidate segments.
+
+``Classifier.load(dir)`` → ``.embedder.embed_batch([(frames, crop_rects), ...])`` → ``.predict(embeddings)``.
+Embedders: ``fast`` (default, CPU, no weights), ``qwen`` (Qwen2/2.5-VL from a local dir),
+``hf`` (any Hugging Face video model from a local dir). See docs/notes/issue-6-classifier.md.
+"""
+
+from mouseact.classifier.embedders import KINDS, Embedder, make_embedder, whole_frame_rect
+from mouseact.classifier.heads import UNKNOWN
+from mouseact.classifier.model import DEFAULT_MODEL_DIR, Classifier, HeadConfig
+
+__all__ = ["KINDS", "Embedder", "make_embedder", "whole_frame_rect", "UNKNOWN", "DEFAULT_MODEL_DIR",
+           "Classifier", "HeadConfig"]

@@ -1,0 +1,146 @@
+"""Labelled clips → training windows → embeddings.
+
+A *clip* is one labelled segment of a video (one behaviour). Training samples are windows of
+``window`` consecutive frames cut from each clip every ``stride`` frames (B-SOiD clips are
+24–839 frames, so one clip gives 3–200 windows); a clip's prediction is the average of its
+windows' probabilities. ``group`` (the animal or the video) keeps validation splits honest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from mouseact.crop import CropPolicy, crop_boxes
+from mouseact.errors import MouseActError
+from mouseact.progress import bar
+from mouseact.video import VideoReader, list_videos
+
+
+@dataclasses.dataclass
+class Clip:
+    video: Path
+    label: str
+    group: str
+    start: int = 0
+    end: int | None = None          # inclusive; None = last frame
+    boxes: np.ndarray | None = None  # (n_frames_of_video, 4) mouse boxes, or None = whole frame
+    split: str = "train"
+
+
+@dataclasses.dataclass
+class Windows:
+    x: np.ndarray          # (N, D) embeddings
+    y: np.ndarray          # (N,) class index
+    clip: np.ndarray       # (N,) index into the clip list
+    position: np.ndarray   # (N,) window start relative to its clip, as a share of the clip
+
+
+def bsoid_clips(folder: str | Path) -> list[Clip]:
+    """B-SOiD example clips: ``<folder>/<animal>/<behaviour>.mp4`` (or one animal folder)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MouseActError("B-SOiD clip folder not found", folder)
+    animals = sorted(p for p in folder.iterdir() if p.is_dir() and list_videos(p))
+    if not animals and list_videos(folder):
+        animals = [folder]
+    clips = [Clip(v, v.stem, a.name) for a in animals for v in list_videos(a)]
+    if not clips:
+        raise MouseActError("no .mp4 clips found (expected <animal>/<behaviour>.mp4)", folder)
+    return clips
+
+
+def project_clips(project_dir: str | Path) -> list[Clip]:
+    """Clips of a Supervisely video project (e.g. the "Training Data" project of ``mouseact preprocess``):
+    every behaviour interval is a clip; boxes are used when the project has them. The split comes
+    from ``splits.json`` beside the project's datasets when present (else everything is train)."""
+    import json
+
+    from mouseact import sly_io
+
+    project_dir = Path(project_dir)
+    records = sly_io.read_project(project_dir)
+    splits = {}
+    split_file = project_dir / "splits.json"
+    if split_file.is_file():
+        data = json.loads(split_file.read_text())
+        items = data.get("items", data) if isinstance(data, dict) else {}
+        if isinstance(items, dict):
+            splits = {k: (v.get("split") if isinstance(v, dict) else v) for k, v in items.items()}
+        elif isinstance(items, list):
+            splits = {str(it.get("name") or it.get("item")): it.get("split") for it in items if isinstance(it, dict)}
+    clips = []
+    for rec in records:
+        if rec.dataset == "test":
+            continue
+        split = splits.get(rec.name) or splits.get(f"{rec.dataset}/{rec.name}") or "train"
+        group = rec.name.split("__")[0] if "__" in rec.name else rec.name
+        for iv in rec.intervals:
+            clips.append(Clip(Path(rec.video_path), iv.label, group, int(iv.start), int(iv.end),
+                              rec.boxes, split if split in ("train", "val") else "train"))
+    if not clips:
+        raise MouseActError("project has no behaviour intervals to train on", project_dir)
+    return clips
+
+
+def clip_rects(clip: Clip, n_frames: int, width: int, height: int, policy: CropPolicy) -> np.ndarray:
+    """Per-frame crop rectangles for the whole video of a clip (whole frame without boxes)."""
+    if clip.boxes is None:
+        return np.repeat(np.array([[0, 0, width, height]], np.int64), n_frames, 0)
+    boxes = np.asarray(clip.boxes, np.float64)
+    if len(boxes) != n_frames:
+        raise MouseActError(f"{len(boxes)} boxes for {n_frames} frames", clip.video)
+    return crop_boxes(boxes, width, height, policy)
+
+
+def window_starts(n: int, window: int, stride: int) -> list[int]:
+    if n < window:
+        return []
+    starts = list(range(0, n - window + 1, stride))
+    if starts[-1] != n - window:
+        starts.append(n - window)
+    return starts
+
+
+def embed_clip_windows(clips: list[Clip], classes: list[str], embedder, window: int, stride: int,
+                       policy: CropPolicy, cache=None, batch: int = 32, desc: str = "embedding") -> Windows:
+    """Embed every window of every clip (through the cache when given)."""
+    from mouseact.classifier.cache import segment_key
+
+    index = {c: i for i, c in enumerate(classes)}
+    xs, ys, owners, pos = [], [], [], []
+    with bar(total=len(clips), desc=desc, unit="clip") as progress:
+        for ci, clip in enumerate(clips):
+            with VideoReader(clip.video) as vr:
+                info = vr.info
+                end = info.n_frames - 1 if clip.end is None else min(clip.end, info.n_frames - 1)
+                n = end - clip.start + 1
+                starts = window_starts(n, window, stride)
+                if not starts:
+                    progress.update(1)
+                    continue  # shorter than one window: reported by the caller (count of skipped clips)
+                rects_all = clip_rects(clip, info.n_frames, info.width, info.height, policy)[clip.start:end + 1]
+                keys = [segment_key(clip.video, clip.start + s, clip.start + s + window - 1, rects_all[s:s + window],
+                                    embedder.config) for s in starts] if cache else [None] * len(starts)
+                vecs: list[np.ndarray | None] = [cache.get(k) if cache else None for k in keys]
+                todo = [j for j, v in enumerate(vecs) if v is None]
+                if todo:
+                    frames = vr.get_frames(range(clip.start, end + 1))
+                    for b in range(0, len(todo), batch):
+                        part = todo[b:b + batch]
+                        out = embedder.embed_batch([(frames[starts[j]:starts[j] + window],
+                                                     rects_all[starts[j]:starts[j] + window]) for j in part])
+                        for j, v in zip(part, out):
+                            vecs[j] = v
+                            if cache:
+                                cache.put(keys[j], v)
+            xs += vecs
+            ys += [index[clip.label]] * len(starts)
+            owners += [ci] * len(starts)
+            pos += [s / max(n - window, 1) for s in starts]
+            progress.update(1)
+    if not xs:
+        raise MouseActError(f"no clip is at least {window} frames long: nothing to embed")
+    return Windows(np.stack(xs).astype(np.float32), np.asarray(ys), np.asarray(owners), np.asarray(pos))

@@ -1,0 +1,222 @@
+"""The fast default embedder: motion and shape of the mouse silhouette over time (numpy + OpenCV).
+
+No weights, no GPU: a 16-frame window costs a few milliseconds on one core.
+
+Two steps, so the result hardly depends on how loose the given crop is (a whole frame or a
+detector's padded square give nearly the same vector):
+
+1. *find*: the given crop at ``find_size`` px; the mouse is the largest component darker than
+   the background (median grey of the crop minus ``dark_margin``). Gives a per-frame box.
+2. *describe*: the original frames re-cropped (same ``apply_crop``) around the union of those
+   boxes at ``describe_size`` px; per frame: silhouette area, elongation, orientation, centroid,
+   brightness, motion energy inside/around the body; then temporal statistics over the window
+   and the power of the motion signal in three frequency bands (grooming and itching are
+   rhythmic; locomotion moves the centroid; rearing changes area and brightness from below).
+
+Speeds are in body lengths per frame (body length = sqrt of the median silhouette area), so
+the vector does not depend on the camera's distance. Segments longer than ``n_frames`` are
+cut into windows of ``n_frames`` consecutive frames (half overlap) whose vectors are averaged.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from pydantic import Field
+
+from mouseact.classifier.embedders import Item, check_item
+from mouseact.config import Config
+from mouseact.crop import apply_crop
+
+PER_FRAME = ["rel_area", "elongation", "turn", "speed", "dx_body", "brightness", "motion_in",
+             "motion_around", "area_change", "spread"]
+STATS = ["mean", "std", "p10", "p90", "absdiff"]
+BANDS = ["low", "mid", "high"]
+
+
+class FastEmbedderConfig(Config):
+    n_frames: int = Field(16, ge=4, description="frames per window (consecutive frames of the video)")
+    find_size: int = Field(160, ge=32, description="side (px) of the crop used to find the silhouette")
+    describe_size: int = Field(64, ge=16, description="side (px) of the mouse-centred crop described")
+    dark_margin: float = Field(22.0, description="grey levels below the background median counted as mouse")
+    max_windows: int = Field(16, ge=1, description="at most this many windows per segment (evenly spaced)")
+
+
+def feature_names(config: FastEmbedderConfig | None = None) -> list[str]:
+    names = [f"{f}_{s}" for f in PER_FRAME for s in STATS]
+    names += [f"motion_{b}" for b in BANDS] + [f"area_{b}" for b in BANDS]
+    names += ["extent_x", "extent_y", "path_len", "net_disp", "found_frac"]
+    return names
+
+
+def _largest_dark(gray: np.ndarray, margin: float):
+    """Mask of the largest dark connected component (the mouse) in one grey image."""
+    import cv2
+
+    bg = float(np.median(gray))
+    mask = (gray < bg - margin).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return None, bg
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return labels == k, bg
+
+
+def _moments(mask: np.ndarray):
+    ys, xs = np.nonzero(mask)
+    if len(xs) < 3:
+        return None
+    cx, cy = xs.mean(), ys.mean()
+    cov = np.cov(np.stack([xs - cx, ys - cy]))
+    ev, evec = np.linalg.eigh(cov)
+    ev = np.maximum(ev, 1e-6)
+    angle = float(np.arctan2(evec[1, 1], evec[0, 1]))
+    return len(xs), cx, cy, float(np.sqrt(ev[1] / ev[0])), angle
+
+
+def _band_power(x: np.ndarray) -> np.ndarray:
+    """Share of the signal's (mean-removed) power in the low/mid/high thirds of its spectrum."""
+    x = x - x.mean()
+    p = np.abs(np.fft.rfft(x)) ** 2
+    p = p[1:]
+    if p.sum() <= 1e-12:
+        return np.zeros(3)
+    thirds = np.array_split(p, 3)
+    return np.array([t.sum() for t in thirds]) / p.sum()
+
+
+class FastEmbedder:
+    kind = "fast"
+
+    def __init__(self, **config):
+        self.cfg = FastEmbedderConfig(**config)
+        self.config = {"kind": self.kind, **self.cfg.model_dump()}
+        self.min_frames = self.cfg.n_frames
+        self.feature_names = feature_names(self.cfg)
+        self.dim = len(self.feature_names)
+
+    # -- public --------------------------------------------------------------------------------
+    def embed_batch(self, items: Sequence[Item]) -> np.ndarray:
+        out = np.zeros((len(items), self.dim), np.float32)
+        for i, (frames, rects) in enumerate(items):
+            frames, rects = check_item(frames, rects, self.min_frames, i)
+            out[i] = self.embed_segment(frames, rects)
+        return out
+
+    def embed_segment(self, frames: np.ndarray, rects: np.ndarray) -> np.ndarray:
+        n = self.cfg.n_frames
+        starts = list(range(0, len(frames) - n + 1, max(1, n // 2)))
+        if starts[-1] != len(frames) - n:
+            starts.append(len(frames) - n)
+        if len(starts) > self.cfg.max_windows:
+            starts = [starts[j] for j in np.linspace(0, len(starts) - 1, self.cfg.max_windows).round().astype(int)]
+        return np.mean([self._window(frames[s:s + n], rects[s:s + n]) for s in starts], axis=0)
+
+    # -- one window ----------------------------------------------------------------------------
+    def _find(self, frames: np.ndarray, rects: np.ndarray) -> np.ndarray:
+        """Per-frame mouse boxes in frame pixels (NaN where nothing dark was found)."""
+        import cv2
+
+        size = self.cfg.find_size
+        crops = apply_crop(frames, rects, size)
+        boxes = np.full((len(frames), 4), np.nan)
+        for t, crop in enumerate(crops):
+            mask, _ = _largest_dark(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), self.cfg.dark_margin)
+            if mask is None:
+                continue
+            ys, xs = np.nonzero(mask)
+            x1, y1, x2, y2 = rects[t]
+            sx, sy = (x2 - x1) / size, (y2 - y1) / size
+            boxes[t] = [x1 + xs.min() * sx, y1 + ys.min() * sy, x1 + (xs.max() + 1) * sx, y1 + (ys.max() + 1) * sy]
+        return boxes
+
+    def _window(self, frames: np.ndarray, rects: np.ndarray) -> np.ndarray:
+        import cv2
+
+        h, w = frames.shape[1:3]
+        boxes = self._find(frames, rects)
+        found = np.isfinite(boxes).all(1)
+        if found.any():
+            b = boxes[found]
+            x1, y1, x2, y2 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+        else:
+            x1, y1, x2, y2 = rects[:, 0].min(), rects[:, 1].min(), rects[:, 2].max(), rects[:, 3].max()
+        # square, padded union box: context around the body, no aspect distortion
+        side = max(x2 - x1, y2 - y1) * 1.3 + 4
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        side = min(side, w, h)
+        ux1 = int(np.clip(round(cx - side / 2), 0, w - side))
+        uy1 = int(np.clip(round(cy - side / 2), 0, h - side))
+        union = np.array([ux1, uy1, ux1 + int(side), uy1 + int(side)])
+        size = self.cfg.describe_size
+        scale = side / size  # frame px per describe px
+        gray = apply_crop(frames, union, size)[..., :3]
+        gray = np.stack([cv2.cvtColor(g, cv2.COLOR_RGB2GRAY) for g in gray]).astype(np.float32)
+
+        t_len = len(frames)
+        rows = np.full((t_len, 6), np.nan)  # area, cx, cy, elong, angle, brightness
+        masks = np.zeros((t_len, size, size), bool)
+        for t in range(t_len):
+            mask, bg = _largest_dark(gray[t], self.cfg.dark_margin)
+            if mask is None:
+                continue
+            m = _moments(mask)
+            if m is None:
+                continue
+            masks[t] = mask
+            area, mx, my, elong, angle = m
+            rows[t] = [area, mx, my, elong, angle, gray[t][mask].mean() / max(bg, 1.0)]
+        ok = np.isfinite(rows).all(1)
+        found_frac = ok.mean()
+        if not ok.any():
+            return np.zeros(self.dim, np.float32)
+        # fill frames without a silhouette by the nearest one (keeps the series length)
+        idx = np.arange(t_len)
+        src = idx[ok][np.abs(idx[:, None] - idx[ok][None]).argmin(1)]
+        rows = rows[src]
+        masks = masks[src]
+        area = rows[:, 0]
+        body = float(np.sqrt(np.median(area)))  # describe px
+        cxy = rows[:, 1:3]
+        step = np.diff(cxy, axis=0)
+        speed = np.linalg.norm(step, axis=1) / body
+        ang = rows[:, 4]
+        dang = np.abs(np.angle(np.exp(2j * np.diff(ang)))) / 2  # axis angle change, mod pi
+        # displacement along the body axis (forward/back) vs total
+        axis = np.stack([np.cos(ang[:-1]), np.sin(ang[:-1])], 1)
+        dx_body = np.abs((step * axis).sum(1)) / body
+        diff = np.abs(np.diff(gray, axis=0))  # (T-1, S, S)
+        import cv2 as _cv2
+
+        around = np.stack([_cv2.dilate(m.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0 for m in masks[1:]])
+        motion_in = (diff * masks[1:]).sum((1, 2)) / np.maximum(masks[1:].sum((1, 2)), 1) / 255.0
+        motion_around = (diff * around).sum((1, 2)) / np.maximum(around.sum((1, 2)), 1) / 255.0
+        area_change = np.abs(np.diff(area)) / np.median(area)
+        spread = np.array([np.std(np.nonzero(m)[1]) + np.std(np.nonzero(m)[0]) for m in masks]) / body
+
+        series = {
+            "rel_area": area / np.median(area),
+            "elongation": rows[:, 3],
+            "turn": dang,
+            "speed": speed,
+            "dx_body": dx_body,
+            "brightness": rows[:, 5],
+            "motion_in": motion_in,
+            "motion_around": motion_around,
+            "area_change": area_change,
+            "spread": spread,
+        }
+        feats = []
+        for name in PER_FRAME:
+            x = np.asarray(series[name], np.float64)
+            feats += [x.mean(), x.std(), np.percentile(x, 10), np.percentile(x, 90),
+                      np.abs(np.diff(x)).mean() if len(x) > 1 else 0.0]
+        feats += list(_band_power(motion_around)) + list(_band_power(area))
+        path = np.linalg.norm(step, axis=1).sum() / body
+        net = np.linalg.norm(cxy[-1] - cxy[0]) / body
+        ext = (cxy.max(0) - cxy.min(0)) / body
+        feats += [ext[0], ext[1], path, net, found_frac]
+        del scale
+        return np.nan_to_num(np.asarray(feats, np.float32), nan=0.0, posinf=0.0, neginf=0.0)

@@ -1,0 +1,211 @@
+"""The stage-2 classifier artifact: embedder config + standardiser + heads + calibration.
+
+Per class, the head is chosen by how many training windows the class has (``head="auto"``):
+classes with at least ``min_windows_for_mlp`` go to the MLP, the others are few-shot classes
+scored by their prototypes. Scores combine into one distribution: a few-shot class gets its
+prototype probability, the MLP classes share the rest in the MLP's proportions. The user can
+force ``mlp``, ``prototype`` (class means) or ``kmeans`` (``kmeans_k`` centroids per class)
+for all classes. Open set: a segment farther than every class radius (distance to the nearest
+centroid of each class, in standardised units) is labelled ``"unknown"``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from mouseact import modelcard
+from mouseact.classifier.embedders import Embedder, make_embedder
+from mouseact.classifier.heads import (UNKNOWN, MLPHead, PrototypeHead, Standardizer, expected_calibration_error,
+                                       fit_temperature, softmax)
+from mouseact.config import Config
+from mouseact.crop import CropPolicy
+from mouseact.errors import ModelError, MouseActError
+
+KIND = "classifier"
+WEIGHTS = "weights.npz"
+
+
+class HeadConfig(Config):
+    head: Literal["auto", "mlp", "prototype", "kmeans"] = Field(
+        "auto", description="auto = MLP for classes with many windows, prototypes for the rest")
+    min_windows_for_mlp: int = Field(8, ge=1, description="auto: classes with fewer training windows are few-shot")
+    kmeans_k: int = Field(3, ge=1, description="centroids per class for head=kmeans")
+    hidden: int = Field(64, ge=4, description="MLP hidden units")
+    dropout: float = Field(0.3, ge=0, lt=1)
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-3, ge=0)
+    max_epochs: int = Field(300, ge=1)
+    patience: int = Field(30, ge=1, description="early stopping: epochs without a better validation loss")
+    input_noise: float = Field(0.1, ge=0, description="Gaussian noise on standardised inputs while training")
+    open_set: bool = Field(True, description="label segments far from every class as 'unknown'")
+    radius_margin: float = Field(2.0, gt=0, description="open set: class radius = 95th pct own distance x this")
+    seed: int = 0
+
+
+class Classifier:
+    def __init__(self, classes: list[str], embedder: Embedder, standardizer: Standardizer,
+                 mlp: MLPHead | None, mlp_classes: list[int], prototypes: PrototypeHead, temperature: float,
+                 config: HeadConfig, crop_policy: CropPolicy, card: dict | None = None):
+        self.classes = list(classes)
+        self.embedder = embedder
+        self.standardizer = standardizer
+        self.mlp = mlp
+        self.mlp_classes = list(mlp_classes)
+        self.prototypes = prototypes
+        self.temperature = float(temperature)
+        self.config = config
+        self.crop_policy = crop_policy
+        self.card = card or {}
+
+    # -- inference -----------------------------------------------------------------------------
+    @property
+    def few_shot_classes(self) -> list[int]:
+        return [c for c in range(len(self.classes)) if c not in self.mlp_classes]
+
+    def _check(self, embeddings) -> np.ndarray:
+        x = np.asarray(embeddings, np.float32)
+        if x.ndim != 2 or x.shape[1] != len(self.standardizer.mean):
+            raise MouseActError(f"embeddings must be (N, {len(self.standardizer.mean)}) from this model's "
+                                f"embedder, got {tuple(x.shape)}")
+        return self.standardizer(x)
+
+    def predict_proba(self, embeddings) -> np.ndarray:
+        """Calibrated class probabilities ``(N, C)`` in the order of ``classes``."""
+        z = self._check(embeddings)
+        n_cls = len(self.classes)
+        proto = softmax(self.prototypes.logits(z, n_cls))
+        if self.mlp is None:
+            return proto.astype(np.float32)
+        p_mlp = softmax(self.mlp.logits(z) / self.temperature)  # over mlp_classes
+        out = np.zeros((len(z), n_cls), np.float32)
+        few = self.few_shot_classes
+        few_mass = proto[:, few].sum(1, keepdims=True) if few else np.zeros((len(z), 1))
+        out[:, few] = proto[:, few]
+        out[:, self.mlp_classes] = (1 - few_mass) * p_mlp
+        return out
+
+    def predict(self, embeddings) -> tuple[list[str], np.ndarray]:
+        """Best label and its probability per row; ``"unknown"`` for open-set outliers."""
+        z_raw = np.asarray(embeddings, np.float32)
+        p = self.predict_proba(z_raw)
+        labels = [self.classes[i] for i in p.argmax(1)]
+        conf = p.max(1)
+        if self.config.open_set and len(p):
+            unknown = self.prototypes.is_unknown(self.standardizer(z_raw), len(self.classes))
+            labels = [UNKNOWN if u else lab for lab, u in zip(labels, unknown)]
+        return labels, conf
+
+    def class_index(self, label: str) -> int:
+        if label not in self.classes:
+            raise MouseActError(f"class {label!r} is not known to this model (it knows: {', '.join(self.classes)})")
+        return self.classes.index(label)
+
+    # -- training --------------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, classes: list[str], embedder: Embedder, crop_policy: CropPolicy,
+            config: HeadConfig | None = None, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None
+            ) -> tuple["Classifier", dict]:
+        config = config or HeadConfig()
+        n_cls = len(classes)
+        counts = np.bincount(y, minlength=n_cls)
+        if (counts == 0).any():
+            missing = [classes[i] for i in np.nonzero(counts == 0)[0]]
+            raise MouseActError(f"no training windows for class(es): {', '.join(missing)}")
+        std = Standardizer.fit(x)
+        z = std(x)
+        zv = std(x_val) if x_val is not None and len(x_val) else None
+        k = config.kmeans_k if config.head == "kmeans" else 1
+        protos = PrototypeHead.fit(z, y, n_cls, k=k, radius_margin=config.radius_margin, seed=config.seed)
+        if config.head == "mlp":
+            mlp_classes = list(range(n_cls))
+        elif config.head == "auto":
+            mlp_classes = [c for c in range(n_cls) if counts[c] >= config.min_windows_for_mlp]
+            if len(mlp_classes) < 2:
+                mlp_classes = []
+        else:
+            mlp_classes = []
+        info = {"head": config.head, "windows_per_class": {classes[c]: int(counts[c]) for c in range(n_cls)},
+                "mlp_classes": [classes[c] for c in mlp_classes]}
+        mlp, temperature = None, 1.0
+        if mlp_classes:
+            remap = {c: i for i, c in enumerate(mlp_classes)}
+            sel = np.isin(y, mlp_classes)
+            y_m = np.array([remap[c] for c in y[sel]])
+            if zv is not None:
+                vsel = np.isin(y_val, mlp_classes)
+                zv_m, yv_m = zv[vsel], np.array([remap[c] for c in y_val[vsel]], dtype=int)
+            else:
+                zv_m, yv_m = None, None
+            mlp, fit_info = MLPHead.fit(z[sel], y_m, len(mlp_classes), zv_m, yv_m, hidden=config.hidden,
+                                        dropout=config.dropout, lr=config.lr, weight_decay=config.weight_decay,
+                                        max_epochs=config.max_epochs, patience=config.patience, seed=config.seed,
+                                        input_noise=config.input_noise)
+            info["mlp"] = fit_info
+            if zv_m is not None and len(zv_m):
+                logits = mlp.logits(zv_m)
+                temperature = fit_temperature(logits, yv_m)
+                info["calibration"] = {
+                    "temperature": round(temperature, 4),
+                    "val_ece_before": round(expected_calibration_error(softmax(logits), yv_m), 4),
+                    "val_ece_after": round(expected_calibration_error(softmax(logits / temperature), yv_m), 4)}
+        model = cls(classes, embedder, std, mlp, mlp_classes, protos, temperature, config, crop_policy)
+        return model, info
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save(self, out_dir: str | Path, extra_card: dict | None = None) -> Path:
+        arrays = {**self.standardizer.arrays("std_"), **self.prototypes.arrays("proto_")}
+        if self.mlp is not None:
+            arrays.update(self.mlp.arrays("mlp_"))
+        card = {
+            "classes": self.classes,
+            "embedder": self.embedder.config,
+            "crop_policy": self.crop_policy.to_dict(),
+            "head": {**self.config.model_dump(), "mlp_classes": [self.classes[c] for c in self.mlp_classes],
+                     "temperature": self.temperature},
+            "embedding_dim": int(len(self.standardizer.mean)),
+            **(extra_card or {}),
+        }
+
+        def write(tmp: Path) -> None:
+            np.savez(tmp / WEIGHTS, **arrays)
+
+        modelcard.save(out_dir, KIND, card, write)
+        self.card = modelcard.load(out_dir, KIND)
+        return Path(out_dir)
+
+    @classmethod
+    def load(cls, model_dir: str | Path = None, **embedder_overrides) -> "Classifier":
+        """Load a classifier directory (default: the committed model). ``embedder_overrides``
+        change run-time-only embedder settings (e.g. ``model_path``, ``device`` for Qwen)."""
+        model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+        card = modelcard.load(model_dir, KIND)
+        try:
+            classes = list(card["classes"])
+            emb_cfg = dict(card["embedder"])
+            head_cfg = dict(card["head"])
+        except KeyError as exc:
+            raise ModelError(f"model card lacks {exc.args[0]!r}", model_dir) from None
+        mlp_names = head_cfg.pop("mlp_classes", [])
+        temperature = head_cfg.pop("temperature", 1.0)
+        try:
+            w = np.load(model_dir / WEIGHTS)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read {WEIGHTS}: {exc}", model_dir) from None
+        kind = emb_cfg.pop("kind")
+        emb_cfg.update(embedder_overrides)
+        embedder = make_embedder(kind, **emb_cfg)
+        std = Standardizer(w["std_mean"], w["std_scale"])
+        protos = PrototypeHead(w["proto_centroids"], w["proto_centroid_class"], w["proto_radius"],
+                               float(w["proto_tau"]))
+        mlp = None
+        if mlp_names:
+            mlp = MLPHead({k[4:]: w[k] for k in ("mlp_w1", "mlp_b1", "mlp_w2", "mlp_b2")})
+        return cls(classes, embedder, std, mlp, [classes.index(c) for c in mlp_names], protos, temperature,
+                   HeadConfig(**head_cfg), CropPolicy.from_dict(card.get("crop_policy")), card)
+
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "default" / "classifier"

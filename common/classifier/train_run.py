@@ -1,0 +1,104 @@
+"""One training run: read clips, embed windows (cached), fit, score held-out groups, save the artifact."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mouseact.classifier.cache import EmbeddingCache
+from mouseact.classifier.data import Clip, Windows, bsoid_clips, project_clips
+from mouseact.classifier.embedders import make_embedder
+from mouseact.classifier.training import TrainConfig, clip_predictions, clip_scores, embed, fit_windows
+from mouseact.crop import CropPolicy
+from mouseact.errors import MouseActError
+
+
+def default_cache_dir() -> Path:
+    """~/.cache/mouseact/embeddings (XDG_CACHE_HOME respected; read at call time, not import)."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mouseact" / "embeddings"
+
+
+def subset(w: Windows, clip_ids: list[int]) -> Windows:
+    remap = {c: i for i, c in enumerate(clip_ids)}
+    sel = np.isin(w.clip, clip_ids)
+    return Windows(w.x[sel], w.y[sel], np.array([remap[c] for c in w.clip[sel]], dtype=int), w.position[sel])
+
+
+def leave_one_group_out(w: Windows, clips: list[Clip], classes: list[str], embedder, policy: CropPolicy,
+                        config: TrainConfig) -> dict:
+    """Train on all groups but one, score clips of the held-out group; per held-out group."""
+    groups = sorted({c.group for c in clips})
+    out = {}
+    for g in groups:
+        tr = [i for i, c in enumerate(clips) if c.group != g]
+        te = [i for i, c in enumerate(clips) if c.group == g]
+        wtr, wte = subset(w, tr), subset(w, te)
+        if len(wtr.y) == 0 or len(wte.y) == 0 or set(wte.y) - set(wtr.y):
+            continue
+        model, _ = fit_windows(wtr, [clips[i] for i in tr], classes, embedder, policy, config)
+        proba = clip_predictions(model, wte, len(te))
+        y = np.array([classes.index(clips[i].label) for i in te])
+        out[f"test_{g}"] = clip_scores(y, proba, classes)
+        out[f"test_{g}"]["window_top1"] = round(float((model.predict_proba(wte.x).argmax(1) == wte.y).mean()), 4)
+    return out
+
+
+def train(source: Path, source_kind: str, out: Path, embedder_kind: str = "fast", embedder_config: dict | None = None,
+          config: TrainConfig | None = None, train_groups: list[str] | None = None, cache_dir: Path | None = None,
+          command: str | None = None, overwrite: bool = False, lomo: bool = True) -> dict:
+    config = config or TrainConfig()
+    clips = bsoid_clips(source) if source_kind == "bsoid" else project_clips(source)
+    classes = sorted({c.label for c in clips})
+    if len(classes) < 2:
+        raise MouseActError(f"need at least 2 behaviours to train a classifier, found {classes}", source)
+    emb_cfg = dict(embedder_config or {})
+    if embedder_kind == "fast":
+        emb_cfg.setdefault("n_frames", config.window)
+    else:
+        emb_cfg.setdefault("n_frames", config.window)
+    embedder = make_embedder(embedder_kind, **emb_cfg)
+    window = int(embedder.config.get("n_frames", config.window))
+    config = config.model_copy(update={"window": window})
+    policy = CropPolicy()
+    cache = EmbeddingCache(cache_dir or default_cache_dir())
+    w = embed(clips, classes, embedder, config, policy, cache)
+    skipped = sorted({f"{c.video.name}:{c.start}-{c.end}" for i, c in enumerate(clips) if i not in set(w.clip.tolist())})
+    metrics: dict = {}
+    if lomo and len({c.group for c in clips}) >= 2:
+        metrics["leave_one_group_out"] = leave_one_group_out(w, clips, classes, embedder, policy, config)
+    if train_groups:
+        unknown = set(train_groups) - {c.group for c in clips}
+        if unknown:
+            raise MouseActError(f"--train-groups: unknown group(s) {sorted(unknown)}", source)
+        tr = [i for i, c in enumerate(clips) if c.group in train_groups]
+        fit_clips = [clips[i] for i in tr]
+        wfit = subset(w, tr)
+    else:
+        fit_clips, wfit = clips, w
+    model, info = fit_windows(wfit, fit_clips, classes, embedder, policy, config)
+    if command is None:
+        command = "mouseact " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    card = {
+        "training": {
+            "command": command,
+            "source": str(source),
+            "source_kind": source_kind,
+            "clips": len(clips),
+            "clips_too_short": skipped,
+            "groups": sorted({c.group for c in fit_clips}),
+            "windows": int(len(wfit.y)),
+            "config": config.model_dump(),
+            **info,
+        },
+        "metrics": metrics,
+        "inference": "embed windows of embedder.n_frames consecutive frames (crop rects from the detector "
+                     "through crop_policy, or the whole frame); segment score = mean of window probabilities",
+    }
+    model.save(out, card)
+    return {"metrics": {k: v for k, v in metrics.get("leave_one_group_out", {}).items()}, "card": card}

@@ -1,0 +1,88 @@
+"""Fit a classifier on labelled clips and score it per clip (shared by the CLI, the app and bench/)."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from mouseact.classifier.data import Clip, Windows, embed_clip_windows
+from mouseact.classifier.model import Classifier, HeadConfig
+from mouseact.config import Config
+from mouseact.crop import CropPolicy
+from mouseact.errors import MouseActError
+
+
+class TrainConfig(Config):
+    window: int = Field(16, ge=2, description="frames per training window (= the embedder's n_frames)")
+    stride: int = Field(4, ge=1, description="frames between training window starts")
+    val_fraction: float = Field(0.2, ge=0, lt=1, description="share held out for early stopping and calibration")
+    head: HeadConfig = Field(default_factory=HeadConfig)
+
+
+def validation_mask(w: Windows, clips: list[Clip], val_fraction: float) -> tuple[np.ndarray, str]:
+    """Which windows validate. Clips marked ``split="val"`` if any; else whole groups (videos /
+    animals) when every class still keeps a training group; else the last ``val_fraction`` of
+    each clip in time (with a one-window gap), because a random window split would leak
+    overlapping frames into validation."""
+    split = np.array([clips[c].split for c in w.clip])
+    if (split == "val").any() and (split == "train").any():
+        return split == "val", "project split (splits.json)"
+    if val_fraction <= 0:
+        return np.zeros(len(w.y), bool), "none"
+    groups = np.array([clips[c].group for c in w.clip])
+    uniq = sorted(set(groups))
+    if len(uniq) >= 3:
+        rng = np.random.default_rng(0)
+        order = list(rng.permutation(uniq))
+        val_groups: list[str] = []
+        for g in order:
+            if len(val_groups) >= max(1, round(val_fraction * len(uniq))):
+                break
+            keep = ~np.isin(groups, val_groups + [g])
+            if set(w.y[keep]) == set(w.y):
+                val_groups.append(g)
+        if val_groups:
+            return np.isin(groups, val_groups), f"by group: {', '.join(map(str, val_groups))}"
+    gap = 0.0
+    return w.position > (1 - val_fraction) + gap, f"last {val_fraction:.0%} of each clip (time block)"
+
+
+def fit_windows(w: Windows, clips: list[Clip], classes: list[str], embedder, policy: CropPolicy,
+                config: TrainConfig) -> tuple[Classifier, dict]:
+    val, how = validation_mask(w, clips, config.val_fraction)
+    # drop windows overlapping the boundary between train and val of one clip (leak)
+    model, info = Classifier.fit(w.x[~val], w.y[~val], classes, embedder, policy, config.head,
+                                 w.x[val] if val.any() else None, w.y[val] if val.any() else None)
+    info["validation"] = {"how": how, "windows": int(val.sum())}
+    return model, info
+
+
+def clip_predictions(model: Classifier, w: Windows, n_clips: int) -> np.ndarray:
+    """Per clip: mean of its windows' probabilities ``(n_clips, C)``; NaN rows for clips with no window."""
+    p = model.predict_proba(w.x)
+    out = np.full((n_clips, p.shape[1]), np.nan, np.float32)
+    for c in range(n_clips):
+        sel = w.clip == c
+        if sel.any():
+            out[c] = p[sel].mean(0)
+    return out
+
+
+def clip_scores(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict:
+    """Clip top-1 accuracy and macro F1 over the classes present in ``y_true``."""
+    from sklearn.metrics import f1_score
+
+    ok = np.isfinite(proba).all(1)
+    if not ok.any():
+        raise MouseActError("no clip could be scored")
+    pred = proba[ok].argmax(1)
+    yt = np.asarray(y_true)[ok]
+    present = sorted(set(yt.tolist()))
+    return {"clips": int(ok.sum()), "top1": round(float((pred == yt).mean()), 4),
+            "macro_f1": round(float(f1_score(yt, pred, labels=present, average="macro", zero_division=0)), 4),
+            "window_top1": None}
+
+
+def embed(clips: list[Clip], classes: list[str], embedder, config: TrainConfig, policy: CropPolicy,
+          cache=None, desc: str = "embedding") -> Windows:
+    return embed_clip_windows(clips, classes, embedder, config.window, config.stride, policy, cache, desc=desc)
