@@ -28,6 +28,21 @@ img{max-width:100%}.small{color:#666;font-size:.85em}
 """
 
 
+HOW_TO_READ = """<details><summary>How to read these numbers</summary><ul class='small'>
+<li><b>Frame scores</b> compare the behaviour in every single frame (0 = no behaviour). Precision: of
+the frames predicted as a behaviour, the share that really show it; recall: of the frames that
+show it, the share found; F1: their harmonic mean. Macro = plain mean over behaviours.</li>
+<li><b>Segment scores</b> count bouts: a predicted bout is correct when it overlaps a true bout of the
+same behaviour by at least the tIoU threshold (intersection over union of the two time spans;
+0.5 = half of their joint span is shared). Each true bout can be matched once.</li>
+<li><b>AP / mAP</b>: bouts ranked by confidence; the area under precision-recall, averaged over
+behaviours (mAP) and thresholds. It rewards confident correct bouts and penalises confident
+mistakes.</li>
+<li><b>Cohen's kappa</b>: frame agreement corrected for chance (1 = perfect, 0 = chance level).</li>
+<li>Behaviours present on one side only are scored, not dropped, and are listed below.</li>
+</ul></details>"""
+
+
 def _figure():
     import matplotlib
 
@@ -139,6 +154,7 @@ def build_html(result: dict) -> str:
         parts += [f"<div class='note'>{html.escape(n)}</div>" for n in result["notes"]]
     parts.append("<h2>Overall (macro over behaviours, background excluded)</h2>")
     parts.append(_table(["score", "value"], macro_rows(result)))
+    parts.append(HOW_TO_READ)
     header, rows = per_class_rows(result)
     parts.append("<h2>Per behaviour</h2>")
     parts.append(_table(header, rows))
