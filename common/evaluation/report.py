@@ -24,7 +24,7 @@ table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}
 .note{background:#fff6dd;border-left:4px solid #e0a800;padding:.4em .8em;margin:.3em 0}
-img{max-width:100%}.small{color:#666;font-size:.85em}
+img{max-width:100%}.small{color:#666;font-size:.85em}.wide{overflow-x:auto}
 """
 
 
@@ -128,12 +128,12 @@ def ethogram_vs_figure(gt, pred, fps: float, n_frames: int, classes: Sequence[st
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def cell(x):
         if isinstance(x, float):
-            x = "nan" if math.isnan(x) else f"{x:.3f}"
+            x = "n/a" if math.isnan(x) else f"{x:.3f}"
         return f"<td>{html.escape(str(x))}</td>"
 
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>"]
+    out = ["<div class='wide'><table><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>"]
     out += ["<tr>" + "".join(cell(x) for x in r) + "</tr>" for r in rows]
-    return "\n".join(out) + "</table>"
+    return "\n".join(out) + "</table></div>"
 
 
 def build_html(result: dict) -> str:
