@@ -1,0 +1,110 @@
+"""Fit a localizer: windowed features → estimator, then the operating point on held-out data.
+
+Data come as *groups* of sequences (one group per animal / recording session). The
+operating point is chosen on out-of-group predictions (fit on all groups but one, predict
+that one, pool), so the stored thresholds reflect a new animal, not the training one. The
+final estimator is then fit on all groups.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import numpy as np
+from pydantic import Field
+
+from mouseact.config import Config
+from mouseact.localizer.features import FeatureConfig
+from mouseact.localizer.model import DEFAULT_WINDOWS_S, ESTIMATORS, KIND, Localizer, window_features
+from mouseact.localizer.proposals import ProposalConfig, choose_operating_point, evaluate, operating_curve
+
+
+class LocalizerTrainConfig(Config):
+    estimator: Literal["logreg", "hgb"] = Field("logreg", description="temporal model over windowed features")
+    windows_s: tuple[float, ...] = Field(DEFAULT_WINDOWS_S, description="context windows (seconds)")
+    c: float = Field(0.1, gt=0, description="inverse L2 strength of the logistic model")
+    hgb_iter: int = Field(200, ge=10, description="boosting iterations (estimator=hgb)")
+    target_recall: float = Field(0.95, gt=0, le=1, description="recall of true segments the operating point must reach")
+    tiou: float = Field(0.5, gt=0, le=1, description="a true segment is found if a proposal overlaps it by this tIoU")
+    max_gap_s: float = Field(0.5, ge=0, description="proposals: stitch gaps up to this long (s)")
+    min_duration_s: float = Field(0.4, ge=0, description="proposals: drop shorter segments (s)")
+    pad_s: float = Field(0.25, ge=0, description="proposals: pad each segment on both sides (s)")
+    features: FeatureConfig = Field(default_factory=FeatureConfig, description="per-frame feature settings")
+    seed: int = Field(0, description="random seed")
+
+    def proposal_base(self) -> ProposalConfig:
+        return ProposalConfig(max_gap_s=self.max_gap_s, min_duration_s=self.min_duration_s, pad_s=self.pad_s)
+
+
+def _xy(seqs, cfg: LocalizerTrainConfig):
+    x = np.concatenate([window_features(s.features, s.fps, cfg.windows_s) for s in seqs])
+    y = np.concatenate([(np.asarray(s.labels) > 0).astype(np.int8) for s in seqs])
+    return x, y
+
+
+def fit_estimator(seqs, cfg: LocalizerTrainConfig):
+    x, y = _xy(seqs, cfg)
+    if y.min() == y.max():
+        from mouseact.errors import MouseActError
+
+        raise MouseActError("training data has only one kind of frame (need both action and background)")
+    est = ESTIMATORS[cfg.estimator]()
+    if cfg.estimator == "logreg":
+        return est.fit(x, y, c=cfg.c, seed=cfg.seed)
+    return est.fit(x, y, max_iter=cfg.hgb_iter, seed=cfg.seed)
+
+
+def predict(est, seqs, cfg: LocalizerTrainConfig) -> list[np.ndarray]:
+    return [est.predict(window_features(s.features, s.fps, cfg.windows_s)) for s in seqs]
+
+
+def out_of_group(groups: Sequence[Sequence], cfg: LocalizerTrainConfig) -> list[list[np.ndarray]]:
+    """Actionness of every sequence from a model that did not see its group."""
+    if len(groups) == 1:  # one animal only: two halves of its sequences
+        seqs = list(groups[0])
+        if len(seqs) < 2:
+            from mouseact.errors import MouseActError
+
+            raise MouseActError("need at least two sequences (or two videos) to choose the operating point")
+        groups = [seqs[: len(seqs) // 2], seqs[len(seqs) // 2:]]
+    out = []
+    for i, g in enumerate(groups):
+        rest = [s for j, gg in enumerate(groups) if j != i for s in gg]
+        out.append(predict(fit_estimator(rest, cfg), g, cfg))
+    return out, groups
+
+
+def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, feature_names: Sequence[str],
+                    provenance: dict | None = None) -> tuple[Localizer, dict]:
+    """Fit the final model on all groups; operating point from out-of-group predictions."""
+    oog, used_groups = out_of_group(groups, cfg)
+    acts = [a for g in oog for a in g]
+    seqs = [s for g in used_groups for s in g]
+    labels = [s.labels for s in seqs]
+    fpss = [s.fps for s in seqs]
+    curve = operating_curve(acts, labels, fpss, cfg.proposal_base(), threshold=cfg.tiou)
+    point, met = choose_operating_point(curve, cfg.target_recall)
+    prop = cfg.proposal_base().model_copy(update={"high": point["high"], "low": point["low"]})
+    final = fit_estimator(seqs, cfg)
+    n_frames = sum(len(s.labels) for s in seqs)
+    card = {
+        "estimator": cfg.estimator,
+        "feature_names": list(feature_names),
+        "feature_config": cfg.features.model_dump(),
+        "windows_s": list(cfg.windows_s),
+        "train_fps": float(np.median(fpss)),
+        "config": cfg.model_dump(),
+        "classes": ["action"],
+        "operating_point": {
+            "target_recall": cfg.target_recall, "tiou": cfg.tiou, "target_met": met,
+            "recall": point["recall"], "frames_proposed": point["frames_proposed"],
+            "segments": point["segments"], "chosen_on": "out-of-group predictions",
+            "proposal_config": prop.model_dump(),
+        },
+        "curve": [{k: round(v, 4) if isinstance(v, float) else v for k, v in c.items()} for c in curve],
+        "training_data": {"groups": len(used_groups), "sequences": len(seqs), "frames": int(n_frames),
+                          "action_share": float(np.mean(np.concatenate(labels) > 0)),
+                          **(provenance or {})},
+    }
+    return Localizer(card, final), {"operating_point": card["operating_point"],
+                                     "oog_eval": evaluate(acts, labels, fpss, prop, cfg.tiou)}

@@ -1,0 +1,191 @@
+"""The stage-1 model: windowed per-frame features → actionness in [0, 1] → proposals.
+
+The temporal context comes from the features, not from the estimator: every base feature is
+averaged over centred windows of a few lengths (in seconds, so frame rate does not matter),
+its local variability is added, and its deviation from the whole video's median (a mouse
+that is always fidgety, or a camera with more noise, shifts its own baseline). A linear
+model or gradient boosting then scores each frame independently. Estimators are chosen by
+measurement (docs/benchmarks/05-localizer.md).
+
+Storage: the logistic model is plain numbers in ``logreg.npz`` (no pickle); gradient
+boosting is ``hgb.joblib`` (a pickle, guarded by the card's SHA-256 like every model file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from mouseact import modelcard
+from mouseact.errors import ModelError
+from mouseact.intervals import Interval
+from mouseact.localizer.features import FeatureConfig, FeatureExtractor
+from mouseact.localizer.proposals import ProposalConfig, propose
+
+KIND = "localizer"
+DEFAULT_WINDOWS_S = (0.33, 1.0, 3.0)
+
+
+def _signed_log(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def window_features(features: np.ndarray, fps: float, windows_s: Sequence[float] = DEFAULT_WINDOWS_S
+                    ) -> np.ndarray:
+    """``(N, F)`` per-frame features → ``(N, F * (len(windows) + 3))`` with temporal context.
+
+    Per base feature: centred means over each window, the standard deviation over the middle
+    window, the middle-window mean minus the video median, and short minus long mean.
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    x = _signed_log(np.nan_to_num(np.asarray(features, np.float64), nan=0.0, posinf=0.0, neginf=0.0))
+    n = len(x)
+    if n == 0:
+        return np.zeros((0, x.shape[1] * (len(windows_s) + 3)), np.float32)
+    means = []
+    for w in windows_s:
+        size = max(1, int(round(w * fps)))
+        means.append(uniform_filter1d(x, size=size, axis=0, mode="nearest"))
+    mid = means[len(means) // 2]
+    size = max(1, int(round(windows_s[len(windows_s) // 2] * fps)))
+    sq = uniform_filter1d(x * x, size=size, axis=0, mode="nearest")
+    std = np.sqrt(np.maximum(sq - mid * mid, 0.0))
+    rel = mid - np.median(x, axis=0, keepdims=True)
+    contrast = means[0] - means[-1]
+    return np.concatenate(means + [std, rel, contrast], axis=1).astype(np.float32)
+
+
+class LogisticActionness:
+    """Standardised logistic regression; stored as plain arrays."""
+
+    file = "logreg.npz"
+
+    def __init__(self, mean=None, scale=None, coef=None, intercept=0.0):
+        self.mean, self.scale, self.coef, self.intercept = mean, scale, coef, intercept
+
+    def fit(self, x: np.ndarray, y: np.ndarray, c: float = 0.1, seed: int = 0) -> "LogisticActionness":
+        from sklearn.linear_model import LogisticRegression
+
+        self.mean = x.mean(0)
+        self.scale = x.std(0) + 1e-6
+        lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=seed)
+        lr.fit((x - self.mean) / self.scale, y)
+        self.coef, self.intercept = lr.coef_[0].astype(np.float64), float(lr.intercept_[0])
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+    def save(self, d: Path) -> None:
+        np.savez(d / self.file, mean=self.mean, scale=self.scale, coef=self.coef,
+                 intercept=np.array([self.intercept]))
+
+    @classmethod
+    def load(cls, d: Path) -> "LogisticActionness":
+        z = np.load(d / cls.file, allow_pickle=False)
+        return cls(z["mean"], z["scale"], z["coef"], float(z["intercept"][0]))
+
+
+class BoostedActionness:
+    """sklearn HistGradientBoosting on the windowed features (balanced sample weights)."""
+
+    file = "hgb.joblib"
+
+    def __init__(self, model=None):
+        self.model = model
+
+    def fit(self, x: np.ndarray, y: np.ndarray, max_iter: int = 200, seed: int = 0) -> "BoostedActionness":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        pos = max(y.mean(), 1e-6)
+        w = np.where(y > 0, 0.5 / pos, 0.5 / max(1 - pos, 1e-6))
+        self.model = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.05, max_leaf_nodes=15,
+                                                    min_samples_leaf=40, l2_regularization=1.0,
+                                                    random_state=seed)
+        self.model.fit(x, y, sample_weight=w)
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(x)[:, 1]
+
+    def save(self, d: Path) -> None:
+        import joblib
+
+        joblib.dump(self.model, d / self.file)
+
+    @classmethod
+    def load(cls, d: Path) -> "BoostedActionness":
+        import joblib
+
+        return cls(joblib.load(d / cls.file))
+
+
+ESTIMATORS = {"logreg": LogisticActionness, "hgb": BoostedActionness}
+
+
+class Localizer:
+    """Loaded stage-1 model: ``actionness(features)`` then ``propose(actionness, fps)``."""
+
+    def __init__(self, card: dict, estimator, model_dir: Path | None = None):
+        self.card = card
+        self.estimator = estimator
+        self.model_dir = model_dir
+        self.feature_names: list[str] = list(card["feature_names"])
+        self.feature_config: dict = dict(card["feature_config"])
+        self.windows_s: tuple[float, ...] = tuple(card["windows_s"])
+        self.train_fps: float = float(card["train_fps"])
+        self.proposal_config = ProposalConfig(**card["operating_point"]["proposal_config"])
+
+    # -- artifact ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, model_dir: str | Path) -> "Localizer":
+        model_dir = Path(model_dir)
+        card = modelcard.load(model_dir, KIND)
+        kind = card.get("estimator")
+        if kind not in ESTIMATORS:
+            raise ModelError(f"unknown localizer estimator {kind!r} (known: {', '.join(ESTIMATORS)})", model_dir)
+        for key in ("feature_names", "feature_config", "windows_s", "train_fps", "operating_point"):
+            if key not in card:
+                raise ModelError(f"model card lacks {key!r}", model_dir)
+        try:
+            est = ESTIMATORS[kind].load(model_dir)
+        except Exception as exc:  # a damaged or foreign file: one line, not a traceback
+            raise ModelError(f"cannot read {ESTIMATORS[kind].file}: {exc}", model_dir) from None
+        return cls(card, est, model_dir)
+
+    def save(self, out_dir: str | Path, overwrite: bool = True) -> Path:
+        card = {k: v for k, v in self.card.items() if k not in ("kind", "created", "versions", "files")}
+        return modelcard.save(out_dir, KIND, card, self.estimator.save, overwrite=overwrite)
+
+    # -- use ----------------------------------------------------------------------------------
+    def feature_extractor(self, fps: float) -> FeatureExtractor:
+        """The extractor this model was trained with, set to the video's frame rate."""
+        return FeatureExtractor(FeatureConfig(**{**self.feature_config, "fps": float(fps)}))
+
+    def actionness(self, features: np.ndarray, fps: float | None = None) -> np.ndarray:
+        """Per-frame actionness ``(N,)`` in [0, 1] from the whole video's features ``(N, F)``.
+
+        ``fps`` sets the temporal windows (seconds → frames); default: the training frame rate.
+        """
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[1] != len(self.feature_names):
+            got = features.shape[1] if features.ndim == 2 else features.shape
+            raise ModelError(f"features have {got} columns but this localizer was trained on "
+                             f"{len(self.feature_names)} ({', '.join(self.feature_names[:4])}, ...): "
+                             "extract them with Localizer.feature_extractor(fps)", self.model_dir)
+        if len(features) == 0:
+            return np.zeros(0, np.float32)
+        x = window_features(features, fps or self.train_fps, self.windows_s)
+        return self.estimator.predict(x).astype(np.float32)
+
+    def propose(self, actionness: np.ndarray, fps: float) -> list[Interval]:
+        """Candidate segments (label ``"action"``) at the operating point stored in the card."""
+        return propose(actionness, fps, self.proposal_config)
+
+    @property
+    def operating_point(self) -> dict:
+        return self.card["operating_point"]

@@ -1,0 +1,130 @@
+"""Per-frame actionness → candidate segments, and the choice of the operating point.
+
+Proposals are made by hysteresis: a segment is a run of frames with actionness >= ``low``
+that contains at least one frame >= ``high`` (a brief dip below ``high`` inside an action
+does not split it, a lone noisy frame above ``low`` does not start one). Then segments
+closer than ``max_gap_s`` are stitched, those shorter than ``min_duration_s`` dropped, and
+each is padded by ``pad_s`` on both sides (the classifier sees a little context, and
+boundary errors cost less recall).
+
+The operating point (``high``, ``low``) is chosen on validation data: the smallest share of
+frames proposed that still reaches the target recall of true segments at tIoU >= 0.5.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from pydantic import Field
+
+from mouseact.config import Config
+from mouseact.intervals import Interval, clamp, merge, runs, tiou
+
+LABEL = "action"
+
+
+class ProposalConfig(Config):
+    high: float = Field(0.5, description="a segment needs at least one frame with actionness >= high")
+    low: float = Field(0.3, description="a segment extends over neighbouring frames with actionness >= low")
+    max_gap_s: float = Field(0.5, description="stitch segments separated by at most this many seconds")
+    min_duration_s: float = Field(0.4, description="drop segments shorter than this (before padding)")
+    pad_s: float = Field(0.25, description="extend every segment by this many seconds on both sides")
+
+
+def propose(actionness: np.ndarray, fps: float, config: ProposalConfig) -> list[Interval]:
+    """Candidate ``"action"`` segments (inclusive ends); confidence = peak actionness inside."""
+    a = np.asarray(actionness, dtype=np.float64)
+    n = len(a)
+    if n == 0:
+        return []
+    low = min(config.low, config.high)
+    segs = [(s, e) for s, e in runs(a >= low) if a[s:e + 1].max() >= config.high]
+    ivs = [Interval(s, e, LABEL, float(a[s:e + 1].max())) for s, e in segs]
+    gap = int(round(config.max_gap_s * fps))
+    if ivs and gap > 0:
+        # stitch, keeping the peak (not the mean) as confidence
+        out = [ivs[0]]
+        for iv in ivs[1:]:
+            if iv.start - out[-1].end - 1 <= gap:
+                out[-1] = Interval(out[-1].start, iv.end, LABEL, max(out[-1].confidence, iv.confidence))
+            else:
+                out.append(iv)
+        ivs = out
+    min_len = int(round(config.min_duration_s * fps))
+    ivs = [iv for iv in ivs if iv.length >= min_len]
+    pad = int(round(config.pad_s * fps))
+    ivs = clamp([Interval(iv.start - pad, iv.end + pad, LABEL, iv.confidence) for iv in ivs], n)
+    # padding can make neighbours overlap: merge them, keeping the higher peak
+    out: list[Interval] = []
+    for iv in sorted(ivs):
+        if out and iv.start <= out[-1].end + 1:
+            out[-1] = Interval(out[-1].start, max(out[-1].end, iv.end), LABEL,
+                               max(out[-1].confidence, iv.confidence))
+        else:
+            out.append(iv)
+    return out
+
+
+def gt_segments(labels: np.ndarray) -> list[Interval]:
+    """Class-agnostic true segments: runs of non-background frames (adjacent actions merge)."""
+    return [Interval(s, e, LABEL) for s, e in runs(np.asarray(labels) > 0)]
+
+
+def recall_at(gt: Sequence[Interval], proposals: Sequence[Interval], threshold: float = 0.5) -> tuple[int, int]:
+    """(hits, total): true segments matched by some proposal with tIoU >= threshold."""
+    hits = 0
+    props = sorted(proposals)
+    starts = np.array([p.start for p in props])
+    for g in gt:
+        # only proposals that can overlap g
+        lo = np.searchsorted(starts, g.start - 10**9)
+        best = 0.0
+        for p in props[lo:np.searchsorted(starts, g.end, side="right")]:
+            if p.end >= g.start:
+                best = max(best, tiou(g, p))
+        hits += best >= threshold
+    return hits, len(gt)
+
+
+def proposed_fraction(proposals: Sequence[Interval], n_frames: int) -> float:
+    return sum(p.length for p in merge(proposals)) / max(n_frames, 1)
+
+
+def evaluate(actionness_list, labels_list, fps_list, config: ProposalConfig, threshold: float = 0.5) -> dict:
+    """Recall at tIoU ``threshold`` and share of frames proposed, pooled over sequences."""
+    hits = total = proposed = frames = 0
+    for a, y, fps in zip(actionness_list, labels_list, fps_list):
+        props = propose(a, fps, config)
+        h, t = recall_at(gt_segments(y), props, threshold)
+        hits, total = hits + h, total + t
+        proposed += proposed_fraction(props, len(a)) * len(a)
+        frames += len(a)
+    return {"recall": hits / max(total, 1), "segments": total, "frames_proposed": proposed / max(frames, 1)}
+
+
+def operating_curve(actionness_list, labels_list, fps_list, base: ProposalConfig,
+                    highs: Sequence[float] | None = None, low_ratios: Sequence[float] = (0.5, 0.7, 1.0),
+                    threshold: float = 0.5) -> list[dict]:
+    """Recall vs frames proposed for a grid of (high, low) thresholds."""
+    if highs is None:
+        allv = np.concatenate([np.asarray(a) for a in actionness_list])
+        highs = np.unique(np.round(np.quantile(allv, np.linspace(0.3, 0.995, 40)), 4))
+    curve = []
+    for hi in highs:
+        for r in low_ratios:
+            cfg = base.model_copy(update={"high": float(hi), "low": float(hi * r)})
+            res = evaluate(actionness_list, labels_list, fps_list, cfg, threshold)
+            curve.append({"high": float(hi), "low": float(hi * r), **res})
+    return curve
+
+
+def choose_operating_point(curve: list[dict], target_recall: float) -> tuple[dict, bool]:
+    """The point proposing the fewest frames with recall >= target; else the highest recall.
+
+    Returns ``(point, target_met)``.
+    """
+    ok = [c for c in curve if c["recall"] >= target_recall]
+    if ok:
+        return min(ok, key=lambda c: (c["frames_proposed"], -c["recall"])), True
+    return max(curve, key=lambda c: (c["recall"], -c["frames_proposed"])), False

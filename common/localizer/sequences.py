@@ -1,0 +1,214 @@
+"""Training sequences with known frame labels, spliced from one-behaviour clips.
+
+The B-SOiD example clips (``bsoid_clips/mouse1|mouse2``) each show one behaviour. A
+sequence is made by cutting them into pieces and concatenating the pieces in a random order
+so that background (``inactive``, ``locomote``) fills most of the time and action bouts are
+sparse, as in a real recording:
+
+* every action clip contributes one or more pieces per sequence (a long clip such as the
+  839-frame ``body_groom`` is cut into several bouts);
+* between two action bouts there is usually a background stretch made of 1-4 background
+  pieces (so cuts also happen background→background and cannot by themselves signal an
+  action); with a small probability two action bouts touch (action→action cut);
+* the background footage is reused (there are only ~345 background frames per mouse), at
+  random offsets and lengths.
+
+Frames are decoded piece by piece and fed through the detector and the
+:class:`FeatureExtractor` exactly as the inference pipeline does (64-frame chunks, a
+background model primed from frames across all the mouse's clips, i.e. across "the video").
+The indices of the cut frames are returned so that benchmarks can show the model does not
+merely detect cuts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+from pydantic import Field
+
+from mouseact.config import Config
+from mouseact.errors import MouseActError
+from mouseact.localizer.features import FeatureConfig, FeatureExtractor
+
+BSOID_BACKGROUND = ("inactive", "locomote")
+
+
+class SequenceConfig(Config):
+    action_share: float = Field(0.15, gt=0, lt=1, description="target share of action frames per sequence")
+    action_piece_s: tuple[float, float] = Field((1.6, 8.0), description="action bout length range, seconds")
+    background_piece_s: tuple[float, float] = Field((1.0, 6.0), description="background piece length range, s")
+    touch_prob: float = Field(0.15, ge=0, le=1, description="chance that two action bouts are spliced back to back")
+    background: tuple[str, ...] = Field(BSOID_BACKGROUND, description="clip labels that count as background")
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+    clip: str   # clip label (file stem)
+    start: int  # first frame in the clip
+    stop: int   # one past the last frame
+
+    @property
+    def length(self) -> int:
+        return self.stop - self.start
+
+
+@dataclasses.dataclass
+class Sequence_:
+    features: np.ndarray   # (N, F) float32
+    labels: np.ndarray     # (N,) int: 0 background, i = classes[i-1]
+    classes: list[str]
+    cuts: np.ndarray       # frame indices where a new piece starts (excluding 0)
+    fps: float
+    pieces: list[Piece]
+    boxes: np.ndarray      # (N, 4)
+
+    @property
+    def action(self) -> np.ndarray:
+        return (self.labels > 0).astype(np.int8)
+
+
+def clip_paths(folder: str | Path) -> dict[str, Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MouseActError("clip folder not found", folder)
+    clips = {p.stem: p for p in sorted(folder.glob("*.mp4"))}
+    if not clips:
+        raise MouseActError("no .mp4 clips (one behaviour per clip, file name = behaviour)", folder)
+    return clips
+
+
+def plan_sequence(lengths: dict[str, int], fps: float, rng: np.random.Generator,
+                  config: SequenceConfig = SequenceConfig()) -> list[Piece]:
+    """A random order of pieces; action clips cut into bouts, background filling the gaps."""
+    bg = [c for c in lengths if c in config.background]
+    acts = [c for c in lengths if c not in config.background]
+    if not bg or not acts:
+        raise MouseActError(f"need both background clips ({', '.join(config.background)}) and action clips")
+    lo, hi = (int(round(s * fps)) for s in config.action_piece_s)
+    bouts: list[Piece] = []
+    for c in acts:
+        n = lengths[c]
+        pos = int(rng.integers(0, max(1, n - hi))) if n > 2 * hi else 0
+        # cut the clip from a random start into consecutive bouts of random length
+        while pos < n:
+            ln = int(rng.integers(lo, hi + 1))
+            stop = n if n - (pos + ln) < lo else min(n, pos + ln)
+            bouts.append(Piece(c, pos, stop))
+            pos = stop
+            if len(bouts) and rng.random() < 0.35:  # keep only part of long clips per sequence
+                break
+    rng.shuffle(bouts)
+    n_action = sum(b.length for b in bouts)
+    n_bg = n_action * (1 - config.action_share) / config.action_share
+    gaps = len(bouts) + 1
+    blo, bhi = (int(round(s * fps)) for s in config.background_piece_s)
+    pieces: list[Piece] = []
+
+    def background_stretch(total: int) -> None:
+        left = total
+        while left > blo:
+            c = bg[int(rng.integers(len(bg)))]
+            ln = min(int(rng.integers(blo, bhi + 1)), lengths[c], left)
+            s = int(rng.integers(0, lengths[c] - ln + 1))
+            pieces.append(Piece(c, s, s + ln))
+            left -= ln
+
+    for i, b in enumerate(bouts):
+        if i == 0 or rng.random() >= config.touch_prob:
+            background_stretch(int(rng.uniform(0.5, 1.5) * n_bg / gaps))
+        pieces.append(b)
+    background_stretch(int(rng.uniform(0.5, 1.5) * n_bg / gaps))
+    return pieces
+
+
+def _iter_piece_chunks(readers, pieces: Sequence[Piece], chunk: int) -> Iterator[np.ndarray]:
+    """Frames of the spliced sequence in chunks of ``chunk`` frames."""
+    buf: list[np.ndarray] = []
+    n = 0
+    for p in pieces:
+        for frame in readers[p.clip].iter_frames(p.start, p.stop):
+            buf.append(frame)
+            n += 1
+            if n == chunk:
+                yield np.stack(buf)
+                buf, n = [], 0
+    if buf:
+        yield np.stack(buf)
+
+
+def prime_on_clips(detector, paths: Sequence[Path], per_clip: int = 6) -> None:
+    """Background model from frames across all clips of one camera (= across 'the video')."""
+    from mouseact.video import VideoReader
+
+    if not hasattr(detector, "fit_background"):
+        return
+    frames, size = [], None
+    for p in paths:
+        with VideoReader(p) as full:
+            size = (full.info.height, full.info.width)
+            n = full.info.n_frames
+        work_w = min(getattr(detector.config, "work_width", size[1]), size[1])
+        with VideoReader(p, width=work_w, height=-1) as vr:
+            frames.append(vr.get_frames(np.linspace(0, n - 1, per_clip).round().astype(int)))
+    detector.fit_background(np.concatenate(frames), frame_size=size)
+
+
+def build_sequence(folder: str | Path, pieces: Sequence[Piece], classes: Sequence[str],
+                   feature_config: FeatureConfig | dict | None = None, detector: str = "classical",
+                   stride: int = 2, chunk: int = 64, background: Sequence[str] = BSOID_BACKGROUND,
+                   progress: bool = False) -> Sequence_:
+    """Decode, detect and extract features for one planned sequence, as the pipeline would."""
+    from mouseact.preprocess.detection import StreamingDetector, make_detector
+    from mouseact.progress import bar
+    from mouseact.video import VideoReader
+
+    paths = clip_paths(folder)
+    readers = {c: VideoReader(p) for c, p in paths.items()}
+    try:
+        fps = next(iter(readers.values())).info.fps
+        fc = FeatureConfig(**{**(feature_config.model_dump() if isinstance(feature_config, FeatureConfig)
+                                 else dict(feature_config or {})), "fps": fps})
+        fx = FeatureExtractor(fc)
+        det = make_detector(detector)
+        prime_on_clips(det, list(paths.values()))
+        stream = StreamingDetector(det, stride=stride, fps=fps)
+        feats, boxes = [], []
+        start = 0
+        total = sum(p.length for p in pieces)
+        with bar(total, desc="sequence", disable=not progress) as pb:
+            for frames in _iter_piece_chunks(readers, pieces, chunk):
+                b = stream.process(start, frames)
+                feats.append(fx.process(start, frames, b))
+                boxes.append(b)
+                start += len(frames)
+                pb.update(len(frames))
+    finally:
+        for r in readers.values():
+            r.close()
+    index = {c: i + 1 for i, c in enumerate(classes)}
+    labels = np.concatenate([np.full(p.length, 0 if p.clip in background else index[p.clip], np.int32)
+                             for p in pieces])
+    cuts = np.cumsum([p.length for p in pieces])[:-1]
+    return Sequence_(np.concatenate(feats), labels, list(classes), cuts, fps, list(pieces), np.concatenate(boxes))
+
+
+def bsoid_sequences(folder: str | Path, n_sequences: int, seed: int = 0,
+                    config: SequenceConfig = SequenceConfig(), feature_config=None,
+                    progress: bool = True) -> list[Sequence_]:
+    """``n_sequences`` random spliced sequences from one mouse's clip folder."""
+    from mouseact.video import probe
+
+    paths = clip_paths(folder)
+    lengths = {c: probe(p).n_frames for c, p in paths.items()}
+    fps = probe(next(iter(paths.values()))).fps
+    classes = [c for c in paths if c not in config.background]
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_sequences):
+        plan = plan_sequence(lengths, fps, rng, config)
+        out.append(build_sequence(folder, plan, classes, feature_config, background=config.background,
+                                  progress=progress))
+    return out
