@@ -206,3 +206,56 @@ def test_compare_config_file_and_overrides(tmp_path, bsoid_dir, cli):
         str(cfg),
     )
     assert res.returncode == 2 and "alpah" in res.stderr
+
+
+def test_compare_two_run_folders(tmp_path, bsoid_dir, cli):
+    out, groups = _runs(tmp_path, bsoid_dir, 2)
+    # pre and post inferred separately: move the post videos' outputs to a second run folder
+    post = tmp_path / "run_post" / "predictions"
+    post.mkdir(parents=True)
+    for line in groups.read_text().splitlines()[1:]:
+        video, cond = line.split(",")
+        if cond == "post":
+            stem = export.video_stem(video)
+            for p in (export.prediction_path(out, stem), export.meta_path(out, stem)):
+                p.rename(post / p.name)
+    res = cli(
+        "compare",
+        "--pred",
+        str(out),
+        str(tmp_path / "run_post"),
+        "--groups",
+        str(groups),
+        "--out",
+        str(tmp_path / "c"),
+        "--no-plots",
+        "--measures",
+        "bouts",
+    )
+    assert res.returncode == 0, res.stderr
+    with open(tmp_path / "c" / "values.csv") as f:
+        assert len({v["video"] for v in csv.DictReader(f)}) == 4
+    # the same video in both folders is ambiguous: refused
+    export.write_video_outputs(
+        tmp_path / "run_post",
+        "x",
+        probe(next(bsoid_dir.glob("mouse1/*.mp4"))),
+        [],
+        None,
+        ["groom"],
+        ethogram=False,
+    )
+    export.write_video_outputs(
+        out, "x", probe(next(bsoid_dir.glob("mouse1/*.mp4"))), [], None, ["groom"], ethogram=False
+    )
+    res = cli(
+        "compare",
+        "--pred",
+        str(out),
+        str(tmp_path / "run_post"),
+        "--groups",
+        str(groups),
+        "--out",
+        str(tmp_path / "c2"),
+    )
+    assert res.returncode == 2 and "'x' has predictions in both" in res.stderr

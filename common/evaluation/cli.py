@@ -73,7 +73,13 @@ def register(subparsers) -> None:
         "Benjamini-Hochberg). Writes stats.csv, stats.md, values.csv and a box/strip plot per\n"
         "measure. Warns when n is too small to reach alpha.",
     )
-    c.add_argument("--pred", required=True, metavar="DIR", help="output folder of `mouseact infer`")
+    c.add_argument(
+        "--pred",
+        required=True,
+        nargs="+",
+        metavar="DIR",
+        help="output folder(s) of `mouseact infer` (several: e.g. pre and post run separately)",
+    )
     c.add_argument(
         "--groups",
         required=True,

@@ -249,7 +249,7 @@ def wilcoxon_paired(a: Sequence[float], b: Sequence[float]) -> tuple[float, floa
 # the comparison
 # --------------------------------------------------------------------------------------------
 def collect_values(
-    pred_dir: str | Path,
+    pred_dir: str | Path | Sequence[str | Path],
     groups: list[GroupRow],
     groups_path: Path | str = "groups CSV",
     start_s: float | None = None,
@@ -258,7 +258,7 @@ def collect_values(
     """Per video x behaviour summary values joined with the condition. Returns
     ``(values, behaviors, warnings)``. Videos named in the groups CSV but without predictions
     are an error; predictions not in the CSV are left out with a warning."""
-    preds = read_predictions(pred_dir)
+    preds = read_runs(pred_dir)
     wanted = {video_stem(g.video): g for g in groups}
     missing = [g.video for s, g in wanted.items() if s not in preds]
     if missing:
@@ -266,7 +266,7 @@ def collect_values(
         raise MouseActError(
             f"no predictions for video(s) listed in {Path(groups_path).name}: {', '.join(missing)} "
             f"(predictions exist for: {', '.join(have[:8])}{' ...' if len(have) > 8 else ''})",
-            pred_dir,
+            pred_dir if isinstance(pred_dir, (str, Path)) else ", ".join(map(str, pred_dir)),
         )
     warnings = []
     extra = sorted(s for s in preds if s not in wanted)
@@ -299,6 +299,18 @@ def collect_values(
                 }
             )
     return values, behaviors, warnings
+
+
+def read_runs(pred_dirs) -> dict:
+    """Predictions of one run folder or several (e.g. pre and post recorded and run apart)."""
+    dirs = [pred_dirs] if isinstance(pred_dirs, (str, Path)) else list(pred_dirs)
+    preds, where = {}, {}
+    for d in dirs:
+        for stem, vp in read_predictions(d).items():
+            if stem in preds:
+                raise MouseActError(f"video {stem!r} has predictions in both {where[stem]} and {d}", d)
+            preds[stem], where[stem] = vp, d
+    return preds
 
 
 def _decide_paired(groups: list[GroupRow], mode: str) -> bool:
@@ -409,7 +421,9 @@ def _r(x, nd: int = 4) -> float:
     return x if math.isnan(x) else round(x, nd)
 
 
-def compare(pred_dir: str | Path, groups_csv: str | Path, cfg: CompareConfig | None = None) -> CompareResult:
+def compare(
+    pred_dir: str | Path | Sequence[str | Path], groups_csv: str | Path, cfg: CompareConfig | None = None
+) -> CompareResult:
     cfg = cfg or CompareConfig()
     bad = [m for m in cfg.measures if m not in SUMMARY_METRICS]
     if bad:

@@ -131,7 +131,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
             x = "n/a" if math.isnan(x) else f"{x:.3f}"
         return f"<td>{html.escape(str(x))}</td>"
 
-    out = ["<div class='wide'><table><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>"]
+    out = [
+        "<div class='wide'><table><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>"
+    ]
     out += ["<tr>" + "".join(cell(x) for x in r) + "</tr>" for r in rows]
     return "\n".join(out) + "</table></div>"
 
