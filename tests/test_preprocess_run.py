@@ -319,3 +319,27 @@ def test_cli_config_file_group_map_and_overrides(sessions, tmp_path, capsys):
     with pytest.raises(MouseActError, match="max_clip"):
         from mouseact.config import load
         load(PreprocessConfig, cfg)
+
+
+def test_classical_detector_boxes_go_into_clips_and_test_videos(sessions, tmp_path):
+    recs = [sessions["mouse1_s2.mp4"], sessions["mouse2_s1.mp4"]]
+    proj = _project(tmp_path / "in", recs)
+    cfg = PreprocessConfig(detector="classical", val_fraction=0, test_fraction=0.5, seed=0)
+    preprocess(proj, tmp_path / "out", cfg, progress=False)
+    out = tmp_path / "out" / PROJECT_NAME
+    splits = {it["item"]: it for it in json.loads((out / "splits.json").read_text())["items"]}
+    tracks = {p.stem: np.load(p) for p in (tmp_path / "out" / ".work" / "tracks").glob("*.npy")}
+    assert set(tracks) == {"ds0__mouse1_s2", "ds0__mouse2_s1"}   # one cached track per video
+    found = 0
+    for r in sly_io.read_project(out):
+        track = tracks["ds0__" + Path(splits[r.key]["source"]).stem]
+        s, e = splits[r.key]["source_range"]
+        want = track[s: e + 1]
+        assert r.boxes is not None and r.boxes.shape == (r.n_frames, 4)
+        ok = np.isfinite(want).all(1)
+        assert np.array_equal(np.isfinite(r.boxes).all(1), ok)     # "no mouse" frames stay empty
+        found += int(ok.sum())
+        if ok.any():  # carried as detected (no resize at 450x360); detector quality is tested elsewhere
+            assert np.abs(r.boxes[ok] - want[ok]).max() <= 1.0
+            assert (r.boxes[ok][:, 2] > r.boxes[ok][:, 0]).all() and (r.boxes[ok][:, 2] < r.width).all()
+    assert found > 0

@@ -72,7 +72,7 @@ def _classes(project_dir: Path, records, config: PreprocessConfig) -> list[str]:
     return classes
 
 
-def _track(rec, vid: str, config: PreprocessConfig, work: Path) -> np.ndarray | None:
+def _track(rec, vid: str, config: PreprocessConfig, work: Path, progress: bool = True) -> np.ndarray | None:
     """Mouse boxes of a video: the project's, else the detector's (cached in .work/tracks)."""
     if rec.boxes is not None:
         return np.asarray(rec.boxes, dtype=np.float32)
@@ -90,8 +90,8 @@ def _track(rec, vid: str, config: PreprocessConfig, work: Path) -> np.ndarray | 
                             "(clips without boxes) or import boxes with the project", rec.video_path) from None
 
     _say(f"detecting the mouse in {rec.key} ({config.detector})")
-    detector = make_detector(config.detector, model_path=config.detector_model)
-    track = detect_video(rec.video_path, detector=detector)
+    track = detect_video(rec.video_path, detector=make_detector(config.detector, model_path=config.detector_model),
+                         progress=progress)
     boxes = np.asarray(track.boxes, dtype=np.float32)
     if len(boxes) != rec.n_frames:  # detector decodes the real frame count; align to the annotation
         fixed = np.full((rec.n_frames, 4), np.nan, dtype=np.float32)
@@ -230,7 +230,7 @@ def preprocess(project_dir: str | Path, out_dir: str | Path, config: PreprocessC
         for rec in records:
             if rec.key not in by_video:
                 continue
-            boxes = _track(rec, video_id(rec.key), config, work)
+            boxes = _track(rec, video_id(rec.key), config, work, progress)
             with VideoReader(rec.video_path) as reader:
                 for c in by_video[rec.key]:
                     _cut_one(rec, reader, c, boxes, config, clips_dir, classes)
@@ -239,7 +239,7 @@ def preprocess(project_dir: str | Path, out_dir: str | Path, config: PreprocessC
                     pbar.update(1)
             manifest.save()
 
-    test_boxes = {r.key: _track(r, video_id(r.key), config, work)
+    test_boxes = {r.key: _track(r, video_id(r.key), config, work, progress)
                   for r in records if manifest.videos[r.key]["split"] == "test"}
     report = _assemble(out_dir, records, manifest, clips_dir, classes, config, test_boxes)
     return report
