@@ -64,6 +64,12 @@ def wait_healthy(base_url: str, timeout: float = 120, interval: float = 0.5) -> 
     raise MouseActError(f"service not healthy after {timeout:.0f} s (last: {last})", base_url)
 
 
+def _npy(frames: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(frames, dtype=np.uint8), allow_pickle=False)
+    return buf.getvalue()
+
+
 class RemoteDetector:
     """The detector service as a local ``Detector``: same ``detect``/``reset`` as stage 0's detectors.
 
@@ -75,20 +81,47 @@ class RemoteDetector:
         self.base_url = base_url.rstrip("/")
         self.session = session or f"client-{uuid.uuid4().hex[:10]}"
         self.timeout = timeout
+        self._info: dict | None = None
 
-    def detect(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        frames = np.ascontiguousarray(frames, dtype=np.uint8)
-        buf = io.BytesIO()
-        np.save(buf, frames, allow_pickle=False)
+    def _service_info(self) -> dict:
+        if self._info is None:
+            status, payload = self._call("GET", "/info")
+            self._info = payload
+        return self._info
+
+    @property
+    def config(self):
+        """The service detector's config (e.g. ``work_width``), as attributes."""
+        import types
+
+        return types.SimpleNamespace(**self._service_info().get("config", {}))
+
+    @property
+    def fit_background(self):
+        """Present only when the service's detector has a background model (as local ones)."""
+        if not self._service_info().get("background"):
+            raise AttributeError("fit_background")
+        return self._fit_background
+
+    def _fit_background(self, frames: np.ndarray, frame_size: tuple[int, int] | None = None) -> None:
+        headers = {"X-Frame-Size": f"{int(frame_size[0])},{int(frame_size[1])}"} if frame_size else {}
+        self._call("POST", f"/sessions/{self.session}/background", _npy(frames), headers)
+
+    def _call(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, Any]:
         try:
-            status, payload = _request("POST", self.base_url + "/detect/frames", buf.getvalue(),
-                                       "application/x-npy", {"X-Session": self.session}, self.timeout)
+            status, payload = _request(method, self.base_url + path, body,
+                                       "application/x-npy" if body is not None else None,
+                                       {"X-Session": self.session, **(headers or {})}, self.timeout)
         except (urllib.error.URLError, OSError) as exc:
             raise MouseActError(f"detector service not reachable: {getattr(exc, 'reason', exc)}",
                                 self.base_url) from None
         if status != 200:
-            raise MouseActError(f"detector service answered HTTP {status}: {payload.get('error') or payload}",
-                                self.base_url)
+            detail = payload.get("error") if isinstance(payload, dict) else payload
+            raise MouseActError(f"detector service answered HTTP {status} to {path}: {detail}", self.base_url)
+        return status, payload
+
+    def detect(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        _, payload = self._call("POST", "/detect/frames", _npy(frames))
         boxes = np.array([[np.nan] * 4 if b is None else b for b in payload["boxes"]], dtype=np.float32)
         scores = np.array([np.nan if s is None else s for s in payload["scores"]], dtype=np.float32)
         return boxes.reshape(-1, 4), scores

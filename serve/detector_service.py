@@ -8,6 +8,9 @@ Endpoints
                               client (the classical background model must see one video's frames in
                               order). → ``{"boxes": [[x1, y1, x2, y2] | null, ...], "scores": [...]}``
 - ``DELETE /sessions/{name}``  forget that client's detector state (start of a new video).
+- ``GET /info``               the detector's kind and config, whether it has a background model.
+- ``POST /sessions/{name}/background``  ``.npy`` frames sampled across a video: prime that session's
+                              background model (what the pipeline does before streaming a video).
 - ``GET /stats``              requests and frames served, sessions alive.
 - ``POST /detect/video``      JSON ``{"path": "...", "stride": 1}`` for a video the service can read
                               → the smoothed track: boxes, scores, lost flags, fps, frame count.
@@ -16,7 +19,6 @@ The detector comes from ``mouseact.preprocess.detection.make_detector`` (no weig
 the classical detector needs none, learned ones load a local file given with ``--model``).
 """
 
-from __future__ import annotations
 
 import collections
 import io
@@ -62,6 +64,16 @@ class DetectorSessions:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
 
 
 def boxes_to_json(boxes: np.ndarray) -> list[list[float] | None]:
@@ -148,6 +160,46 @@ def create_app(kind: str = "classical", model_path: str | None = None, stride: i
         return {"boxes": boxes_to_json(boxes), "scores": _scores_json(scores), "n_frames": len(frames),
                 "session": session, "ms_per_frame": round(1000 * seconds / max(len(frames), 1), 3)}
 
+    @app.get("/info")
+    def get_info():
+        """What a client needs to mirror the detector: its config and whether it has a background model."""
+        if not slot.ready:
+            return health_response(slot)
+        probe, _ = slot.value["sessions"].get("default")
+        cfg = getattr(probe, "config", None)
+        cfg = cfg.model_dump() if hasattr(cfg, "model_dump") else dict(vars(cfg)) if cfg is not None else {}
+        return {"detector": kind, "model": model_path, "config": _jsonable(cfg),
+                "background": hasattr(probe, "fit_background")}
+
+    @app.post("/sessions/{name}/background")
+    async def fit_background(name: str, request: Request):
+        """Prime a session's background model with frames sampled across its video (header
+        ``X-Frame-Size: H,W`` = size of the frames detection will see, if the samples are smaller)."""
+        if not slot.ready:
+            return health_response(slot)
+        try:
+            frames = decode_frames(await request.body())
+            size = request.headers.get("x-frame-size")
+            frame_size = tuple(int(v) for v in size.split(",")) if size else None
+            if frame_size is not None and len(frame_size) != 2:
+                raise MouseActError("X-Frame-Size must be H,W")
+        except (MouseActError, ValueError) as exc:
+            return error_response(400, str(exc))
+        import anyio
+
+        def run():
+            detector, lock = slot.value["sessions"].get(name[:100])
+            if not hasattr(detector, "fit_background"):
+                return False
+            with lock:
+                detector.fit_background(frames, frame_size=frame_size)
+            return True
+
+        fitted = await anyio.to_thread.run_sync(run)
+        if not fitted:
+            return error_response(400, f"the {kind} detector has no background model")
+        return {"session": name, "frames": len(frames), "frame_size": frame_size}
+
     @app.get("/stats")
     def get_stats():
         sessions = len(slot.value["sessions"]) if slot.ready else 0
@@ -168,9 +220,9 @@ def create_app(kind: str = "classical", model_path: str | None = None, stride: i
             video_stride = int(payload.get("stride", stride))
             if video_stride < 1:
                 raise MouseActError(f"stride must be >= 1, got {video_stride}")
-            track = _detect_whole_video(path, factory(), video_stride)
+            track, fps = _detect_whole_video(path, factory(), video_stride)
             stats["videos"] += 1
-            return _track_json(track, path)
+            return _track_json(track, fps, path)
         except MouseActError as exc:
             return error_response(400, str(exc))
         except (TypeError, ValueError) as exc:
@@ -180,24 +232,15 @@ def create_app(kind: str = "classical", model_path: str | None = None, stride: i
 
 
 def _detect_whole_video(path: Path, detector, stride: int):
-    """One streaming pass: chunks → StreamingDetector → smoothed Track (memory flat in length)."""
-    from mouseact.preprocess.detection import StreamingDetector
-    from mouseact.progress import bar
-    from mouseact.video import VideoReader
+    """The library's one streaming pass (background primed, tracked, smoothed) -> (Track, fps)."""
+    from mouseact.preprocess.detection.streaming import detect_video
 
-    with VideoReader(path) as reader:
-        streaming = StreamingDetector(detector, stride)
-        with bar(total=reader.info.n_frames, desc=f"detect {path.name}") as pbar:
-            for start, frames in reader.iter_chunks(64):
-                streaming.process(start, frames)
-                pbar.update(len(frames))
-        track = streaming.finalize()
-        track.fps = reader.info.fps  # carried along for the JSON below
-    return track
+    track, _, _, info = detect_video(path, detector=detector, stride=stride, progress=False, return_raw=True)
+    return track, info.fps
 
 
-def _track_json(track, path: Path) -> dict:
+def _track_json(track, fps: float, path: Path) -> dict:
     lost = np.asarray(track.lost, dtype=bool)
-    return {"path": str(path), "n_frames": int(len(track.boxes)), "fps": getattr(track, "fps", None),
+    return {"path": str(path), "n_frames": int(len(track.boxes)), "fps": fps,
             "boxes": boxes_to_json(track.boxes), "scores": _scores_json(track.scores),
             "lost": [bool(x) for x in lost], "lost_share": round(float(lost.mean()) if len(lost) else 0.0, 4)}

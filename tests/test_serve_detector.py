@@ -109,14 +109,30 @@ def test_remote_detector_is_a_detector(detector_server, openfield_frames):
     assert status == 200
 
 
-def test_whole_video_track(detector_server, bsoid_dir):
-    from mouseact.serve.detector_service import _detect_whole_video
+def test_remote_background_priming_matches_local(detector_server, openfield_video, openfield_frames):
+    """The pipeline primes the background from frames across the video; remotely too."""
     from mouseact.preprocess.detection import make_detector
+    from mouseact.preprocess.detection.streaming import prime_detector
+
+    local, remote = make_detector("classical"), RemoteDetector(detector_server.url)
+    assert hasattr(remote, "fit_background") and remote.config.work_width == local.config.work_width
+    prime_detector(local, openfield_video, 16)
+    prime_detector(remote, openfield_video, 16)
+    want, _ = local.detect(openfield_frames[:32])
+    got, _ = remote.detect(openfield_frames[:32])
+    np.testing.assert_allclose(got, want, atol=0.01, equal_nan=True)
+    # unprimed, the first frames come out differently: priming really reached the service
+    fresh, _ = RemoteDetector(detector_server.url).detect(openfield_frames[:32])
+    assert not np.allclose(fresh, got, atol=0.01, equal_nan=True)
+
+
+def test_whole_video_track(detector_server, bsoid_dir):
+    from mouseact.preprocess.detection.streaming import detect_video
 
     video = bsoid_dir / "mouse1" / "orient_L.mp4"
     status, body, _ = request("POST", detector_server.url + "/detect/video", {"path": str(video), "stride": 2})
     assert status == 200, body
-    local = _detect_whole_video(video, make_detector("classical"), 2)
+    local = detect_video(video, "classical", stride=2, progress=False)
     assert body["n_frames"] == len(local.boxes) == 47 and body["fps"] == pytest.approx(15.0)
     boxes = np.array([[np.nan] * 4 if b is None else b for b in body["boxes"]])
     np.testing.assert_allclose(boxes, local.boxes, atol=0.01, equal_nan=True)
