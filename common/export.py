@@ -164,6 +164,10 @@ def _info_dict(info: Any) -> dict:
     return d
 
 
+def _abs(path: str | None) -> str:
+    return str(Path(path).resolve()) if path else ""
+
+
 def _video_file_name(video_name: str, info: dict) -> str:
     """The video's file name with extension (from ``info.path`` when ``video_name`` has none)."""
     name = Path(str(video_name)).name
@@ -228,7 +232,8 @@ def write_predictions(
     atomic.write_json(path, [iv.to_json() for iv in ivs])
     meta = {
         "video": _video_file_name(video_name, d),
-        "video_path": str(d.get("path") or ""),
+        # absolute: a resumed batch may run from another directory and still needs the video
+        "video_path": _abs(d.get("path")),
         "fps": float(d["fps"]),
         "n_frames": int(d["n_frames"]),
         "width": int(d.get("width") or 0),
@@ -783,7 +788,7 @@ def write_batch_outputs(
         if stem in fresh:
             r = fresh[stem]
             d = _info_dict(_get(r, "info"))
-            vpath = str(_get(r, "video_path") or d.get("path") or "")
+            vpath = _abs(str(_get(r, "video_path") or d.get("path") or ""))
             name = str(_get(r, "video_name") or _get(r, "name") or Path(vpath).name)
             arrays = _track_arrays(_get(r, "track"))
             per_video.append(

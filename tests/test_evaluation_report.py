@@ -184,11 +184,15 @@ def test_real_boris_ground_truth(tmp_path, data_dir, cli):
         Interval(iv.start + 1, min(iv.end + 1, rec.n_frames - 1), iv.label, 0.9) for iv in rec.intervals
     ]
     info = VideoInfo(f"/videos/{Path(rec.name).stem}.avi", rec.fps, rec.n_frames, 640, 480)
-    export.write_video_outputs(tmp_path / "run", Path(rec.name).stem, info, shifted, None, ["interact"])
+    # the model also knows 'mount', which it never predicted and the annotator never coded
+    export.write_video_outputs(
+        tmp_path / "run", Path(rec.name).stem, info, shifted, None, ["interact", "mount"]
+    )
     res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(boris), "--out", str(tmp_path / "ev"))
     assert res.returncode == 0, res.stderr
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
-    assert m["gt_format"] == "boris"
+    assert m["gt_format"] == "boris" and m["classes"] == ["interact"]
+    assert m["unknown_labels"] == {"only_in_predictions": [], "only_in_ground_truth": []}
     assert m["segment"]["per_class"]["interact"]["0.3"]["f1"] == 1.0
     n_bouts = len(rec.intervals)
     # each bout loses exactly its first frame on the truth side and gains one after it
@@ -218,6 +222,32 @@ def test_interval_csv_ground_truth_and_missing_videos(tmp_path, gt_project, cli)
     assert res.returncode == 0, res.stderr
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["gt_format"] == "csv" and m["frame"]["macro"]["f1"] == 1.0
+
+    # a plain CSV with whole-number start/end is ambiguous until the units are given
+    plain = tmp_path / "plain.csv"
+    rows = ["video,behavior,start,end"]
+    rows += [
+        f"{stem}.mp4,{iv.label},{iv.start},{iv.end}" for stem, rec in records.items() for iv in rec.intervals
+    ]
+    plain.write_text("\n".join(rows) + "\n")
+    res = cli(
+        "evaluate", "--pred", str(run), "--gt", str(plain), "--out", str(tmp_path / "evp"), "--no-report"
+    )
+    assert res.returncode == 2 and "--units" in res.stderr
+    res = cli(
+        "evaluate",
+        "--pred",
+        str(run),
+        "--gt",
+        str(plain),
+        "--out",
+        str(tmp_path / "evp"),
+        "--no-report",
+        "--units",
+        "frames",
+    )
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "evp" / "metrics.json").read_text())["frame"]["macro"]["f1"] == 1.0
 
     # a video with ground truth but no predictions: error naming it, no outputs
     export.prediction_path(run, "rear_plus").unlink()

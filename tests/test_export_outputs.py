@@ -69,6 +69,7 @@ def test_video_outputs_round_trip(tmp_path, clips):
     assert vp.intervals == sorted(Interval(i.start, i.end, i.label, round(i.confidence, 4)) for i in ivs)
     assert (vp.fps, vp.n_frames, vp.video) == (info.fps, info.n_frames, video.name)
     assert vp.meta["classes"] == CLASSES and vp.meta["width"] == info.width
+    assert Path(vp.meta["video_path"]).is_absolute()  # a resumed batch may start elsewhere
 
     # plain interval CSV: seconds follow frames / fps with the stop at the end of the last frame
     rows = read_csv(paths["intervals"])

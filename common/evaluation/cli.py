@@ -50,6 +50,12 @@ def register(subparsers) -> None:
         help="tIoU thresholds for segment scores and mAP (default 0.3 0.5 0.7)",
     )
     p.add_argument(
+        "--units",
+        choices=["auto", "frames", "seconds"],
+        default=None,
+        help="units of start/end in an interval-CSV ground truth (default auto: from the column names)",
+    )
+    p.add_argument(
         "--ignore-labels",
         nargs="+",
         default=None,
@@ -175,7 +181,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         EvaluateConfig,
         getattr(args, "config", None),
         _overrides(
-            args, {"gt_format": "gt_format", "thresholds": "thresholds", "ignore_labels": "ignore_labels"}
+            args,
+            {
+                "gt_format": "gt_format",
+                "thresholds": "thresholds",
+                "ignore_labels": "ignore_labels",
+                "units": "units",
+            },
         ),
     )
     result = evaluate(args.pred, args.gt, cfg)

@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from mouseact import atomic
@@ -37,6 +37,9 @@ GT_FORMATS = ("auto", "supervisely", "boris", "csv")
 class EvaluateConfig(Config):
     thresholds: list[float] = Field([0.3, 0.5, 0.7], description="tIoU thresholds for segment P/R/F1 and mAP")
     gt_format: str = Field("auto", description="ground-truth format: auto, supervisely, boris, csv")
+    units: Literal["auto", "frames", "seconds"] = Field(
+        "auto", description="units of start/end in an interval CSV (auto: from the column names)"
+    )
     ignore_labels: list[str] = Field(
         [],
         description="predicted labels to leave out before scoring, e.g. "
@@ -168,7 +171,7 @@ def read_interval_csv_frames(path: Path) -> dict[str, list[Interval]]:
 
 
 def _read_one_file(
-    path: Path, fmt: str, preds: dict[str, VideoPrediction], notes: list[str]
+    path: Path, fmt: str, preds: dict[str, VideoPrediction], notes: list[str], units: str = "auto"
 ) -> dict[str, list[Interval]]:
     if fmt == "csv":
         try:
@@ -176,7 +179,18 @@ def _read_one_file(
         except ImportError:
             notes.append("interval CSV read by the minimal built-in reader (frames only)")
             return read_interval_csv_frames(path)
-        return _records_to_intervals(read_interval_csv(path), path, preds, notes)
+        fps = None
+        if units == "seconds":
+            # the CSV has no frame rate: take the videos' (one value, or the conversion is ambiguous)
+            rates = sorted({vp.fps for vp in preds.values()})
+            if len(rates) != 1:
+                raise MouseActError(
+                    f"interval CSV in seconds but the videos have different frame rates "
+                    f"({', '.join(f'{r:g}' for r in rates)}); give frames or a BORIS export",
+                    path,
+                )
+            fps = rates[0]
+        return _records_to_intervals(read_interval_csv(path, fps=fps, units=units), path, preds, notes)
     if fmt == "boris":
         try:
             from mouseact.preprocess.importers import read_boris
@@ -188,7 +202,9 @@ def _read_one_file(
     raise AnnotationError(f"unknown ground-truth format {fmt!r}", path)
 
 
-def load_ground_truth(path: str | Path, preds: dict[str, VideoPrediction], fmt: str = "auto") -> GroundTruth:
+def load_ground_truth(
+    path: str | Path, preds: dict[str, VideoPrediction], fmt: str = "auto", units: str = "auto"
+) -> GroundTruth:
     path = Path(path)
     if not path.exists():
         raise MouseActError("ground truth not found", path)
@@ -214,13 +230,13 @@ def load_ground_truth(path: str | Path, preds: dict[str, VideoPrediction], fmt: 
         for f in files:
             kind = sniff_csv(f)
             kinds.add(kind)
-            for stem, v in _read_one_file(f, kind, preds, notes).items():
+            for stem, v in _read_one_file(f, kind, preds, notes, units).items():
                 if stem in ivs:
                     raise AnnotationError(f"video {stem!r} annotated in more than one file", f)
                 ivs[stem] = v
         labels = sorted({iv.label for v in ivs.values() for iv in v})
         return GroundTruth(ivs, labels, "+".join(sorted(kinds)), notes)
-    ivs = _read_one_file(path, fmt, preds, notes)
+    ivs = _read_one_file(path, fmt, preds, notes, units)
     labels = sorted({iv.label for v in ivs.values() for iv in v})
     return GroundTruth(ivs, labels, fmt, notes)
 
@@ -315,7 +331,7 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
     thresholds = tuple(float(t) for t in cfg.thresholds)
     pred_notes: list[str] = []
     preds, pred_source = load_predictions(pred_dir, pred_notes)
-    gt = load_ground_truth(gt_path, preds, cfg.gt_format)
+    gt = load_ground_truth(gt_path, preds, cfg.gt_format, cfg.units)
     gt.notes[:0] = pred_notes
     only_pred = sorted(set(preds) - set(gt.intervals))
     only_gt = sorted(set(gt.intervals) - set(preds))
@@ -338,19 +354,20 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
         gt.notes.append(
             f"{n_drop} predicted bout(s) labelled {', '.join(sorted(ignored))} left out (ignore_labels)"
         )
-    pred_labels = list(
-        dict.fromkeys(
-            [c for vp in preds.values() for c in vp.classes]
-            + sorted({iv.label for vp in preds.values() for iv in vp.intervals})
-        )
-    )
+    # Model classes the ground truth never mentions and the model never predicted say nothing
+    # either way; everything that occurs (or that the ground truth declares) is scored.
+    model_classes = list(dict.fromkeys(c for vp in preds.values() for c in vp.classes))
+    predicted = list(dict.fromkeys(sorted({iv.label for vp in preds.values() for iv in vp.intervals})))
     gt_labels = list(
         dict.fromkeys([*gt.labels, *sorted({iv.label for v in gt.intervals.values() for iv in v})])
     )
-    classes = list(dict.fromkeys([*pred_labels, *gt_labels]))
+    ordered = [*model_classes, *predicted, *gt_labels]
+    classes = [c for c in dict.fromkeys(ordered) if c in gt_labels or c in predicted]
     unknown = {
-        "only_in_predictions": [c for c in pred_labels if c not in gt_labels],
-        "only_in_ground_truth": [c for c in gt_labels if c not in pred_labels],
+        # predicted bouts of behaviours the ground truth does not know at all
+        "only_in_predictions": [c for c in predicted if c not in gt_labels],
+        # behaviours annotated in the ground truth that the model cannot output
+        "only_in_ground_truth": [c for c in gt_labels if c not in model_classes and c not in predicted],
     }
     notes = list(gt.notes)
     for side, labs in (
