@@ -130,7 +130,7 @@ def main() -> None:
         "than the frames 1–2 before or after (sequential decode as reference).", "",
         "Reading: cutting re-encodes only the clip frames (about half the video at a 1:1 idle ratio with "
         "bouts every ~10 s), so its cost is dominated by encoding; a re-run with nothing new reads the "
-        "project and the manifest and skips all clips.",
+        "project and the manifest and skips all clips. With the classical detector the whole video is tracked once (boxes for every frame, cached in `.work/tracks`), which costs more than the cutting itself; boxes already in the project skip it.",
     ]
     out = ROOT / "docs" / "benchmarks" / "04-preprocess.md"
     out.write_text("\n".join(lines) + "\n")
