@@ -341,23 +341,9 @@ def compare_values(
                     dropped = sorted(s for s, d in per.items() if (ca in d) != (cb in d))
                     several = sorted(s for s in subjects if len(per[s][ca]) > 1 or len(per[s][cb]) > 1)
                     if several:
-                        note = "; ".join(
-                            x
-                            for x in [
-                                note,
-                                f"several videos per condition averaged for: {', '.join(several)}",
-                            ]
-                            if x
-                        )
+                        note = _join(note, f"several videos per condition averaged for: {', '.join(several)}")
                     if dropped:
-                        note = "; ".join(
-                            x
-                            for x in [
-                                note,
-                                f"subjects without both conditions left out: {', '.join(dropped)}",
-                            ]
-                            if x
-                        )
+                        note = _join(note, f"subjects without both conditions left out: {', '.join(dropped)}")
                     min_p = min_p_wilcoxon(len(a)) if len(a) >= 2 else math.nan
                     test = "wilcoxon_signed_rank"
                 else:
@@ -368,7 +354,7 @@ def compare_values(
                     test = "mann_whitney_u"
                 if not math.isnan(min_p) and min_p > cfg.alpha:
                     small_n_pairs.add((ca, cb, len(a), len(b), min_p))
-                    note = "; ".join(x for x in [note, f"n too small: p cannot go below {min_p:.3g}"] if x)
+                    note = _join(note, f"n too small: p cannot go below {min_p:.3g}")
                 elif math.isnan(min_p):
                     small_n_pairs.add((ca, cb, len(a), len(b), math.nan))
                 rows.append(
@@ -414,6 +400,10 @@ def compare_values(
                 "conclusions"
             )
     return stats, warnings
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
 
 
 def _r(x, nd: int = 4) -> float:
