@@ -259,3 +259,22 @@ def test_compare_two_run_folders(tmp_path, bsoid_dir, cli):
         str(tmp_path / "c2"),
     )
     assert res.returncode == 2 and "'x' has predictions in both" in res.stderr
+
+
+def test_paired_design_averages_and_drops_by_hand():
+    rows = [  # (subject, condition, bouts)
+        ("s1", "pre", 2), ("s1", "pre", 4), ("s1", "post", 9),  # two pre videos -> mean 3
+        ("s2", "pre", 1), ("s2", "post", 5),
+        ("s3", "pre", 6), ("s3", "post", 4),
+        ("s4", "pre", 7),  # never recorded post
+    ]  # fmt: skip
+    values = [{"subject": s, "condition": c, "behavior": "groom", "bouts": v} for s, c, v in rows]
+    cfg = cmp.CompareConfig(measures=["bouts"])
+    (row,), warnings = cmp.compare_values(values, ["pre", "post"], ["groom"], True, cfg)
+    assert row["n_a"] == row["n_b"] == 3
+    assert "averaged for: s1" in row["note"] and "left out: s4" in row["note"]
+    d = [9 - 3, 5 - 1, 4 - 6]  # ranks of |d| = 3, 2, 1 -> W+ = 5, W- = 1 -> r = 4/6
+    exact = stats.PermutationMethod(n_resamples=np.inf)
+    assert row["p"] == pytest.approx(stats.wilcoxon(d, method=exact).pvalue, abs=1e-6)
+    assert row["effect_size"] == pytest.approx(round(4 / 6, 4))
+    assert any("smallest possible p = 0.25" in w for w in warnings)
