@@ -133,3 +133,15 @@ def test_entry_passes_other_commands_to_the_cli():
     res = subprocess.run(["sh", str(ENTRY), "serve", "detector", "--help"], env=container_env(),
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "usage: mouseact serve detector" in res.stdout
+
+
+def test_entry_config_overrides_are_checked(tmp_path, input_dir):
+    """MOUSEACT_SET goes through the pipeline's config: a typo is an error, not silently ignored."""
+    res = subprocess.run(["sh", str(ENTRY), "inference"],
+                         env=container_env(INPUT=str(input_dir), OUTPUT=str(tmp_path / "out"),
+                                           MOUSEACT_SET="postprocess.treshold=0.5"),
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr[-2000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "treshold" in last
+    assert not (tmp_path / "out").exists()
