@@ -379,7 +379,9 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
 
     gt_frames, pred_frames, gt_all, pred_all = [], [], {}, {}
     per_video = []
-    for stem in sorted(preds):
+    from mouseact.progress import bar
+
+    for stem in bar(total=len(preds), desc="scoring", unit="video", iterable=sorted(preds)):
         vp = preds[stem]
         g = _clamp(sorted(gt.intervals[stem]), vp.n_frames, stem, notes, cfg.clamp_gt, str(gt_path))
         gt.intervals[stem] = g

@@ -201,7 +201,10 @@ def build_html(result: dict) -> str:
             vrows,
         )
     )
-    for stem, v in result["_videos"].items():
+    from mouseact.progress import bar
+
+    videos = result["_videos"]
+    for v in bar(total=len(videos), desc="report ethograms", unit="video", iterable=videos.values()):
         fig = ethogram_vs_figure(
             v["gt"],
             v["pred"],
