@@ -364,3 +364,31 @@ def test_names_with_dots_keep_their_stem(tmp_path, clips):
     export.write_video_outputs(tmp_path, "m1.day2", info, intervals_for(info), None, CLASSES, ethogram=False)
     (vp,) = export.read_predictions(tmp_path).values()
     assert vp.stem == "m1.day2" and (tmp_path / "predictions" / "m1.day2.json").is_file()
+
+
+def test_batch_from_result_objects_keeps_nested_datasets(tmp_path, clips):
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Result:  # the attributes mouseact.inference's VideoResult carries
+        name: str
+        video_path: Path
+        info: object
+        intervals: list
+        track: object
+        dataset: str
+
+    results = [
+        Result(v.name, v, i, intervals_for(i), real_track(i), f"cohort1/day{k}")
+        for k, (v, i) in enumerate(clips)
+    ]
+    for r in results:
+        export.write_video_outputs(
+            tmp_path, r.name, r.info, r.intervals, r.track, CLASSES, dataset=r.dataset, ethogram=False
+        )
+    paths = export.write_batch_outputs(tmp_path, results, CLASSES)
+    from mouseact import sly_io
+
+    recs = sly_io.read_project(paths["project"])
+    assert sorted(r.dataset for r in recs) == ["cohort1/day0", "cohort1/day1"]
+    assert all(int(np.isfinite(r.boxes[:, 0]).sum()) == r.n_frames - 4 for r in recs)
