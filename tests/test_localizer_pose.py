@@ -42,7 +42,11 @@ def test_single_animal_dlc_csv_and_unseen_points(data_dir, tmp_path):
     f2, _ = pose_features(read_pose(low), fps=30, config=PoseConfig(min_likelihood=0.6, max_gap_s=0.5))
     unseen = f2[:, names.index("mouse_unseen")]
     assert (unseen[100:160] >= 0.25).all() and np.isfinite(f2).all()
-    assert np.allclose(f2[:90], feats[:90], atol=1e-5)
+    # frames far from the change are the same up to the body-length scale (a median over the file)
+    j = names.index("mouse_spread")
+    ratio = f2[:90, j] / feats[:90, j]
+    assert np.allclose(ratio, ratio[0], rtol=1e-4)
+    assert np.array_equal(f2[:90, names.index("mouse_unseen")], feats[:90, names.index("mouse_unseen")])
 
 
 def test_frame_count_mismatch_is_an_error(social_csv):
