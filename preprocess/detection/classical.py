@@ -1,22 +1,29 @@
-"""The default detector: background model + foreground mask + largest blob. No weights, CPU only.
+"""The default detector: background model + foreground mask + best blob. No weights, CPU only.
 
 Why it is built this way:
 
-* It works on frames shrunk to ``work_width`` (320 px by default): a mouse is tens of pixels
-  wide in a 640x480 frame, so halving the resolution costs little accuracy and makes every
-  OpenCV call ~4x cheaper (detection must not be the bottleneck next to decoding).
-* The background is the per-pixel **median** of frames sampled across the video
-  (:meth:`ClassicalDetector.fit_background`, called by ``detect_video``) so a mouse that sits
-  still for minutes is not part of it as long as it moves at some point in the recording.
-* While streaming, the background keeps learning (slow lighting drift) from a ring of frames
-  sampled every ``bg_sample_every`` frames, but the pixels under the current detection are
-  never learnt (*selective update*): a mouse that stops keeps being found.
-* A global gain (median frame / median background) is divided out first, so a lamp that
-  dims or a camera that re-exposes does not turn the whole floor into foreground.
-* Polarity is automatic: ``|frame - background|`` finds a dark mouse on a light floor and a
-  light/agouti mouse on a dark floor alike. After ``polarity_lock_after`` confident detections
-  with one sign, the detector keeps only that sign, which rejects the opposite-signed "ghost" a
-  mouse leaves where the background still shows it, and light reflections of a dark mouse.
+* **Two resolutions.** The mouse is *found* on frames shrunk to ``search_width`` (160 px): a
+  mouse is tens of pixels wide in a 640x480 frame, and every OpenCV call is ~16x cheaper
+  there, so detection keeps up with decoding. Its box is then *measured* at ``work_width``
+  (320 px) inside a small region around the blob only, which keeps the edges accurate.
+* **Background = median of frames sampled across the video** (:meth:`fit_background`, which
+  ``detect_video``/``StreamingDetector.prime`` call), so a mouse that sits still for minutes
+  is not part of it as long as it moves at some point in the recording.
+* **Selective update.** While streaming the background keeps learning (slow lighting drift)
+  from a ring of frames sampled every ``bg_sample_every`` frames, but the pixels under the
+  current detection are never learnt: a mouse that stops keeps being found.
+* **Exposure correction.** Auto-exposure and lamps shift bright and dark parts of the scene by
+  different amounts; the mean shift of each background-brightness bin is subtracted first.
+* **Auto polarity.** ``|frame - background|`` finds a dark mouse on a light floor and a light or
+  agouti mouse on a dark floor alike. After ``polarity_lock_after`` detections of one sign the
+  detector keeps only that sign, which rejects the opposite-signed "ghost" a mouse leaves where
+  the background still shows it, and light reflections of a dark mouse.
+* **Blob choice.** Blobs are ranked by their *strong* pixels (far above the threshold): a mouse
+  stands out by much more than a shifted cloth edge or a shadow. Blobs touching the frame border
+  are mostly things outside the arena and are down-weighted; the blob at the last position
+  keeps the track unless another is much stronger.
+* **Body box.** Inside the blob, faint parts (shadow, the mouse's reflection in a wall) and thin
+  parts (the tail) are removed before the box is taken (see :meth:`_body_box`).
 * The threshold adapts to the frame's noise (a robust sigma of the difference image), and a
   blob must cover ``min_area_frac`` of the frame: a frame with no mouse gives no box.
 """
@@ -30,24 +37,42 @@ from mouseact.config import Config
 
 
 class ClassicalConfig(Config):
-    work_width: int = Field(320, ge=32, description="frames are shrunk to this width before detection (px)")
+    search_width: int = Field(160, ge=32, description="width (px) of the shrunk frame the mouse is searched in")
+    work_width: int = Field(320, ge=32, description="width (px) at which the box edges are measured (around the blob only)")
     min_threshold: float = Field(20.0, ge=1, description="smallest grey-level difference that counts as foreground")
     noise_k: float = Field(6.0, ge=0, description="threshold = max(min_threshold, noise_k x robust noise sigma)")
     min_area_frac: float = Field(0.0006, ge=0, description="smallest blob (share of the frame area) that is a mouse")
-    max_area_frac: float = Field(0.5, gt=0, le=1, description="blobs larger than this share of the frame are lighting changes, not a mouse")
-    open_px: int = Field(1, ge=0, description="opening radius at work resolution: removes noise and the thin tail")
-    close_px: int = Field(2, ge=0, description="closing radius at work resolution: joins a mouse split by a light patch")
+    max_area_frac: float = Field(0.5, gt=0, le=1, description="larger blobs (share of the frame) are lighting changes, not a mouse")
+    open_px: int = Field(1, ge=0, description="opening radius (work px) removing noise specks")
+    close_px: int = Field(2, ge=0, description="closing radius (work px) joining a body split by a light patch")
     polarity: str = Field("auto", pattern="^(auto|dark|light|both)$",
                           description="mouse darker or lighter than the floor; auto decides from the first detections")
-    polarity_lock_after: int = Field(60, ge=0, description="detections needed before auto polarity locks (0 = never lock)")
+    polarity_lock_after: int = Field(60, ge=0, description="detections of one sign (95%) before auto polarity locks; 0 = never")
     bg_samples: int = Field(24, ge=3, description="frames in the median background ring")
     bg_sample_every: int = Field(64, ge=1, description="frames between two background samples while streaming")
     bg_mask_pad: float = Field(0.5, ge=0, description="pad of the detection box (share of its size) kept out of background updates")
-    gain_compensation: bool = Field(True, description="divide out global brightness changes before differencing")
+    exposure_correction: bool = Field(True, description="subtract per-brightness shifts of the whole scene before differencing")
+    body_contrast: float = Field(0.4, ge=0, lt=1, description="keep blob pixels above this share of its 90th-percentile contrast (drops shadow, reflections); 0 = all")
+    tail_trim: float = Field(0.5, ge=0, le=1, description="remove blob parts thinner than this share of the body's half-width (tail); 0 = keep")
+    box_pad: float = Field(0.04, ge=0, description="pad the body box by this share of its size on each side (snout tip)")
     strong_factor: float = Field(2.5, ge=1, description="pixels beyond this x threshold count as 'strong' when ranking blobs")
-    border_penalty: float = Field(0.3, ge=0, le=1, description="rank weight of blobs touching the frame border (things outside the arena)")
-    merge_near: float = Field(0.3, ge=0, description="also take blobs touching the main blob's box padded by this share (split bodies)")
-    merge_min_area: float = Field(0.15, ge=0, description="...if they have at least this share of the main blob's area")
+    border_penalty: float = Field(0.15, ge=0, le=1, description="rank weight of blobs touching the frame border")
+
+
+def _disc(radius: int) -> np.ndarray:
+    import cv2
+
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def _largest(mask: np.ndarray) -> np.ndarray | None:
+    """The largest 8-connected component of a 0/1 mask (None if empty)."""
+    import cv2
+
+    n, lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return None
+    return (lab == 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
 
 
 class ClassicalDetector:
@@ -63,16 +88,16 @@ class ClassicalDetector:
 
     # -- state ---------------------------------------------------------------------------------
     def reset(self) -> None:
-        self._size: tuple[int, int] | None = None      # (H, W) of input frames
-        self._work: tuple[int, int] | None = None      # (h, w) at work resolution
-        self._ring: np.ndarray | None = None           # (S, h, w) uint8 background samples
-        self._ring_next = 0
-        self._ring_filled = 0
-        self._bg: np.ndarray | None = None             # (h, w) float32 median background
-        self._bg_median = 1.0
+        self._size: tuple[int, int] | None = None   # (H, W) of input frames
+        self._work: tuple[int, int] = (0, 0)        # (h, w) where boxes are measured
+        self._srch: tuple[int, int] = (0, 0)        # (h, w) where the mouse is searched
+        self._ring: np.ndarray | None = None        # (S, h, w) uint8 background samples, work size
+        self._ring_next = self._ring_filled = 0
+        self._bg: np.ndarray | None = None          # (h, w) float32 background, work size
+        self._bg_s: np.ndarray | None = None        # the same at search size
         self._since_sample = 0
-        self._last_box_work: np.ndarray | None = None  # last detection at work resolution
-        self._sign_votes = [0, 0]                      # detections darker / lighter than background
+        self._last_box_s: np.ndarray | None = None  # last detection, search pixels
+        self._sign_votes = [0, 0]                   # detections darker / lighter than background
         self._locked: str | None = None
 
     @property
@@ -83,25 +108,30 @@ class ClassicalDetector:
     def locked_polarity(self) -> str | None:
         return self._locked
 
-    def _setup(self, frame_shape: tuple[int, ...]) -> None:
-        h0, w0 = int(frame_shape[0]), int(frame_shape[1])
+    def _setup(self, frame_hw: tuple[int, ...]) -> None:
+        h0, w0 = int(frame_hw[0]), int(frame_hw[1])
         if self._size == (h0, w0):
             return
-        w = min(self.config.work_width, w0)
-        h = max(8, int(round(h0 * w / w0)))
-        self._size, self._work = (h0, w0), (h, w)
-        self._ring, self._bg = None, None
+        ww = min(self.config.work_width, w0)
+        sw = min(self.config.search_width, ww)
+        self._size = (h0, w0)
+        self._work = (max(8, int(round(h0 * ww / w0))), ww)
+        self._srch = (max(8, int(round(h0 * sw / w0))), sw)
+        self._ring = self._bg = self._bg_s = None
         self._ring_next = self._ring_filled = 0
 
-    def to_work(self, frame: np.ndarray) -> np.ndarray:
-        """One RGB (or grey) frame -> grey uint8 at work resolution."""
+    @staticmethod
+    def _grey(img: np.ndarray, hw: tuple[int, int], fast: bool = False) -> np.ndarray:
+        """RGB/grey image -> grey uint8 of size ``hw``; ``fast`` uses bilinear sampling (10x
+        cheaper than area averaging on a whole frame; the search level tolerates the aliasing)."""
         import cv2
 
-        h, w = self._work
-        small = frame if frame.shape[:2] == (h, w) else cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-        if small.ndim == 3:
-            small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        return small
+        h, w = hw
+        if img.shape[:2] != (h, w):
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR if fast else cv2.INTER_AREA)
+        if img.ndim == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        return img
 
     def fit_background(self, frames: np.ndarray, frame_size: tuple[int, int] | None = None) -> None:
         """Learn the background from frames sampled across the video (median per pixel).
@@ -113,26 +143,28 @@ class ClassicalDetector:
         if len(frames) == 0:
             return
         self._setup(frame_size or frames.shape[1:3])
-        small = np.stack([self.to_work(f) for f in frames])
+        work = np.stack([self._grey(f, self._work) for f in frames])
         s = self.config.bg_samples
-        idx = np.linspace(0, len(small) - 1, min(s, len(small))).round().astype(int)
+        idx = np.linspace(0, len(work) - 1, min(s, len(work))).round().astype(int)
         self._ring = np.zeros((s,) + self._work, np.uint8)
-        self._ring[: len(idx)] = small[idx]
+        self._ring[: len(idx)] = work[idx]
         self._ring_filled = len(idx)
         self._ring_next = len(idx) % s
         # the median of *all* given frames is the best estimate; the ring keeps a subset for updates
-        self._set_bg(np.median(small, axis=0))
+        self._set_bg(np.median(work, axis=0))
 
     def _set_bg(self, bg: np.ndarray) -> None:
-        self._bg = bg.astype(np.float32)
-        # intensity bins of the background, for the per-brightness exposure correction
-        self._bg_bins = np.clip(self._bg, 0, 255).astype(np.uint8) >> 3          # 32 bins
-        self._bg_bins_sub = self._bg_bins[::2, ::2].ravel()
-        self._bin_counts = np.bincount(self._bg_bins_sub, minlength=32).astype(np.float32)
+        import cv2
 
-    def _update_ring(self, small: np.ndarray, box_work: np.ndarray | None) -> None:
-        sample = small.copy()
-        if box_work is not None and self._bg is not None:
+        self._bg = bg.astype(np.float32)
+        self._bg_bins = np.clip(self._bg, 0, 255).astype(np.uint8) >> 3   # 32 brightness bins
+        self._bg_s = cv2.resize(self._bg, self._srch[::-1], interpolation=cv2.INTER_AREA)
+        self._bg_s_bins = np.clip(self._bg_s, 0, 255).astype(np.uint8) >> 3
+        self._bin_counts = np.bincount(self._bg_s_bins.ravel(), minlength=32).astype(np.float64)
+
+    def _learn(self, frame: np.ndarray, box_work: np.ndarray | None) -> None:
+        sample = self._grey(frame, self._work).copy()
+        if box_work is not None:
             # selective update: where the mouse is, keep what the background already says
             x1, y1, x2, y2 = box_work
             pw, ph = (x2 - x1) * self.config.bg_mask_pad, (y2 - y1) * self.config.bg_mask_pad
@@ -150,9 +182,7 @@ class ClassicalDetector:
     def detect(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Boxes ``(T, 4)`` float32 xyxy in input-frame pixels (NaN rows = no mouse), scores ``(T,)``."""
         frames = np.asarray(frames)
-        if frames.ndim == 3 and frames.shape[-1] not in (1, 3):  # (T, H, W) grey
-            pass
-        elif frames.ndim == 3:
+        if frames.ndim == 3 and frames.shape[-1] == 3:   # one frame
             frames = frames[None]
         t = len(frames)
         boxes = np.full((t, 4), np.nan, np.float32)
@@ -163,59 +193,62 @@ class ClassicalDetector:
         if self._bg is None:
             # no background learnt from the whole video: bootstrap from the frames at hand
             self.fit_background(frames)
-        sy = self._size[0] / self._work[0]
-        sx = self._size[1] / self._work[1]
+        H, W = self._size
+        sx, sy = W / self._work[1], H / self._work[0]
+        pad = self.config.box_pad
         for i in range(t):
-            small = self.to_work(frames[i])
-            box, score = self._detect_one(small)
+            box, score = self._detect_one(frames[i])
             if box is not None:
-                boxes[i] = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+                pw, ph = (box[2] - box[0]) * pad * sx, (box[3] - box[1]) * pad * sy
+                boxes[i] = (max(0.0, box[0] * sx - pw), max(0.0, box[1] * sy - ph),
+                            min(W, box[2] * sx + pw), min(H, box[3] * sy + ph))
                 scores[i] = score
             self._since_sample += 1
             if self._since_sample >= self.config.bg_sample_every:
                 self._since_sample = 0
-                self._update_ring(small, box)
+                self._learn(frames[i], box)
         return boxes, scores
 
-    def foreground(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """Signed difference (frame - background), the foreground mask and the threshold used."""
-        import cv2
+    def _exposure_offset(self, diff_s: np.ndarray) -> np.ndarray:
+        """Mean shift of the scene per background-brightness bin (32 values).
 
-        cfg = self.config
-        diff = small.astype(np.float32) - self._bg
-        if cfg.gain_compensation:
-            # exposure/lighting changes are not one gain: bright and dark parts of the scene
-            # shift differently (saturation, auto-exposure curves). Subtract the mean shift of
-            # each background-brightness bin; the mouse is too small a part of any bin to move
-            # it much, and clipping limits its pull further.
-            sub = np.clip(diff[::2, ::2].ravel(), -40, 40)
-            sums = np.bincount(self._bg_bins_sub, weights=sub, minlength=32)
-            offset = (sums / np.maximum(self._bin_counts, 1)).astype(np.float32)
-            offset[self._bin_counts < 20] = 0  # too few pixels to estimate a shift
-            diff -= offset[self._bg_bins]
-        sigma = 1.4826 * float(np.median(np.abs(diff[::4, ::4])))
-        thr = max(cfg.min_threshold, cfg.noise_k * sigma)
-        pol = self._locked or cfg.polarity
+        The mouse is too small a part of any bin to move it much, and clipping limits its pull.
+        """
+        if not self.config.exposure_correction:
+            return np.zeros(32, np.float32)
+        sums = np.bincount(self._bg_s_bins.ravel(), weights=np.clip(diff_s, -40, 40).ravel(), minlength=32)
+        offset = (sums / np.maximum(self._bin_counts, 1)).astype(np.float32)
+        offset[self._bin_counts < 20] = 0  # too few pixels to estimate a shift
+        return offset
+
+    def _mask(self, diff: np.ndarray, thr: float) -> np.ndarray:
+        pol = self._locked or self.config.polarity
         if pol == "dark":
-            mask = diff < -thr
-        elif pol == "light":
-            mask = diff > thr
-        else:
-            mask = np.abs(diff) > thr
-        mask = mask.astype(np.uint8)
-        if cfg.open_px:
-            k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.open_px + 1,) * 2)
-            mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k)
-        if cfg.close_px:
-            k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.close_px + 1,) * 2)
-            mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k)
-        return diff, mask, thr
+            return (diff < -thr).astype(np.uint8)
+        if pol == "light":
+            return (diff > thr).astype(np.uint8)
+        return (np.abs(diff) > thr).astype(np.uint8)
 
-    def _detect_one(self, small: np.ndarray) -> tuple[np.ndarray | None, float]:
+    def foreground(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """At search size: corrected difference, foreground mask, threshold and exposure offsets."""
+        import cv2
+
+        small = self._grey(frame, self._srch, fast=True)
+        diff = small.astype(np.float32) - self._bg_s
+        offset = self._exposure_offset(diff)
+        diff -= offset[self._bg_s_bins]
+        sigma = 1.4826 * float(np.median(np.abs(diff[::2, ::2])))
+        thr = max(self.config.min_threshold, self.config.noise_k * sigma)
+        mask = self._mask(diff, thr)
+        # specks of one search pixel are noise; work-size opening/closing happens in _body_box
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _disc(1)) if self.config.open_px else mask
+        return diff, mask, thr, offset
+
+    def _detect_one(self, frame: np.ndarray) -> tuple[np.ndarray | None, float]:
         import cv2
 
         cfg = self.config
-        diff, mask, thr = self.foreground(small)
+        diff, mask, thr, offset = self.foreground(frame)
         n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         if n <= 1:
             return None, 0.0
@@ -224,45 +257,84 @@ class ClassicalDetector:
         ok = (areas >= cfg.min_area_frac * area_px) & (areas <= cfg.max_area_frac * area_px)
         if not ok.any():
             return None, 0.0
-        cand = np.flatnonzero(ok)
-        if len(cand) == 1:
-            main = cand[0]
-        else:
-            # rank blobs by their *strong* pixels (|diff| well above the threshold): a mouse
-            # stands out by far more than a shifted cloth edge or a shadow, which are big but
-            # faint. Blobs touching the frame border are mostly things outside the arena.
-            strong = (np.abs(diff) > cfg.strong_factor * thr).ravel()
-            counts = np.bincount(labels.ravel(), weights=strong, minlength=n)[1:]
-            x, y, w, h = (stats[1:, k] for k in range(4))
-            border = (x == 0) | (y == 0) | (x + w >= mask.shape[1]) | (y + h >= mask.shape[0])
-            rank = counts * np.where(border, cfg.border_penalty, 1.0)
-            if self._last_box_work is not None:
-                # the blob at the last position keeps the track unless another is far stronger
-                lb = self._last_box_work
-                lx, ly = (lb[0] + lb[2]) / 2, (lb[1] + lb[3]) / 2
-                here = (x <= lx) & (lx <= x + w) & (y <= ly) & (ly <= y + h)
-                rank = rank * np.where(here, 2.0, 1.0)
-            main = cand[np.argmax(rank[cand])]
-        x, y, w, h = (float(v) for v in stats[main + 1, :4])
-        box = np.array([x, y, x + w, y + h])
-        # take in nearby pieces of a body split by a light patch / the threshold
-        px, py = w * cfg.merge_near, h * cfg.merge_near
-        members = [main]
-        for j in cand:
-            if j == main or areas[j] < cfg.merge_min_area * areas[main]:
-                continue
-            jx, jy, jw, jh = (float(v) for v in stats[j + 1, :4])
-            if jx <= box[2] + px and jx + jw >= box[0] - px and jy <= box[3] + py and jy + jh >= box[1] - py:
-                box = np.array([min(box[0], jx), min(box[1], jy), max(box[2], jx + jw), max(box[3], jy + jh)])
-                members.append(j)
-        fg_total = float(areas[cand].sum())
-        comp = np.isin(labels, np.asarray(members) + 1)
-        mean_diff = float(diff[comp].mean())
-        # score: how much of the foreground is this one mouse x how clearly it stands out
-        score = (areas[members].sum() / fg_total) * min(1.0, abs(mean_diff) / (2 * thr))
+        strong = (np.abs(diff) > cfg.strong_factor * thr).ravel()
+        counts = np.bincount(labels.ravel(), weights=strong, minlength=n)[1:]
+        x, y, w, h = (stats[1:, k] for k in range(4))
+        border = (x == 0) | (y == 0) | (x + w >= mask.shape[1]) | (y + h >= mask.shape[0])
+        rank = (counts + 1e-3 * areas) * np.where(border, cfg.border_penalty, 1.0)
+        if self._last_box_s is not None:
+            lb = self._last_box_s
+            lx, ly = (lb[0] + lb[2]) / 2, (lb[1] + lb[3]) / 2
+            here = (x <= lx) & (lx <= x + w) & (y <= ly) & (ly <= y + h)
+            rank = rank * np.where(here, 2.0, 1.0)
+        rank[~ok] = -1
+        main = int(np.argmax(rank))
+        blob = labels == main + 1
+        mean_diff = float(diff[blob].mean())
+        score = float(counts[main] / max(counts[ok].sum(), 1e-6)) * min(1.0, abs(mean_diff) / (2 * thr))
+        bx, by, bw, bh = (int(v) for v in stats[main + 1, :4])
+        self._last_box_s = np.array([bx, by, bx + bw, by + bh], np.float64)
         self._vote(mean_diff)
-        self._last_box_work = box
-        return box, float(score)
+        box = self._body_box(frame, self._last_box_s, thr, offset)
+        if box is None:
+            return None, 0.0
+        return box, score
+
+    def _body_box(self, frame: np.ndarray, box_s: np.ndarray, thr: float, offset: np.ndarray
+                  ) -> np.ndarray | None:
+        """Box of the mouse body at work size, measured in a region around the search blob.
+
+        1. The region is cut from the full frame and shrunk to work size only there.
+        2. Faint parts: a mouse differs from the floor far more than its shadow or its
+           reflection in a wall, so only pixels above ``body_contrast`` x the blob's
+           90th-percentile contrast are kept (never below the detection threshold).
+        3. Thin parts: the body's half-width is the largest distance-transform value; an
+           opening with a disc of ``tail_trim`` x that radius removes everything thinner (the
+           tail), and what lies within that radius of the surviving core is put back, so the
+           snout and the tail base are not shaved off.
+        """
+        import cv2
+
+        cfg = self.config
+        H, W = self._size
+        hw, ww = self._work
+        k = ww / self._srch[1]                        # search px -> work px
+        x1, y1, x2, y2 = box_s * k
+        m = max(3.0, 0.25 * max(x2 - x1, y2 - y1))    # margin for edges the search size blurred
+        xa, ya = int(max(0, np.floor(x1 - m))), int(max(0, np.floor(y1 - m)))
+        xb, yb = int(min(ww, np.ceil(x2 + m))), int(min(hw, np.ceil(y2 + m)))
+        fx, fy = W / ww, H / hw                       # work px -> frame px
+        roi = frame[int(ya * fy): int(np.ceil(yb * fy)), int(xa * fx): int(np.ceil(xb * fx))]
+        grey = self._grey(roi, (yb - ya, xb - xa)).astype(np.float32)
+        bg = self._bg[ya:yb, xa:xb]
+        diff = grey - bg - offset[self._bg_bins[ya:yb, xa:xb]]
+        mask = self._mask(diff, thr)
+        if cfg.open_px:
+            mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _disc(cfg.open_px))
+        if cfg.close_px:
+            mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _disc(cfg.close_px))
+        blob = _largest(mask)
+        if blob is None:
+            return None
+        body = blob
+        if cfg.body_contrast > 0:
+            contrast = np.abs(diff)
+            level = max(thr, cfg.body_contrast * float(np.percentile(contrast[blob > 0], 90)))
+            body = (contrast > level).astype(np.uint8) & blob
+            if cfg.close_px:
+                body = cv2.morphologyEx(body, cv2.MORPH_CLOSE, _disc(cfg.close_px)) & blob
+            body = _largest(body)
+            if body is None:
+                body = blob
+        if cfg.tail_trim > 0:
+            dist = cv2.distanceTransform(body, cv2.DIST_L2, 3)
+            r = int(round(float(dist.max()) * cfg.tail_trim))
+            if r >= 1:
+                core = _largest(cv2.morphologyEx(body, cv2.MORPH_OPEN, _disc(r)))
+                if core is not None:
+                    body = body & cv2.dilate(core, _disc(r))
+        ys, xs = np.nonzero(body)
+        return np.array([xa + xs.min(), ya + ys.min(), xa + xs.max() + 1, ya + ys.max() + 1], np.float64)
 
     def _vote(self, mean_diff: float) -> None:
         cfg = self.config

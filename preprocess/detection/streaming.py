@@ -116,20 +116,51 @@ class StreamingDetector:
         return build_track(boxes, scores, self.fps, self.tracker)
 
 
-def prime_detector(detector, video: str | Path, n_frames: int = 32) -> None:
-    """Give a background-model detector frames sampled across the whole video."""
-    if not hasattr(detector, "fit_background"):
-        return
+def background_sample_indices(n_frames: int, key_frames: np.ndarray | None, fps: float, n_samples: int = 32
+                               ) -> np.ndarray:
+    """Frames to learn the background from, spread over the whole video and cheap to decode.
+
+    Random access costs a decode from the preceding key frame, so samples are taken at key
+    frames and a few half-second steps after each (decoded on the way), not at arbitrary points.
+    """
+    if key_frames is None or len(key_frames) == 0:
+        return np.unique(np.linspace(0, n_frames - 1, min(n_samples, n_frames)).round().astype(int))
+    keys = np.asarray(key_frames, int)
+    if len(keys) > n_samples:
+        keys = keys[np.linspace(0, len(keys) - 1, n_samples).round().astype(int)]
+    per_key = int(np.ceil(n_samples / len(keys)))
+    gap = max(1, int(round(fps / 2)))
+    idx = (keys[:, None] + gap * np.arange(per_key)[None]).ravel()
+    return np.unique(np.clip(idx, 0, n_frames - 1))
+
+
+def _read_background_samples(video: Path, width: int, n_samples: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Sampled frames decoded at most ``width`` wide (cheaper than full size) and the full frame size."""
     from mouseact.video import VideoReader
 
     with VideoReader(video) as full:
-        h, w, n = full.info.height, full.info.width, full.info.n_frames
-    work_w = min(getattr(detector.config, "work_width", w), w)
-    idx = np.linspace(0, n - 1, min(n_frames, n)).round().astype(int)
-    # decode the samples already shrunk to the working width: far cheaper than full size
-    with VideoReader(video, width=work_w, height=-1) as small:
-        frames = small.get_frames(idx)
-    detector.fit_background(frames, frame_size=(h, w))
+        info = full.info
+    width = min(width, info.width)
+    try:  # decord knows the key frames; fall back to evenly spaced frames otherwise
+        import decord
+
+        vr = decord.VideoReader(str(video), ctx=decord.cpu(0), num_threads=1, width=width, height=-1)
+        idx = background_sample_indices(info.n_frames, np.asarray(vr.get_key_indices()), info.fps, n_samples)
+        frames = vr.get_batch(idx.tolist()).asnumpy()
+    except Exception:
+        idx = background_sample_indices(info.n_frames, None, info.fps, n_samples)
+        with VideoReader(video, width=width, height=-1) as small:
+            frames = small.get_frames(idx)
+    return frames, (info.height, info.width)
+
+
+def prime_detector(detector, video: str | Path, n_frames: int = 32) -> None:
+    """Give a background-model detector frames sampled across the whole video (no-op for others)."""
+    if not hasattr(detector, "fit_background"):
+        return
+    work_w = int(getattr(detector.config, "work_width", 320))
+    frames, size = _read_background_samples(Path(video), work_w, n_frames)
+    detector.fit_background(frames, frame_size=size)
 
 
 def detect_video(path: str | Path, detector="classical", stride: int = 2, model_path: str | Path | None = None,
