@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -32,7 +31,6 @@ UNLABELLED = {"inactive", "locomote"}
 
 def _session(bsoid_dir: Path, parts: list[str], out: Path) -> list[Interval]:
     intervals, pos = [], 0
-    readers = []
 
     def frames():
         for p in parts:
@@ -46,7 +44,6 @@ def _session(bsoid_dir: Path, parts: list[str], out: Path) -> list[Interval]:
         if label not in UNLABELLED:
             intervals.append(Interval(pos, pos + n - 1, label))
         pos += n
-    del readers
     return intervals
 
 

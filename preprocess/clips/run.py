@@ -12,6 +12,7 @@ Output (``<out>/``):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -52,8 +53,10 @@ def _say(msg: str) -> None:
 
 def _record_fingerprint(rec) -> str:
     size = Path(rec.video_path).stat().st_size
-    return fingerprint([rec.n_frames, round(rec.fps, 4), size, [iv.to_json() for iv in rec.intervals],
-                        rec.boxes is not None])
+    boxes = None
+    if rec.boxes is not None:  # edited boxes in the project must re-cut that video's clips
+        boxes = hashlib.sha256(np.nan_to_num(np.asarray(rec.boxes, np.float32), nan=-1.0).tobytes()).hexdigest()
+    return fingerprint([rec.n_frames, round(rec.fps, 4), size, [iv.to_json() for iv in rec.intervals], boxes])
 
 
 def _classes(project_dir: Path, records, config: PreprocessConfig) -> list[str]:
@@ -64,8 +67,12 @@ def _classes(project_dir: Path, records, config: PreprocessConfig) -> list[str]:
     else:
         seen = {iv.label for r in records for iv in r.intervals}
         classes = [c for c in sly_io.project_classes(project_dir) if c in seen]
+    datasets = [_safe(c) for c in classes]
+    if len(set(datasets)) != len(datasets):
+        raise AnnotationError(f"behaviours {classes} give clashing dataset names {datasets}; rename the tags",
+                              project_dir)
     for c in classes:
-        if c in (config.idle_label, TEST_DATASET):
+        if _safe(c) in (_safe(config.idle_label), TEST_DATASET):
             raise AnnotationError(f"behaviour {c!r} has the name of a reserved dataset "
                                   f"({config.idle_label!r}, {TEST_DATASET!r}); rename the tag or set idle_label",
                                   project_dir)
