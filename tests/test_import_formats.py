@@ -189,3 +189,36 @@ def test_cli_import_supervisely_prints_the_mapping(cli, videos, tmp_path):
     [back] = sly_io.read_project(tmp_path / "new")
     assert back.intervals == [Interval(0, 9, "rear"), Interval(20, 29, "rear")]
     assert sly_io.project_classes(tmp_path / "new") == ["rear", "groom"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "deepethogram", "calms21"])
+def test_cli_import_every_format(fmt, videos, tmp_path, capsys):
+    from mouseact.cli import main
+
+    if fmt == "csv":
+        f = tmp_path / "b.csv"
+        f.write_text("video,behavior,start_frame,end_frame\nvidB,rear,5,20\n")
+    elif fmt == "xlsx":
+        import openpyxl
+
+        wb = openpyxl.Workbook()
+        for row in [["video", "behavior", "start_frame", "end_frame"], ["vidB", "rear", 5, 20]]:
+            wb.active.append(row)
+        f = tmp_path / "b.xlsx"
+        wb.save(f)
+    elif fmt == "deepethogram":
+        f = tmp_path / "vidB_labels.csv"
+        f.write_text(",background,rear\n" + "".join(f"{i},{int(not 5 <= i <= 20)},{int(5 <= i <= 20)}\n"
+                                                    for i in range(125)))
+    else:
+        data = _calms21(125)
+        ann = np.full(125, 3)
+        ann[5:21] = 2
+        data["annotator-id_0"]["task1/train/vidB"]["annotations"] = ann.tolist()
+        f = tmp_path / "c.json"
+        f.write_text(json.dumps(data))
+    rc = main(["import", fmt, str(f), "--videos", str(videos), "--fps", "15"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    label = "mount" if fmt == "calms21" else "rear"
+    assert f"{fmt}/vidB.mp4: 125 frames @ 15 fps; {label} 1" in out and "nothing written" in out
