@@ -61,6 +61,7 @@ def register(subparsers) -> None:
                     "and the frame F1 against the known labels.")
     d.add_argument("--out", default="mouseact-demo", help="output directory (replaced if it exists)")
     d.add_argument("--sample", default=None, help="sample directory (default: the repository's samples/bsoid_sequence)")
+    d.add_argument("--model", default=None, help="model bundle directory (default: the embedded default bundle)")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=run_demo)
 
@@ -125,4 +126,4 @@ def run_infer(args) -> int:
 def run_demo(args) -> int:
     from mouseact.inference.demo import run_demo as demo
 
-    return demo(args.out, args.sample, quiet=args.quiet)
+    return demo(args.out, args.sample, quiet=args.quiet, model_dir=args.model)
