@@ -129,6 +129,9 @@ def test_training_project_from_sessions(sessions, tmp_path):
     assert all(v["clips"] == 0 for row in report["clips"].values() for v in row.values())
     md = (tmp_path / "out" / "report.md").read_text()
     assert "| face_groom |" in md and "idle : behaviour" in md
+    rows = list(csv.DictReader((tmp_path / "out" / "report.csv").open()))
+    n_clips = sum(int(r["clips"]) for r in rows if r["split"] != "test")
+    assert n_clips == sum(1 for r in recs if r.dataset != "test")
 
 
 def test_boxes_follow_the_frames_and_the_resize(openfield_video, data_dir, tmp_path):

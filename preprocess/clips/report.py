@@ -67,6 +67,19 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def to_csv(report: dict) -> str:
+    """One row per class and split (what a spreadsheet or the app's table view shows)."""
+    lines = ["class,split,clips,frames,seconds"]
+    for c, row in report["clips"].items():
+        for split in ("train", "val"):
+            r = row[split]
+            lines.append(f"{c},{split},{r['clips']},{r['frames']},{r['seconds']}")
+    for c, r in report["test_bouts"].items():
+        lines.append(f"{c},test,{r['bouts']},{r['frames']},{r['seconds']}")
+    return "\n".join(lines) + "\n"
+
+
 def write_report(out_dir: Path, report: dict) -> None:
     atomic.write_json(Path(out_dir) / "report.json", report)
     atomic.write_text(Path(out_dir) / "report.md", to_markdown(report))
+    atomic.write_text(Path(out_dir) / "report.csv", to_csv(report))

@@ -6,7 +6,7 @@ Output (``<out>/``):
   clips (train + val clips; a clip's class is its dataset), a ``test`` dataset of the whole
   test videos with all their annotations, and ``splits.json`` (every item's split, label and
   source range, plus the seed and the video/group → split table);
-* ``report.json`` / ``report.md`` — clips, frames and seconds per class and split;
+* ``report.json`` / ``report.md`` / ``report.csv`` — clips, frames and seconds per class and split;
 * ``.work/`` — the manifest and finished clips; keep it to resume or add videos later.
 """
 
