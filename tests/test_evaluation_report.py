@@ -84,6 +84,12 @@ def test_perfect_predictions_score_one(tmp_path, gt_project, cli):
         "--out",
         str(tmp_path / "ev"),
         "--no-report",
+        "--units",  # parsed and passed on; a Supervisely project is in frames anyway
+        "frames",
+        "--thresholds",
+        "0.3",
+        "0.5",
+        "0.7",
     )
     assert res.returncode == 0, res.stderr
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
@@ -204,23 +210,15 @@ def test_real_boris_ground_truth(tmp_path, data_dir, cli):
 
 
 def test_interval_csv_ground_truth_and_missing_videos(tmp_path, gt_project, cli):
+    from mouseact.errors import MouseActError
+    from mouseact.evaluation.evaluate import EvaluateConfig, evaluate
+
     project, records = gt_project
     run = tmp_path / "run"
     write_preds(run, records, lambda stem, rec: rec.intervals)
     export.write_batch_outputs(run, [], CLASSES, project=False)
     # MouseAct's own batch intervals.csv serves as ground truth for the same predictions
-    res = cli(
-        "evaluate",
-        "--pred",
-        str(run),
-        "--gt",
-        str(run / "intervals.csv"),
-        "--out",
-        str(tmp_path / "ev"),
-        "--no-report",
-    )
-    assert res.returncode == 0, res.stderr
-    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    m = evaluate(run, run / "intervals.csv")
     assert m["gt_format"] == "csv" and m["frame"]["macro"]["f1"] == 1.0
 
     # a plain CSV with whole-number start/end is ambiguous until the units are given
@@ -230,36 +228,21 @@ def test_interval_csv_ground_truth_and_missing_videos(tmp_path, gt_project, cli)
         f"{stem}.mp4,{iv.label},{iv.start},{iv.end}" for stem, rec in records.items() for iv in rec.intervals
     ]
     plain.write_text("\n".join(rows) + "\n")
-    res = cli(
-        "evaluate", "--pred", str(run), "--gt", str(plain), "--out", str(tmp_path / "evp"), "--no-report"
-    )
-    assert res.returncode == 2 and "--units" in res.stderr
-    res = cli(
-        "evaluate",
-        "--pred",
-        str(run),
-        "--gt",
-        str(plain),
-        "--out",
-        str(tmp_path / "evp"),
-        "--no-report",
-        "--units",
-        "frames",
-    )
-    assert res.returncode == 0, res.stderr
-    assert json.loads((tmp_path / "evp" / "metrics.json").read_text())["frame"]["macro"]["f1"] == 1.0
+    with pytest.raises(MouseActError, match="--units"):
+        evaluate(run, plain)
+    assert evaluate(run, plain, EvaluateConfig(units="frames"))["frame"]["macro"]["f1"] == 1.0
+    # ground truth of an unsupported kind
+    bad = tmp_path / "gt.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(MouseActError, match="gt.csv"):
+        evaluate(run, bad)
 
-    # a video with ground truth but no predictions: error naming it, no outputs
+    # through the CLI: a video with ground truth but no predictions is an error naming it, no outputs
     export.prediction_path(run, "rear_plus").unlink()
     export.meta_path(run, "rear_plus").unlink()
     res = cli("evaluate", "--pred", str(run), "--gt", str(project), "--out", str(tmp_path / "ev2"))
     assert res.returncode == 2 and "rear_plus" in res.stderr and "no predictions" in res.stderr
     assert not (tmp_path / "ev2").exists()
-    # ground truth of an unsupported kind
-    bad = tmp_path / "gt.csv"
-    bad.write_text("a,b\n1,2\n")
-    res = cli("evaluate", "--pred", str(run), "--gt", str(bad), "--out", str(tmp_path / "ev3"))
-    assert res.returncode == 2 and "gt.csv" in res.stderr
 
 
 def test_folder_of_real_boris_exports(tmp_path, data_dir, cli):
