@@ -321,4 +321,7 @@ def _assemble(out_dir: Path, records, manifest: Manifest, clips_dir: Path, class
     else:
         _say(f"{project} is up to date")
     write_report(out_dir, report)
+    if report["idle_shortfall_frames"]:
+        _say(f"note: {len(report['idle_shortfall_frames'])} video(s) had no room for all idle frames "
+             "(idle_shortfall_frames in report.json); lower idle_margin_s/idle_clip_s or add unlabelled video")
     return report
