@@ -336,6 +336,16 @@ def interval_csv(video: str, intervals: Sequence[Interval], fps: float) -> str:
     return _csv_text(INTERVAL_COLUMNS, interval_rows(video, intervals, fps))
 
 
+def _observation_date(video_path: str) -> str:
+    """The video file's modification time (about when it was recorded), so re-running gives the
+    same file; the current time when the video is not at hand."""
+    try:
+        stamp = _dt.datetime.fromtimestamp(Path(video_path).stat().st_mtime)
+    except (OSError, ValueError):
+        stamp = _dt.datetime.now()
+    return stamp.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def boris_rows(
     video: str,
     intervals: Sequence[Interval],
@@ -347,7 +357,7 @@ def boris_rows(
 ) -> list[list]:
     """BORIS aggregated-events rows: one STATE event per bout, ordered by behaviour then start
     (as BORIS orders them). The confidence goes into "Comment start" (``confidence=0.87``)."""
-    date = date or _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    date = date or _observation_date(video_path)
     obs_id = video_stem(video)
     media = video_path or video
     length = _r(n_frames / fps)

@@ -392,3 +392,19 @@ def test_batch_from_result_objects_keeps_nested_datasets(tmp_path, clips):
     recs = sly_io.read_project(paths["project"])
     assert sorted(r.dataset for r in recs) == ["cohort1/day0", "cohort1/day1"]
     assert all(int(np.isfinite(r.boxes[:, 0]).sum()) == r.n_frames - 4 for r in recs)
+
+
+def test_outputs_are_reproducible(tmp_path, clips):
+    # re-running a video gives byte-identical tables (no wall-clock time inside them)
+    video, info = clips[0]
+    for out in ("a", "b"):
+        export.write_video_outputs(
+            tmp_path / out, video.stem, info, intervals_for(info), None, CLASSES, ethogram=False
+        )
+    for sub in ("boris", "intervals"):
+        assert (tmp_path / "a" / sub / "itch.csv").read_bytes() == (
+            tmp_path / "b" / sub / "itch.csv"
+        ).read_bytes()
+    assert (tmp_path / "a" / "predictions" / "itch.json").read_bytes() == (
+        tmp_path / "b" / "predictions" / "itch.json"
+    ).read_bytes()
