@@ -29,17 +29,17 @@ from mouseact.classifier.embedders import Item, check_item
 from mouseact.config import Config
 from mouseact.crop import apply_crop
 
-PER_FRAME = ["rel_area", "elongation", "turn", "speed", "dx_body", "brightness", "motion_in",
-             "motion_around", "area_change", "spread"]
+PER_FRAME = ["rel_area", "elongation", "turn", "turn_signed", "speed", "dx_body", "brightness", "motion_in",
+             "motion_around", "motion_ends", "motion_side", "area_change", "spread", "solidity"]
 STATS = ["mean", "std", "p10", "p90", "absdiff"]
 BANDS = ["low", "mid", "high"]
 
 
 class FastEmbedderConfig(Config):
     n_frames: int = Field(16, ge=4, description="frames per window (consecutive frames of the video)")
-    find_size: int = Field(160, ge=32, description="side (px) of the crop used to find the silhouette")
+    find_size: int = Field(128, ge=32, description="side (px) of the crop used to find the silhouette")
     describe_size: int = Field(64, ge=16, description="side (px) of the mouse-centred crop described")
-    dark_margin: float = Field(22.0, description="grey levels below the background median counted as mouse")
+    dark_margin: float = Field(25.0, description="mouse score (darker + more coloured than the floor, grey levels) threshold")
     max_windows: int = Field(16, ge=1, description="at most this many windows per segment (evenly spaced)")
 
 
@@ -50,18 +50,44 @@ def feature_names(config: FastEmbedderConfig | None = None) -> list[str]:
     return names
 
 
-def _largest_dark(gray: np.ndarray, margin: float):
-    """Mask of the largest dark connected component (the mouse) in one grey image."""
+def _foreground_score(rgb: np.ndarray, bg_rgb: np.ndarray | None = None):
+    """How much each pixel looks like mouse: darker than the background grey plus more coloured
+    than it (brown/agouti coats are not much darker than a grey floor, but they are not grey).
+    ``bg_rgb`` (median colour of the background) defaults to the median of this image.
+    uint8 OpenCV ops: this runs on every pixel of every frame."""
     import cv2
 
-    bg = float(np.median(gray))
-    mask = (gray < bg - margin).astype(np.uint8)
+    if bg_rgb is None:
+        bg_rgb = np.median(rgb[::2, ::2].reshape(-1, 3), axis=0)
+    r, g, b = cv2.split(np.ascontiguousarray(rgb))
+    chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    bg_gray = int(round(float(np.mean(bg_rgb))))
+    bg_chroma = int(round(float(np.max(bg_rgb) - np.min(bg_rgb))))
+    darker = cv2.subtract(np.full_like(gray, bg_gray), gray)  # saturates at 0
+    colour = cv2.subtract(chroma, np.full_like(chroma, bg_chroma))
+    return cv2.add(darker, colour), bg_rgb
+
+
+def _largest_blob(score: np.ndarray, margin: float):
+    """Mask of the strongest connected component with ``score > margin`` (the mouse), or None."""
+    import cv2
+
+    # adaptive: a very dark mouse raises the bar so the faint shadow next to it stays out
+    flat = score.ravel()
+    top = float(np.partition(flat, int(0.99 * (len(flat) - 1)))[int(0.99 * (len(flat) - 1))])
+    margin = max(margin, 0.4 * top)
+    mask = (score > margin).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    n, labels = cv2.connectedComponents(mask, connectivity=8)
     if n <= 1:
-        return None, bg
-    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return labels == k, bg
+        return None
+    # the component with the most mouse-score mass, not the largest: floor shadows can be big
+    # but are only a little darker than the floor; a mouse is much darker or much more coloured
+    mass = np.bincount(labels.ravel(), weights=np.clip(score.astype(np.float32) - margin, 0, None).ravel(), minlength=n)
+    k = 1 + int(np.argmax(mass[1:]))
+    return labels == k
 
 
 def _moments(mask: np.ndarray):
@@ -122,8 +148,10 @@ class FastEmbedder:
         size = self.cfg.find_size
         crops = apply_crop(frames, rects, size)
         boxes = np.full((len(frames), 4), np.nan)
+        bg_rgb = np.median(crops[::4, ::4, ::4].reshape(-1, 3), axis=0)  # floor colour of the whole window
+        self._bg_rgb = bg_rgb
         for t, crop in enumerate(crops):
-            mask, _ = _largest_dark(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), self.cfg.dark_margin)
+            mask = _largest_blob(_foreground_score(crop, bg_rgb)[0], self.cfg.dark_margin)
             if mask is None:
                 continue
             ys, xs = np.nonzero(mask)
@@ -152,14 +180,15 @@ class FastEmbedder:
         union = np.array([ux1, uy1, ux1 + int(side), uy1 + int(side)])
         size = self.cfg.describe_size
         scale = side / size  # frame px per describe px
-        gray = apply_crop(frames, union, size)[..., :3]
-        gray = np.stack([cv2.cvtColor(g, cv2.COLOR_RGB2GRAY) for g in gray]).astype(np.float32)
+        rgb = apply_crop(frames, union, size)
+        gray = rgb.astype(np.float32).mean(-1)
 
         t_len = len(frames)
         rows = np.full((t_len, 6), np.nan)  # area, cx, cy, elong, angle, brightness
         masks = np.zeros((t_len, size, size), bool)
         for t in range(t_len):
-            mask, bg = _largest_dark(gray[t], self.cfg.dark_margin)
+            score, bg_rgb = _foreground_score(rgb[t], self._bg_rgb)
+            mask = _largest_blob(score, self.cfg.dark_margin)
             if mask is None:
                 continue
             m = _moments(mask)
@@ -167,7 +196,7 @@ class FastEmbedder:
                 continue
             masks[t] = mask
             area, mx, my, elong, angle = m
-            rows[t] = [area, mx, my, elong, angle, gray[t][mask].mean() / max(bg, 1.0)]
+            rows[t] = [area, mx, my, elong, angle, gray[t][mask].mean()]
         ok = np.isfinite(rows).all(1)
         found_frac = ok.mean()
         if not ok.any():
@@ -183,7 +212,8 @@ class FastEmbedder:
         step = np.diff(cxy, axis=0)
         speed = np.linalg.norm(step, axis=1) / body
         ang = rows[:, 4]
-        dang = np.abs(np.angle(np.exp(2j * np.diff(ang)))) / 2  # axis angle change, mod pi
+        dang_signed = np.angle(np.exp(2j * np.diff(ang))) / 2  # axis angle change, mod pi (left/right turns)
+        dang = np.abs(dang_signed)
         # displacement along the body axis (forward/back) vs total
         axis = np.stack([np.cos(ang[:-1]), np.sin(ang[:-1])], 1)
         dx_body = np.abs((step * axis).sum(1)) / body
@@ -194,15 +224,38 @@ class FastEmbedder:
         motion_in = (diff * masks[1:]).sum((1, 2)) / np.maximum(masks[1:].sum((1, 2)), 1) / 255.0
         motion_around = (diff * around).sum((1, 2)) / np.maximum(around.sum((1, 2)), 1) / 255.0
         area_change = np.abs(np.diff(area)) / np.median(area)
+        # where on the body the motion is: the two ends of the long axis (head/rump) vs the
+        # middle, and the two flanks; grooming of face, head and body move different parts
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+        ends, side = np.zeros(t_len - 1), np.zeros(t_len - 1)
+        for t in range(1, t_len):
+            a = ang[t]
+            u = (xx - cxy[t, 0]) * np.cos(a) + (yy - cxy[t, 1]) * np.sin(a)
+            v = -(xx - cxy[t, 0]) * np.sin(a) + (yy - cxy[t, 1]) * np.cos(a)
+            d = diff[t - 1] * around[t - 1]
+            tot = d.sum() + 1e-6
+            ulim = np.abs(u[masks[t]]).max() if masks[t].any() else 1.0
+            ends[t - 1] = d[np.abs(u) > 0.5 * ulim].sum() / tot
+            side[t - 1] = np.abs(d[v > 0].sum() - d[v <= 0].sum()) / tot
+        solidity = np.zeros(t_len)
+        for t in range(t_len):
+            cnts, _ = cv2.findContours(masks[t].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            if cnts:
+                hull = cv2.contourArea(cv2.convexHull(max(cnts, key=cv2.contourArea)))
+                solidity[t] = masks[t].sum() / max(hull, 1.0)
         spread = np.array([np.std(np.nonzero(m)[1]) + np.std(np.nonzero(m)[0]) for m in masks]) / body
 
         series = {
             "rel_area": area / np.median(area),
             "elongation": rows[:, 3],
             "turn": dang,
+            "turn_signed": dang_signed,
+            "motion_ends": ends,
+            "motion_side": side,
+            "solidity": solidity,
             "speed": speed,
             "dx_body": dx_body,
-            "brightness": rows[:, 5],
+            "brightness": rows[:, 5] / max(np.median(rows[:, 5]), 1.0),  # change, not coat colour
             "motion_in": motion_in,
             "motion_around": motion_around,
             "area_change": area_change,
