@@ -31,13 +31,14 @@ def register(subparsers) -> None:
         "--gt",
         required=True,
         metavar="PATH",
-        help="ground truth: Supervisely video project folder, BORIS export (.csv/.tsv), interval CSV "
-        "(video,behavior,start,end in frames) or a folder of such CSV files",
+        help="ground truth: Supervisely video project folder, BORIS export (.csv/.tsv/.xlsx), interval "
+        "table (.csv/.xlsx: video,behavior,start,end), DeepEthogram *_labels.csv, CalMS21 .npy/.json, "
+        "or a folder of such files",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the metrics and report")
     p.add_argument(
         "--gt-format",
-        choices=["auto", "supervisely", "boris", "csv"],
+        choices=["auto", "supervisely", "boris", "csv", "xlsx", "deepethogram", "calms21"],
         default=None,
         help="ground-truth format (default: detect)",
     )

@@ -31,12 +31,15 @@ from pydantic import Field
 
 log = logging.getLogger(__name__)
 
-GT_FORMATS = ("auto", "supervisely", "boris", "csv")
+ANNOTATION_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".npy", ".json")
+GT_FORMATS = ("auto", "supervisely", "boris", "csv", "xlsx", "deepethogram", "calms21")
 
 
 class EvaluateConfig(Config):
     thresholds: list[float] = Field([0.3, 0.5, 0.7], description="tIoU thresholds for segment P/R/F1 and mAP")
-    gt_format: str = Field("auto", description="ground-truth format: auto, supervisely, boris, csv")
+    gt_format: str = Field(
+        "auto", description="ground-truth format: auto, supervisely, boris, csv, xlsx, deepethogram, calms21"
+    )
     units: Literal["auto", "frames", "seconds"] = Field(
         "auto", description="units of start/end in an interval CSV (auto: from the column names)"
     )
@@ -80,9 +83,26 @@ def sniff_csv(path: Path) -> str:
     first = head[0].lower()
     if "video" in first and ("behavior" in first or "behaviour" in first or "label" in first):
         return "csv"
+    if "background" in [c.strip() for c in first.split(",")]:
+        return "deepethogram"  # per-frame 0/1 columns, the first behaviour being "background"
     raise AnnotationError(
-        "not a BORIS export nor an interval CSV (need columns video,behavior,start,end)", path
+        "not a BORIS export, DeepEthogram label file nor an interval CSV (need columns "
+        "video,behavior,start,end)",
+        path,
     )
+
+
+def sniff_xlsx(path: Path) -> str:
+    """``boris`` (an Excel export of BORIS) or ``xlsx`` (an interval table)."""
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True)
+        rows = list(wb.worksheets[0].iter_rows(max_row=40, values_only=True))
+    except Exception as exc:
+        raise AnnotationError(f"cannot read as Excel: {str(exc).splitlines()[0][:200]}", path) from None
+    text = " ".join(str(c).lower() for r in rows for c in r if c is not None)
+    return "boris" if "behavior type" in text or "status" in text or "observation id" in text else "xlsx"
 
 
 def detect_format(path: Path) -> str:
@@ -92,10 +112,17 @@ def detect_format(path: Path) -> str:
         if sly_io.is_project(path):
             return "supervisely"
         return "folder"
-    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv", ".txt"):
         return sniff_csv(path)
+    if suffix == ".xlsx":
+        return sniff_xlsx(path)
+    if suffix in (".npy", ".json"):
+        return "calms21"
     raise AnnotationError(
-        "unsupported ground truth (a Supervisely project folder, BORIS CSV/TSV or interval CSV)", path
+        "unsupported ground truth (a Supervisely project folder; BORIS, interval or DeepEthogram "
+        "CSV; .xlsx; CalMS21 .npy/.json)",
+        path,
     )
 
 
@@ -112,16 +139,19 @@ def record_keys(records) -> list[str]:
 
 
 def _records_to_intervals(
-    records, source: Path, preds: dict[str, VideoPrediction], notes: list[str]
+    records, source: Path, preds: dict[str, VideoPrediction], notes: list[str], per_frame: bool = False
 ) -> dict[str, list[Interval]]:
-    """VideoRecords (frames at the record's fps) -> bouts on the predicted video's frame axis."""
+    """VideoRecords (frames at the record's fps) -> bouts on the predicted video's frame axis.
+
+    ``per_frame``: the source labels every frame of the video (CalMS21, DeepEthogram), so its
+    frame indices are the video's whatever frame rate the file assumes."""
     out: dict[str, list[Interval]] = {}
     for rec, stem in zip(records, record_keys(records), strict=True):
         if stem in out:
             raise AnnotationError(f"video {stem!r} appears twice in the ground truth", source)
         ivs = list(rec.intervals)
         vp = preds.get(stem)
-        if vp is not None and rec.fps and abs(rec.fps - vp.fps) > 1e-3 * vp.fps:
+        if not per_frame and vp is not None and rec.fps and abs(rec.fps - vp.fps) > 1e-3 * vp.fps:
             # the annotation tool's frame rate differs (e.g. 30 vs 29.97): go through seconds
             ratio = vp.fps / rec.fps
             ivs = [
@@ -137,7 +167,12 @@ def _records_to_intervals(
                 f"{stem}: ground truth at {rec.fps:g} fps, video at {vp.fps:g} fps; bouts converted "
                 "through seconds"
             )
-        if vp is not None and rec.n_frames and rec.fps:
+        if per_frame and vp is not None and rec.n_frames and rec.n_frames != vp.n_frames:
+            notes.append(
+                f"{stem}: ground truth labels {rec.n_frames} frames but the video has {vp.n_frames} "
+                "(another cut or recording of the same name?)"
+            )
+        elif vp is not None and rec.n_frames and rec.fps:
             gt_s, pred_s = rec.n_frames / rec.fps, vp.n_frames / vp.fps
             if abs(gt_s - pred_s) > max(1.0, 0.01 * pred_s):
                 notes.append(
@@ -170,6 +205,20 @@ def read_interval_csv_frames(path: Path) -> dict[str, list[Interval]]:
     return out
 
 
+def _single_fps(preds: dict[str, VideoPrediction], path: Path, strict: bool = True) -> float | None:
+    """The videos' one frame rate, for tables that carry none (seconds need it)."""
+    rates = sorted({vp.fps for vp in preds.values()})
+    if len(rates) == 1:
+        return rates[0]
+    if strict:
+        raise MouseActError(
+            f"times in seconds but the videos have different frame rates "
+            f"({', '.join(f'{r:g}' for r in rates)}); give frames or a BORIS export",
+            path,
+        )
+    return None
+
+
 def _read_one_file(
     path: Path, fmt: str, preds: dict[str, VideoPrediction], notes: list[str], units: str = "auto"
 ) -> dict[str, list[Interval]]:
@@ -179,26 +228,26 @@ def _read_one_file(
         except ImportError:
             notes.append("interval CSV read by the minimal built-in reader (frames only)")
             return read_interval_csv_frames(path)
-        fps = None
-        if units == "seconds":
-            # the CSV has no frame rate: take the videos' (one value, or the conversion is ambiguous)
-            rates = sorted({vp.fps for vp in preds.values()})
-            if len(rates) != 1:
-                raise MouseActError(
-                    f"interval CSV in seconds but the videos have different frame rates "
-                    f"({', '.join(f'{r:g}' for r in rates)}); give frames or a BORIS export",
-                    path,
-                )
-            fps = rates[0]
+        fps = _single_fps(preds, path) if units == "seconds" else None
         return _records_to_intervals(read_interval_csv(path, fps=fps, units=units), path, preds, notes)
+    try:
+        from mouseact.preprocess import importers
+    except ImportError:
+        raise MouseActError(
+            f"reading {fmt} needs mouseact.preprocess.importers, which is not installed", path
+        ) from None
     if fmt == "boris":
-        try:
-            from mouseact.preprocess.importers import read_boris
-        except ImportError:
-            raise MouseActError(
-                "reading BORIS needs mouseact.preprocess.importers, which is not installed", path
-            ) from None
-        return _records_to_intervals(read_boris(path), path, preds, notes)
+        return _records_to_intervals(importers.read_boris(path), path, preds, notes)
+    if fmt == "xlsx":
+        fps = _single_fps(preds, path) if units == "seconds" else None
+        records = importers.read_interval_xlsx(path, fps=fps, units=units)
+        return _records_to_intervals(records, path, preds, notes)
+    if fmt == "deepethogram":
+        # per-frame labels: the frame axis is the video's; fps only matters for the record
+        records = importers.read_deepethogram(path, fps=_single_fps(preds, path, strict=False))
+        return _records_to_intervals(records, path, preds, notes, per_frame=True)
+    if fmt == "calms21":
+        return _records_to_intervals(importers.read_calms21(path), path, preds, notes, per_frame=True)
     raise AnnotationError(f"unknown ground-truth format {fmt!r}", path)
 
 
@@ -221,14 +270,16 @@ def load_ground_truth(
         return GroundTruth(ivs, list(labels), "supervisely", notes)
     if fmt == "folder":
         files = sorted(
-            p for p in path.iterdir() if p.suffix.lower() in (".csv", ".tsv") and not p.name.startswith(".")
+            p
+            for p in path.iterdir()
+            if p.is_file() and p.suffix.lower() in ANNOTATION_SUFFIXES and not p.name.startswith(".")
         )
         if not files:
-            raise AnnotationError("folder has no Supervisely meta.json and no .csv files", path)
+            raise AnnotationError("folder has no Supervisely meta.json and no annotation files", path)
         ivs: dict[str, list[Interval]] = {}
         kinds = set()
         for f in files:
-            kind = sniff_csv(f)
+            kind = detect_format(f)
             kinds.add(kind)
             for stem, v in _read_one_file(f, kind, preds, notes, units).items():
                 if stem in ivs:
