@@ -40,8 +40,8 @@ def register(subparsers) -> None:
     _common(inf, INFERENCE_PORT)
     inf.add_argument("--model", metavar="DIR", default=None,
                      help="model bundle directory (classifier/ + localizer/); default: the embedded one")
-    inf.add_argument("--detector", default="classical", choices=["classical", "yolo", "rtdetr"],
-                     help="local detector kind (ignored with --detector-url)")
+    inf.add_argument("--detector", default=None, choices=["classical", "yolo", "rtdetr"],
+                     help="local detector kind (default: the model bundle's; ignored with --detector-url)")
     inf.add_argument("--detector-model", metavar="PATH", default=None,
                      help="trained detector for --detector yolo/rtdetr")
     inf.add_argument("--detector-url", metavar="URL", default=None,

@@ -34,7 +34,7 @@ from mouseact.serve.jobs import DONE, FINISHED, Job, JobRunner
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def build_predictor(model_dir: str | None = None, detector: str = "classical", detector_model: str | None = None,
+def build_predictor(model_dir: str | None = None, detector: str | None = None, detector_model: str | None = None,
                     detector_url: str | None = None, dense: bool = False):
     """The pipeline's Predictor, with the detector local or (``detector_url``) the detector service."""
     from mouseact.inference import Predictor
@@ -86,7 +86,7 @@ def run_prediction(predictor, video: Path, out_dir: Path, job: Job | None = None
     }
 
 
-def create_app(model_dir: str | None = None, detector: str = "classical", detector_model: str | None = None,
+def create_app(model_dir: str | None = None, detector: str | None = None, detector_model: str | None = None,
                detector_url: str | None = None, dense: bool = False, out_dir: str | None = None,
                input_roots: list[str] | None = None, load_in_background: bool = True):
     from fastapi import FastAPI, File, UploadFile
@@ -98,7 +98,7 @@ def create_app(model_dir: str | None = None, detector: str = "classical", detect
     runner = JobRunner()
     slot = ModelSlot(lambda: build_predictor(model_dir, detector, detector_model, detector_url, dense),
                      describe={"service": "inference", "model_dir": model_dir or "default",
-                               "detector": "remote " + detector_url if detector_url else detector,
+                               "detector": "remote " + detector_url if detector_url else detector or "bundle's",
                                "dense": dense, "out_dir": str(out_root)})
     app = FastAPI(title="MouseAct inference service",
                   description="Behaviour intervals for a video: POST /jobs, then poll GET /jobs/{id}. "
