@@ -278,3 +278,41 @@ def test_paired_design_averages_and_drops_by_hand():
     assert row["p"] == pytest.approx(stats.wilcoxon(d, method=exact).pvalue, abs=1e-6)
     assert row["effect_size"] == pytest.approx(round(4 / 6, 4))
     assert any("smallest possible p = 0.25" in w for w in warnings)
+
+
+def test_compare_hand_scored_boris_sessions(tmp_path, data_dir, cli):
+    # five real BORIS observations (human 'interact' bouts), split into two made-up conditions
+    src = data_dir / "social_pose_boris" / "boris"
+    files = [
+        src / f"e3v813a-20210610T{t}_reencode.csv"
+        for t in ("120637-121213", "121558-122141", "122332-122642", "122758-123309", "123521-124106")
+    ]
+    groups = tmp_path / "groups.csv"
+    groups.write_text(
+        "video,condition\n" + "".join(f"{f.stem}.avi,{'A' if k < 2 else 'B'}\n" for k, f in enumerate(files))
+    )
+    res = cli(
+        "compare",
+        "--pred",
+        *map(str, files),
+        "--groups",
+        str(groups),
+        "--out",
+        str(tmp_path / "c"),
+        "--measures",
+        "bouts",
+        "total_s",
+        "--no-plots",
+    )
+    assert res.returncode == 0, res.stderr
+    assert "human annotations (boris)" in res.stderr
+    from mouseact.preprocess.importers import read_boris
+
+    bouts = [len(read_boris(f)[0].intervals) for f in files]
+    with open(tmp_path / "c" / "stats.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["measure"] == "bouts")
+    exact = stats.PermutationMethod(n_resamples=np.inf)
+    assert float(row["p"]) == pytest.approx(stats.mannwhitneyu(bouts[2:], bouts[:2], method=exact).pvalue)
+    assert float(row["median_a"]) == np.median(bouts[:2]) and int(row["n_b"]) == 3
+    # 2 vs 3 sessions: the smallest possible p is 2 / C(5, 2) = 0.2, and the user is told
+    assert float(row["min_possible_p"]) == pytest.approx(0.2) and "too few" in res.stderr

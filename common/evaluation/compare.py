@@ -35,7 +35,7 @@ import numpy as np
 from mouseact import atomic
 from mouseact.config import Config
 from mouseact.errors import MouseActError
-from mouseact.export import SUMMARY_METRICS, markdown_table, read_predictions, video_stem, window_summary
+from mouseact.export import SUMMARY_METRICS, markdown_table, video_stem, window_summary
 from pydantic import Field
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,8 @@ def collect_values(
     """Per video x behaviour summary values joined with the condition. Returns
     ``(values, behaviors, warnings)``. Videos named in the groups CSV but without predictions
     are an error; predictions not in the CSV are left out with a warning."""
-    preds = read_runs(pred_dir)
+    warnings: list[str] = []
+    preds = read_runs(pred_dir, warnings)
     wanted = {video_stem(g.video): g for g in groups}
     missing = [g.video for s, g in wanted.items() if s not in preds]
     if missing:
@@ -268,7 +269,6 @@ def collect_values(
             f"(predictions exist for: {', '.join(have[:8])}{' ...' if len(have) > 8 else ''})",
             pred_dir if isinstance(pred_dir, (str, Path)) else ", ".join(map(str, pred_dir)),
         )
-    warnings = []
     extra = sorted(s for s in preds if s not in wanted)
     if extra:
         warnings.append(
@@ -301,12 +301,20 @@ def collect_values(
     return values, behaviors, warnings
 
 
-def read_runs(pred_dirs) -> dict:
-    """Predictions of one run folder or several (e.g. pre and post recorded and run apart)."""
+def read_runs(pred_dirs, warnings: list[str] | None = None) -> dict:
+    """Predictions of one run folder or several (e.g. pre and post recorded and run apart).
+
+    A Supervisely project or BORIS export works too: hand-scored sessions are compared the same way."""
+    from mouseact.evaluation.evaluate import load_predictions
+
     dirs = [pred_dirs] if isinstance(pred_dirs, (str, Path)) else list(pred_dirs)
     preds, where = {}, {}
     for d in dirs:
-        for stem, vp in read_predictions(d).items():
+        notes: list[str] = []
+        loaded, source = load_predictions(d, notes)
+        if source != "mouseact" and warnings is not None:
+            warnings.append(f"{Path(d).name}: human annotations ({source}), not model predictions")
+        for stem, vp in loaded.items():
             if stem in preds:
                 raise MouseActError(f"video {stem!r} has predictions in both {where[stem]} and {d}", d)
             preds[stem], where[stem] = vp, d

@@ -126,6 +126,19 @@ def detect_format(path: Path) -> str:
     )
 
 
+def _annotation_files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in ANNOTATION_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def _is_boris_folder(folder: Path) -> bool:
+    files = _annotation_files(folder)
+    return bool(files) and all(detect_format(f) == "boris" for f in files)
+
+
 def record_keys(records) -> list[str]:
     """Video keys of annotation records: the file stem, or ``<dataset>__<stem>`` when the same
     file name is in two datasets (how the batch runner names its outputs)."""
@@ -269,11 +282,7 @@ def load_ground_truth(
         ivs = _records_to_intervals(records, path, preds, notes)
         return GroundTruth(ivs, list(labels), "supervisely", notes)
     if fmt == "folder":
-        files = sorted(
-            p
-            for p in path.iterdir()
-            if p.is_file() and p.suffix.lower() in ANNOTATION_SUFFIXES and not p.name.startswith(".")
-        )
+        files = _annotation_files(path)
         if not files:
             raise AnnotationError("folder has no Supervisely meta.json and no annotation files", path)
         ivs: dict[str, list[Interval]] = {}
@@ -344,9 +353,15 @@ def load_predictions(path: str | Path, notes: list[str]) -> tuple[dict[str, Vide
 
         records = read_boris(path)
         labels = sorted({iv.label for r in records for iv in r.intervals})
+    elif fmt == "folder" and _is_boris_folder(path):
+        from mouseact.preprocess.importers import read_boris
+
+        records = [r for f in _annotation_files(path) for r in read_boris(f)]
+        labels = sorted({iv.label for r in records for iv in r.intervals})
+        fmt = "boris"
     else:
         raise MouseActError(
-            "--pred must be a MouseAct output folder, a Supervisely project or a BORIS export "
+            "--pred must be a MouseAct output folder, a Supervisely project or BORIS export(s) "
             "(an interval CSV carries no frame rate or video length)",
             path,
         )
