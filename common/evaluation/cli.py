@@ -84,8 +84,9 @@ def register(subparsers) -> None:
         "--pred",
         required=True,
         nargs="+",
-        metavar="DIR",
-        help="output folder(s) of `mouseact infer` (several: e.g. pre and post run separately)",
+        metavar="PATH",
+        help="output folder(s) of `mouseact infer` (several: e.g. pre and post run separately); "
+        "hand-scored sessions work too: a Supervisely project, BORIS export(s) or a folder of them",
     )
     c.add_argument(
         "--groups",
