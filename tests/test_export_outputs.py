@@ -408,3 +408,22 @@ def test_outputs_are_reproducible(tmp_path, clips):
     assert (tmp_path / "a" / "predictions" / "itch.json").read_bytes() == (
         tmp_path / "b" / "predictions" / "itch.json"
     ).read_bytes()
+
+
+def test_summarize_hand_scored_boris_matches_its_own_times(tmp_path, data_dir, cli):
+    boris = data_dir / "social_pose_boris" / "boris" / "e3v813a-20210610T122332-122642_reencode.csv"
+    res = cli("summarize", "--pred", str(boris), "--out", str(tmp_path / "s"))
+    assert res.returncode == 0, res.stderr
+    (row,) = read_csv(tmp_path / "s" / "summary.csv")
+    # the raw START/STOP times of the human observer, read here independently of the importer
+    lines = boris.read_text().splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("Time,"))
+    events = list(csv.DictReader(lines[head:]))
+    starts = [float(e["Time"]) for e in events if e["Status"] == "START"]
+    stops = [float(e["Time"]) for e in events if e["Status"] == "STOP"]
+    fps, length = float(events[0]["FPS"]), float(events[0]["Total length"])
+    assert int(row["bouts"]) == len(starts) == len(stops)
+    seconds = sum(b - a for a, b in zip(starts, stops, strict=True))
+    # frames quantise each bout by at most one frame
+    assert abs(float(row["total_s"]) - seconds) <= len(starts) / fps
+    assert float(row["per_minute"]) == pytest.approx(len(starts) / (length / 60), rel=0.01)

@@ -144,7 +144,12 @@ def register(subparsers) -> None:
         "per_minute, share_of_time per video x behaviour) from a run's predictions, e.g. for the\n"
         "first 10 minutes only (--end-s 600) or as a time course (--bin-s 60 -> summary_bins.csv).",
     )
-    s.add_argument("--pred", required=True, metavar="DIR", help="output folder of `mouseact infer`")
+    s.add_argument(
+        "--pred",
+        required=True,
+        metavar="PATH",
+        help="output folder of `mouseact infer` (or a Supervisely project / BORIS export(s))",
+    )
     s.add_argument("--out", required=True, metavar="DIR", help="folder for the tables (may be --pred)")
     s.add_argument("--start-s", type=float, default=None, metavar="S", help="window start in seconds")
     s.add_argument("--end-s", type=float, default=None, metavar="S", help="window end in seconds")
@@ -252,7 +257,9 @@ def _compare(args: argparse.Namespace) -> int:
 def _summarize(args: argparse.Namespace) -> int:
     from mouseact import export
 
-    preds = export.read_predictions(args.pred)
+    from mouseact.evaluation.evaluate import load_predictions
+
+    preds, _ = load_predictions(args.pred, [])  # a run, or hand-scored BORIS / Supervisely sessions
     paths = export.write_summary(
         args.out,
         preds,
