@@ -210,15 +210,18 @@ class ClassicalDetector:
         return boxes, scores
 
     def _exposure_offset(self, diff_s: np.ndarray) -> np.ndarray:
-        """Mean shift of the scene per background-brightness bin (32 values).
+        """Shift of the scene per background-brightness bin (32 values).
 
-        The mouse is too small a part of any bin to move it much, and clipping limits its pull.
+        First the median shift of the whole frame (robust to the mouse), then per bin the mean
+        of what is left, clipped so the mouse (a small part of any bin) cannot pull it far.
         """
         if not self.config.exposure_correction:
             return np.zeros(32, np.float32)
-        sums = np.bincount(self._bg_s_bins.ravel(), weights=np.clip(diff_s, -40, 40).ravel(), minlength=32)
-        offset = (sums / np.maximum(self._bin_counts, 1)).astype(np.float32)
-        offset[self._bin_counts < 20] = 0  # too few pixels to estimate a shift
+        overall = float(np.median(diff_s[::3, ::3]))
+        rest = np.clip(diff_s - overall, -25, 25)
+        sums = np.bincount(self._bg_s_bins.ravel(), weights=rest.ravel(), minlength=32)
+        offset = (overall + sums / np.maximum(self._bin_counts, 1)).astype(np.float32)
+        offset[self._bin_counts < 20] = overall  # too few pixels to estimate their own shift
         return offset
 
     def _mask(self, diff: np.ndarray, thr: float) -> np.ndarray:

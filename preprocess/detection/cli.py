@@ -35,6 +35,7 @@ def register(sub) -> None:
     p.add_argument("--show-config", action="store_true", help="print all settings (with --set names) and exit")
     add_config_args(p)
     p.set_defaults(func=_run)
+    _hide_none_defaults(p)
 
 
 def _run(args) -> int:
@@ -46,9 +47,9 @@ def _run(args) -> int:
 
     base = {"detector": args.detector, "stride": args.stride, "overlay_seconds": args.overlay_seconds,
             "write_project": not args.no_project}
-    if args.model:
-        base["model"] = args.model
-    cfg = load(DetectConfig, args.config, args.overrides, base=base)
+    if getattr(args, "model", None):
+        base["model"] = getattr(args, "model", None)
+    cfg = load(DetectConfig, getattr(args, "config", None), args.overrides, base=base)
     if args.show_config:
         print(json.dumps(cfg.model_dump(), indent=2))
         return 0
@@ -59,3 +60,12 @@ def _run(args) -> int:
         print(f"{row['video']}: mouse found in {100 * row['found_share']:.1f}% of {row['n_frames']} frames "
               f"-> {args.out}/{row['outputs']}.boxes.csv")
     return 0
+
+
+def _hide_none_defaults(parser) -> None:
+    """No "(default: None)" in --help: an option left out is simply absent (read with getattr)."""
+    import argparse
+
+    for action in parser._actions:
+        if action.default is None:
+            action.default = argparse.SUPPRESS

@@ -99,11 +99,11 @@ def run_detect(source: str | Path, out_dir: str | Path, config: DetectConfig | N
 
     cfg = config or DetectConfig()
     out_dir = Path(out_dir)
+    inputs, classes = collect_inputs(source)
     if out_dir.exists() and not out_dir.is_dir():
         raise MouseActError("output exists and is not a folder", out_dir)
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
         raise MouseActError("output folder is not empty (use --overwrite)", out_dir)
-    inputs, classes = collect_inputs(source)
     if cfg.detector == "classical":
         detector = make_detector("classical", config=cfg.classical)
     else:

@@ -165,11 +165,12 @@ def prime_detector(detector, video: str | Path, n_frames: int = 32) -> None:
 
 def detect_video(path: str | Path, detector="classical", stride: int = 2, model_path: str | Path | None = None,
                  chunk_size: int = 64, tracker: TrackerConfig | None = None, bg_frames: int = 32,
-                 progress: bool = True, return_raw: bool = False, **detector_cfg):
+                 progress: bool = True, return_raw: bool = False, stop: int | None = None, **detector_cfg):
     """Detect and track the mouse through a whole video -> :class:`Track`.
 
     ``detector`` is a kind (``classical``/``yolo``/``rtdetr``) or a detector object.
-    With ``return_raw`` the result is ``(track, raw_boxes, raw_scores, info)``.
+    With ``return_raw`` the result is ``(track, raw_boxes, raw_scores, info)``. ``stop`` ends
+    early (frames ``[0, stop)``; the background is still learnt from the whole video).
     """
     from mouseact.preprocess.detection import make_detector
     from mouseact.progress import bar
@@ -184,8 +185,9 @@ def detect_video(path: str | Path, detector="classical", stride: int = 2, model_
         stream = StreamingDetector(detector, stride=stride, fps=info.fps, tracker=tracker)
         if bg_frames:
             stream.prime(path, bg_frames)
-        with bar(info.n_frames, desc=f"detect {Path(path).name}", disable=not progress or None) as pb:
-            for start, frames in vr.iter_chunks(chunk_size):
+        n = info.n_frames if stop is None else min(stop, info.n_frames)
+        with bar(n, desc=f"detect {Path(path).name}", disable=not progress or None) as pb:
+            for start, frames in vr.iter_chunks(chunk_size, 0, n):
                 stream.process(start, frames)
                 pb.update(len(frames))
     track = stream.finalize()
