@@ -58,9 +58,7 @@ def train(source: Path, source_kind: str, out: Path, embedder_kind: str = "fast"
     if len(classes) < 2:
         raise MouseActError(f"need at least 2 behaviours to train a classifier, found {classes}", source)
     emb_cfg = dict(embedder_config or {})
-    if embedder_kind == "fast":
-        emb_cfg.setdefault("n_frames", config.window)
-    else:
+    if embedder_kind != "hf":  # an HF video model has its own frame count (config num_frames)
         emb_cfg.setdefault("n_frames", config.window)
     embedder = make_embedder(embedder_kind, **emb_cfg)
     window = int(embedder.config.get("n_frames", config.window))
