@@ -475,6 +475,8 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
                 "pred_bouts": len(vp.intervals),
                 "frame_accuracy": float(np.mean(gl == pl)),
                 "frame_macro": fs["macro"],
+                # frames the detector lost: misses there may be detection, not classification
+                "lost_frames": vp.meta.get("lost_frames"),
             }
         )
     g_cat, p_cat = np.concatenate(gt_frames), np.concatenate(pred_frames)

@@ -183,6 +183,7 @@ def build_html(result: dict) -> str:
                 m.get("precision", float("nan")),
                 m.get("recall", float("nan")),
                 m.get("f1", float("nan")),
+                "" if v.get("lost_frames") is None else v["lost_frames"],
             ]
         )
     parts.append(
@@ -197,6 +198,7 @@ def build_html(result: dict) -> str:
                 "macro P",
                 "macro R",
                 "macro F1",
+                "frames without a mouse",
             ],
             vrows,
         )
