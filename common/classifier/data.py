@@ -62,24 +62,29 @@ def project_clips(project_dir: str | Path) -> list[Clip]:
 
     project_dir = Path(project_dir)
     records = sly_io.read_project(project_dir)
-    splits = {}
+    split_of: dict[str, str] = {}
+    group_of: dict[str, str] = {}
     split_file = project_dir / "splits.json"
-    if split_file.is_file():
-        data = json.loads(split_file.read_text())
-        items = data.get("items", data) if isinstance(data, dict) else {}
-        if isinstance(items, dict):
-            splits = {k: (v.get("split") if isinstance(v, dict) else v) for k, v in items.items()}
-        elif isinstance(items, list):
-            splits = {str(it.get("name") or it.get("item")): it.get("split") for it in items if isinstance(it, dict)}
+    if split_file.is_file():  # written by `mouseact preprocess`: split and source animal/video per item
+        try:
+            doc = json.loads(split_file.read_text())
+        except json.JSONDecodeError as exc:
+            raise MouseActError(f"splits.json is not valid JSON: {exc}", split_file) from None
+        videos = doc.get("videos", {})
+        for it in doc.get("items", []):
+            split_of[it["item"]] = it.get("split", "train")
+            src = it.get("source")
+            group_of[it["item"]] = str(videos.get(src, {}).get("group") or src or it["item"])
     clips = []
     for rec in records:
-        if rec.dataset == "test":
-            continue
-        split = splits.get(rec.name) or splits.get(f"{rec.dataset}/{rec.name}") or "train"
-        group = rec.name.split("__")[0] if "__" in rec.name else rec.name
+        key = f"{rec.dataset}/{rec.name}"
+        split = split_of.get(key, "train")
+        if split == "test" or rec.dataset == "test":
+            continue  # whole test videos are for `mouseact evaluate`, not for fitting
+        group = group_of.get(key, key)
         for iv in rec.intervals:
-            clips.append(Clip(Path(rec.video_path), iv.label, group, int(iv.start), int(iv.end),
-                              rec.boxes, split if split in ("train", "val") else "train"))
+            clips.append(Clip(Path(rec.video_path), iv.label, group, int(iv.start), int(iv.end), rec.boxes,
+                              split if split in ("train", "val") else "train"))
     if not clips:
         raise MouseActError("project has no behaviour intervals to train on", project_dir)
     return clips
