@@ -316,3 +316,22 @@ def test_compare_hand_scored_boris_sessions(tmp_path, data_dir, cli):
     assert float(row["median_a"]) == np.median(bouts[:2]) and int(row["n_b"]) == 3
     # 2 vs 3 sessions: the smallest possible p is 2 / C(5, 2) = 0.2, and the user is told
     assert float(row["min_possible_p"]) == pytest.approx(0.2) and "too few" in res.stderr
+
+
+def test_three_conditions_omnibus_against_scipy():
+    data = {"saline": [1, 2, 2, 3], "low": [3, 4, 4, 5], "high": [6, 5, 7, 8]}
+    values = [{"subject": f"m{i}", "condition": c, "behavior": "groom", "bouts": v}
+              for c, vs in data.items() for i, v in enumerate(vs)]  # fmt: skip
+    cfg = cmp.CompareConfig(measures=["bouts"])
+    rows, _ = cmp.compare_values(values, list(data), ["groom"], False, cfg)
+    omni = rows[0]
+    h = stats.kruskal(*data.values())
+    assert omni["test"] == "kruskal_wallis" and omni["condition_a"] == "all"
+    assert omni["p"] == pytest.approx(h.pvalue, abs=1e-6)
+    assert omni["effect_size"] == pytest.approx(round(h.statistic / (12 - 1), 4))  # epsilon-squared
+    assert len(rows) == 1 + 3  # omnibus + every pair
+    # paired: Friedman, Kendall's W = chi2 / (n (k - 1)); here every mouse ranks saline < low < high
+    rows, _ = cmp.compare_values(values, list(data), ["groom"], True, cfg)
+    f = stats.friedmanchisquare(*data.values())
+    assert rows[0]["test"] == "friedman" and rows[0]["p"] == pytest.approx(f.pvalue, abs=1e-6)
+    assert rows[0]["effect_size"] == pytest.approx(1.0)

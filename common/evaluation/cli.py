@@ -244,11 +244,15 @@ def _compare(args: argparse.Namespace) -> int:
     sig = [s for s in result.stats if s["significant"]]
     print(f"{len(sig)} of {len(result.stats)} comparisons significant ({cfg.correction} p < {cfg.alpha:g})")
     for s in sig:
-        print(
-            f"  {s['measure']:<13} {s['behavior']:<14} {s['condition_a']} -> {s['condition_b']}: "
-            f"median {s['median_a']:g} -> {s['median_b']:g}, p_{cfg.correction} "
-            f"{s['p_holm'] if cfg.correction == 'holm' else s['p_bh']:.3g}, r {s['effect_size']:+.2f}"
-        )
+        p_corr = f"p_{cfg.correction} {s['p_holm'] if cfg.correction == 'holm' else s['p_bh']:.3g}"
+        if s["condition_a"] == "all":  # omnibus row (three or more conditions)
+            what = f"differs across conditions ({s['test']}): {p_corr}, effect {s['effect_size']:.2f}"
+        else:
+            what = (
+                f"{s['condition_a']} -> {s['condition_b']}: median {s['median_a']:g} -> {s['median_b']:g}, "
+                f"{p_corr}, r {s['effect_size']:+.2f}"
+            )
+        print(f"  {s['measure']:<13} {s['behavior']:<14} {what}")
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

@@ -11,7 +11,10 @@ p-values are exact (all relabellings enumerated, ties included) while that is ch
 * independent groups: two-sided Mann-Whitney U, effect size = rank-biserial correlation
   ``r = 2 U_b / (n_a n_b) - 1`` (P(b > a) - P(b < a); positive: larger in condition b);
 * paired (every row has a subject, each subject seen in both conditions): two-sided Wilcoxon
-  signed-rank on ``b - a``, effect size = matched-pairs rank-biserial ``(W+ - W-) / (W+ + W-)``.
+  signed-rank on ``b - a``, effect size = matched-pairs rank-biserial ``(W+ - W-) / (W+ + W-)``;
+* three or more conditions: first an omnibus row per behaviour (``condition_a = "all"``):
+  Kruskal-Wallis (epsilon-squared) or, paired, Friedman (Kendall's W), corrected as its own
+  family; then every pair as above.
 
 p-values are corrected across behaviours x condition pairs within each measure, by Holm
 (family-wise) and Benjamini-Hochberg (false discovery rate); both are reported. Comparisons where
@@ -385,15 +388,12 @@ def compare_values(
                         "note": note,
                     }
                 )
-        # Tests with no variability at all (every value equal) cannot reject whatever the grouping,
-        # so they stay out of the correction family (independent filtering) and keep p = 1.
-        untestable = [r["note"].startswith(("all values equal", "all differences zero")) for r in rows]
-        family = [math.nan if u else r["p"] for r, u in zip(rows, untestable)]
-        ph, pb = holm(family), benjamini_hochberg(family)
-        for r, h, q, u in zip(rows, ph, pb, untestable):
-            r["p_holm"], r["p_bh"] = (1.0, 1.0) if u else (_r(h, 6), _r(q, 6))
-            decisive = r["p_holm"] if cfg.correction == "holm" else r["p_bh"]
-            r["significant"] = bool(not math.isnan(decisive) and decisive < cfg.alpha)
+        _correct(rows, cfg)
+        if len(conditions) > 2:
+            # with three or more conditions, the omnibus test comes first (its own family)
+            omnibus = [_omnibus_row(measure, beh, values, conditions, paired) for beh in behaviors]
+            _correct(omnibus, cfg)
+            stats += omnibus
         stats += rows
     for ca, cb, na, nb, min_p in sorted(small_n_pairs, key=str):
         who = "subjects" if paired else "videos"
@@ -408,6 +408,64 @@ def compare_values(
                 "conclusions"
             )
     return stats, warnings
+
+
+def _correct(rows: list[dict], cfg: CompareConfig) -> None:
+    """Holm and BH within ``rows`` (one family). Tests with no variability at all (every value
+    equal) cannot reject whatever the grouping, so they stay out of the family (independent
+    filtering) and keep p = 1."""
+    untestable = [r["note"].startswith(("all values equal", "all differences zero")) for r in rows]
+    family = [math.nan if u else r["p"] for r, u in zip(rows, untestable, strict=True)]
+    ph, pb = holm(family), benjamini_hochberg(family)
+    for r, h, q, u in zip(rows, ph, pb, untestable, strict=True):
+        r["p_holm"], r["p_bh"] = (1.0, 1.0) if u else (_r(h, 6), _r(q, 6))
+        decisive = r["p_holm"] if cfg.correction == "holm" else r["p_bh"]
+        r["significant"] = bool(not math.isnan(decisive) and decisive < cfg.alpha)
+
+
+def omnibus(groups: Sequence[Sequence[float]], paired: bool) -> tuple[float, float, float, str]:
+    """Kruskal-Wallis H (effect size epsilon-squared = H / (n - 1)) for independent groups, or
+    Friedman chi-squared (effect size Kendall's W = chi2 / (n (k - 1))) for subjects measured in
+    every condition. ``(statistic, p, effect, note)``."""
+    from scipy.stats import friedmanchisquare, kruskal
+
+    k = len(groups)
+    flat = np.concatenate([np.asarray(g, float) for g in groups]) if groups else np.zeros(0)
+    if min((len(g) for g in groups), default=0) < 2:
+        return math.nan, math.nan, math.nan, "not tested: fewer than 2 per condition"
+    if np.all(flat == flat[0]):
+        return 0.0, 1.0, 0.0, "all values equal"
+    if paired:
+        n = len(groups[0])
+        if np.all(np.ptp(np.asarray(groups, float), axis=0) == 0):
+            return 0.0, 1.0, 0.0, "all differences zero"
+        res = friedmanchisquare(*groups)
+        return float(res.statistic), float(res.pvalue), float(res.statistic / (n * (k - 1))), ""
+    res = kruskal(*groups)
+    return float(res.statistic), float(res.pvalue), float(res.statistic / (len(flat) - 1)), ""
+
+
+def _omnibus_row(measure: str, beh: str, values: list[dict], conditions: Sequence[str], paired: bool) -> dict:
+    vals = [v for v in values if v["behavior"] == beh]
+    if paired:
+        per: dict = {}
+        for v in vals:
+            per.setdefault(v["subject"], {}).setdefault(v["condition"], []).append(v[measure])
+        subjects = sorted(s for s, d in per.items() if all(c in d for c in conditions))
+        groups = [[float(np.mean(per[s][c])) for s in subjects] for c in conditions]
+        test = "friedman"
+    else:
+        groups = [[v[measure] for v in vals if v["condition"] == c] for c in conditions]
+        test = "kruskal_wallis"
+    stat, p, eff, note = omnibus(groups, paired)
+    sizes = "/".join(str(len(g)) for g in groups)
+    return {
+        "measure": measure, "behavior": beh, "condition_a": "all", "condition_b": "", "test": test,
+        "n_a": sum(len(g) for g in groups) if not paired else len(groups[0]), "n_b": len(conditions),
+        "median_a": math.nan, "median_b": math.nan, "mean_a": math.nan, "mean_b": math.nan,
+        "statistic": _r(stat), "p": _r(p, 6), "effect_size": _r(eff, 4), "min_possible_p": math.nan,
+        "note": _join(note, f"omnibus over {len(conditions)} conditions (n = {sizes})"),
+    }  # fmt: skip
 
 
 def _join(*notes: str) -> str:
@@ -523,6 +581,12 @@ def write_outputs(
         + "two-sided; p corrected per measure across behaviours x condition pairs "
         "(Holm and Benjamini-Hochberg); "
         f"'significant' = {cfg.correction} p < {cfg.alpha:g}. r > 0: larger in condition_b."
+        + (
+            " Rows 'all': omnibus test over every condition (Kruskal-Wallis, epsilon-squared; paired: "
+            "Friedman, Kendall's W), corrected as their own family."
+            if len(result.conditions) > 2
+            else ""
+        )
         + (
             ""
             if cfg.start_s is None and cfg.end_s is None
