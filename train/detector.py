@@ -31,6 +31,7 @@ def register_train(sub) -> None:
     p.add_argument("--show-config", action="store_true", help="print all settings and exit")
     add_config_args(p)
     p.set_defaults(func=_run)
+    _hide_none_defaults(p)
 
 
 def _run(args) -> int:
@@ -43,23 +44,23 @@ def _run(args) -> int:
                                                    frames_from_project, merge, train_detector)
     from mouseact.video import is_video_file, list_videos
 
-    cfg = load(DetectorTrainConfig, args.config, args.overrides,
+    cfg = load(DetectorTrainConfig, getattr(args, "config", None), args.overrides,
                base={"arch": args.arch, "epochs": args.epochs, "imgsz": args.imgsz})
     if args.show_config:
         print(json.dumps(cfg.model_dump(), indent=2))
         return 0
-    if not args.source and not args.bootstrap_from_classical:
+    if not getattr(args, "source", None) and not args.bootstrap_from_classical:
         raise MouseActError("give a SOURCE (project or images CSV) and/or --bootstrap-from-classical VIDEOS")
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise MouseActError("output model directory already exists (use --overwrite)", out)
     parts = []
-    if args.source:
-        src = Path(args.source)
+    if getattr(args, "source", None):
+        src = Path(getattr(args, "source", None))
         if not src.exists():
             raise MouseActError("training source not found", src)
         if src.is_file() and src.suffix.lower() == ".csv":
-            parts.append(frames_from_image_csv(src, args.image_root, cfg.val_frac))
+            parts.append(frames_from_image_csv(src, getattr(args, "image_root", None), cfg.val_frac))
         elif src.is_dir():
             parts.append(frames_from_project(src, cfg))
         else:
@@ -83,3 +84,12 @@ def _run(args) -> int:
           f"held-out mAP50 {m.get('val_map50')}, mean IoU {m.get('val_mean_iou')}, "
           f"{m.get('cpu_ms_per_frame')} ms/frame at {card['input_size']} px")
     return 0
+
+
+def _hide_none_defaults(parser) -> None:
+    """No "(default: None)" in --help: an option left out is simply absent (read with getattr)."""
+    import argparse
+
+    for action in parser._actions:
+        if action.default is None:
+            action.default = argparse.SUPPRESS

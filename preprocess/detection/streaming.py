@@ -29,7 +29,7 @@ class StreamingDetector:
     """``process(start, frames) -> boxes`` per chunk, then ``finalize() -> Track``."""
 
     def __init__(self, detector, stride: int = 1, fps: float = 30.0, tracker: TrackerConfig | None = None,
-                 refine_jump: float = 0.25):
+                 refine_jump: float = 0.5):
         if stride < 1:
             raise ValueError("stride must be >= 1")
         self.detector = detector
