@@ -146,7 +146,7 @@ def main() -> None:
         "Reading: writing every per-video file costs a small fraction of only *decoding* the video "
         "(the pipeline does much more than decode), and evaluation grows about linearly with the number "
         "of bouts. The Supervisely project is left out: it hard-links (or else copies) the video files, "
-        "of the video size.",
+        "so its cost is the file system's, not ours.",
         "",
     ]
     SECTION.parent.mkdir(parents=True, exist_ok=True)
