@@ -49,6 +49,9 @@ class PipelineConfig(Config):
     """Settings of one inference run (defaults overridden by the bundle's pipeline.json, then --set)."""
 
     chunk_size: int = Field(64, ge=1, description="frames decoded per chunk of the streaming pass")
+    stream_backend: str = Field("av", description="decoder of the streaming pass: av (flat memory) or decord "
+                                                  "(faster, but buffers ahead without bound when the "
+                                                  "pipeline is slower than decoding)")
     detector: str = Field("classical", description="stage-0 detector kind: classical | yolo | rtdetr")
     detector_model: str | None = Field(None, description="weights of a trained yolo/rtdetr detector")
     detector_stride: int = Field(2, ge=1, description="run the detector every N frames, interpolate between")
@@ -60,8 +63,8 @@ class PipelineConfig(Config):
                                                           "(default: the classifier's window)")
     background_frames: int = Field(32, ge=0, description="frames sampled across the video to prime the "
                                                           "classical detector's background (0 = learn as it goes)")
-    read_frames_max: int = Field(96, ge=16, description="stage 2: at most this many full-size frames "
-                                                         "decoded at once (bounds memory)")
+    read_budget_mb: int = Field(384, ge=16, description="stage 2: full-size frames decoded at once are "
+                                                         "limited to this many MB (bounds memory)")
     prefetch_chunks: int = Field(2, ge=0, description="chunks decoded ahead in a background thread while "
                                                       "the previous one is processed (0 = no thread)")
     batch_size: int = Field(8, ge=1, description="segments per stage-2 batch")
@@ -250,7 +253,11 @@ class Predictor:
         video = Path(video)
         timer = StageTimer()
         cfg = self.config
-        with VideoReader(video) as vr:
+        # The streaming pass decodes with PyAV: decord's reader keeps decoding ahead in a
+        # background thread whenever its consumer is slower than the decoder, so its memory
+        # grows with video length (dmlc/decord#157, #208; measured: 2.4 GB after 7,700 frames
+        # of the arena video). PyAV decodes only what is asked for.
+        with VideoReader(video, backend=cfg.stream_backend) as vr:
             info = vr.info
             track, features = self._streaming_pass(vr, timer, progress)
             n, fps = info.n_frames, info.fps
@@ -259,8 +266,8 @@ class Predictor:
             else:
                 with timer.stage("localize"):
                     segments = self._proposals(features, fps)
-            del features
-            candidates = self._classify_segments(vr, segments, track, info, timer)
+        del features
+        candidates = self._classify_segments(video, segments, track, info, timer)
         with timer.stage("postprocess"):
             intervals = postprocess.run(candidates, n, fps, cfg.postprocess, self.classes)
         steps = {step: round(1000 * sum(timer.seconds.get(s, 0.0) for s in parts) / n, 3)
@@ -313,7 +320,7 @@ class Predictor:
                     out.append(widen(s, e, self.min_frames, n))
         return sorted(set(out))
 
-    def _classify_segments(self, vr: VideoReader, segments: list[tuple[int, int]], track, info: VideoInfo,
+    def _classify_segments(self, video: Path, segments: list[tuple[int, int]], track, info: VideoInfo,
                            timer: StageTimer) -> list[Interval]:
         """Stage 2 on each segment: its consecutive frames re-read by random access.
 
@@ -329,21 +336,29 @@ class Predictor:
         with timer.stage("read_clips"):
             rects_all = crop_boxes(np.asarray(track.boxes, np.float64), info.width, info.height, self.crop_policy)
         out: list[Interval] = []
+        # frames decoded at once, from the memory budget (a 1080p frame is 6 MB, 640x480 0.9 MB)
+        max_frames = max(self.min_frames, int(self.config.read_budget_mb * 2**20 / (info.width * info.height * 3)))
+        bs = self.config.batch_size
         with bar(len(segments), f"{Path(info.path).name}: classify", unit="segment",
                  disable=self._no_bar()) as pbar:
-            for batch in slabs(sorted(segments), self.config.batch_size, self.config.read_frames_max):
+            for group in slabs(sorted(segments), 10**9, max_frames):
                 with timer.stage("read_clips"):
-                    items = self._read_items(vr, batch, rects_all)
-                with timer.stage("embed"):
-                    emb = self.classifier.embedder.embed_batch(items)
+                    # a fresh decord reader per group, closed before the (possibly slow)
+                    # embedder runs: an open decord reader would keep decoding ahead meanwhile
+                    with VideoReader(video) as vr:
+                        items = self._read_items(vr, group, rects_all)
+                for b in range(0, len(group), bs):
+                    batch = group[b:b + bs]
+                    with timer.stage("embed"):
+                        emb = self.classifier.embedder.embed_batch(items[b:b + bs])
+                    with timer.stage("classify"):
+                        labels, confs = self.classifier.predict(emb)
+                    for (s, e), label, conf in zip(batch, labels, confs):
+                        if label not in self.classes and not self.config.keep_unknown:
+                            continue
+                        out.append(Interval(int(s), int(e), str(label), float(conf)))
+                    pbar.update(len(batch))
                 del items
-                with timer.stage("classify"):
-                    labels, confs = self.classifier.predict(emb)
-                for (s, e), label, conf in zip(batch, labels, confs):
-                    if label not in self.classes and not self.config.keep_unknown:
-                        continue
-                    out.append(Interval(int(s), int(e), str(label), float(conf)))
-                pbar.update(len(batch))
         return out
 
     @staticmethod
@@ -352,7 +367,9 @@ class Predictor:
         wanted = np.unique(np.concatenate([np.arange(s, e + 1) for s, e in batch]))
         if len(wanted) * 2 >= hi - lo + 1:
             # mostly contiguous: sequential decoding is much cheaper than a batch of seeks
-            frames = np.stack(list(vr.iter_frames(lo, hi + 1)))
+            frames = np.empty((hi - lo + 1, vr.info.height, vr.info.width, 3), np.uint8)
+            for i, frame in enumerate(vr.iter_frames(lo, hi + 1)):
+                frames[i] = frame
             pos = lambda s, e: slice(s - lo, e - lo + 1)  # noqa: E731
         else:
             frames = vr.get_frames(wanted)
