@@ -50,7 +50,7 @@ DEFAULT_COMMANDS = {
     "inference": ["infer"],
     "serve": ["serve", "inference"],
 }
-DEFAULT_RESULTS = {"tables": ["summary.csv", "**/summary.csv", "*.csv"], "images": ["**/*.png", "**/*.jpg"],
+DEFAULT_RESULTS = {"tables": ["summary.csv", "*/summary.csv", "intervals.csv", "*.csv"], "images": ["**/*.png", "**/*.jpg"],
                    "texts": ["report.md", "*/report.md"]}
 MAX_TEXT_BYTES = 20_000
 HIDDEN_DESTS = {"help", "version", "func", "command"}
@@ -59,7 +59,7 @@ OUT_DESTS = {"out", "out_dir", "output"}
 DIR_DESTS = {"model", "model_dir", "out", "out_dir", "workdir"}
 PATH_DESTS = {"model", "model_dir", "model_path", "detector_model", "input", "inputs", "video", "project", "config"}
 OPTION_ALIASES = {"model_dir": "model", "output": "out", "out_dir": "out", "input_dir": "input"}
-MAX_IMAGES, MAX_TABLES, MAX_TABLE_ROWS, MAX_FILES = 12, 3, 40, 300
+MAX_IMAGES, MAX_TABLES, MAX_TABLE_ROWS, MAX_FILES = 12, 2, 40, 300
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -195,7 +195,8 @@ function showResults(jobId, result) {
     const head = el("tr", {}, ...t.header.map((h) => el("th", { text: h })));
     const rows = t.rows.map((r) => el("tr", {}, ...r.map((c) => el("td", { text: c }))));
     box.append(el("h3", { text: t.path }),
-               el("table", { class: "result-table", "data-path": t.path }, el("thead", {}, head), el("tbody", {}, ...rows)));
+               el("div", { class: "table-scroll" },
+                  el("table", { class: "result-table", "data-path": t.path }, el("thead", {}, head), el("tbody", {}, ...rows))));
     if (t.total_rows > t.rows.length) box.append(el("p", { class: "result-caption", text: `first ${t.rows.length} of ${t.total_rows} rows` }));
   }
   for (const t of result.texts || []) {
