@@ -63,8 +63,10 @@ class PipelineConfig(Config):
                                                           "(default: the classifier's window)")
     background_frames: int = Field(32, ge=0, description="frames sampled across the video to prime the "
                                                           "classical detector's background (0 = learn as it goes)")
-    read_budget_mb: int = Field(384, ge=16, description="stage 2: full-size frames decoded at once are "
-                                                         "limited to this many MB (bounds memory)")
+    read_gap_frames: int = Field(250, ge=0, description="stage 2: decode through gaps up to this many "
+                                                         "frames instead of seeking (~ the key-frame interval)")
+    read_group_frames: int = Field(2000, ge=16, description="stage 2: segment frames held (as mouse crops) "
+                                                            "per sequential read; bounds memory")
     prefetch_chunks: int = Field(2, ge=0, description="chunks decoded ahead in a background thread while "
                                                       "the previous one is processed (0 = no thread)")
     batch_size: int = Field(8, ge=1, description="segments per stage-2 batch")
@@ -165,20 +167,48 @@ def widen(start: int, end: int, min_len: int, n_frames: int) -> tuple[int, int]:
     return start, start + min_len - 1
 
 
-def slabs(segments: list[tuple[int, int]], max_segments: int, max_frames: int):
-    """Group sorted segments into batches whose frame span stays under ``max_frames``.
+def read_groups(segments: list[tuple[int, int]], max_gap: int, max_frames: int):
+    """Group sorted segments into sequential reads.
 
-    Bounds the full-size frames held at once while letting neighbouring segments share one
-    sequential read.
+    Decoding through a gap of up to ``max_gap`` frames is cheaper than seeking (a seek decodes
+    from the previous key frame: up to one GOP, 250 frames in the arena video). A group keeps at
+    most ``max_frames`` segment frames (as small crops), which bounds memory.
     """
-    batch: list[tuple[int, int]] = []
+    group: list[tuple[int, int]] = []
+    hi = -1
+    kept = 0
     for s, e in segments:
-        if batch and (len(batch) >= max_segments or max(e, max(b for _, b in batch)) - batch[0][0] + 1 > max_frames):
-            yield batch
-            batch = []
-        batch.append((s, e))
-    if batch:
-        yield batch
+        if group and (s - hi - 1 > max_gap or kept + (e - s + 1) > max_frames):
+            yield group
+            group, kept, hi = [], 0, -1
+        group.append((s, e))
+        kept += e - s + 1
+        hi = max(hi, e)
+    if group:
+        yield group
+
+
+def read_segment_crops(vr: VideoReader, group: list[tuple[int, int]], rects_all: np.ndarray) -> list:
+    """One sequential read over ``group``; each segment's frames cut to the union of its crop rects.
+
+    Returns ``[(crops (T, h, w, 3), rects shifted into the crop (T, 4)), ...]`` in group order:
+    exactly the pixels the embedder would crop from the full frames, without holding full frames.
+    """
+    lo, hi = min(s for s, _ in group), max(e for _, e in group)
+    unions, crops = [], []
+    for s, e in group:
+        r = rects_all[s:e + 1]
+        u = np.array([r[:, 0].min(), r[:, 1].min(), r[:, 2].max(), r[:, 3].max()])
+        unions.append(u)
+        crops.append(np.empty((e - s + 1, u[3] - u[1], u[2] - u[0], 3), np.uint8))
+    starts = np.array([s for s, _ in group])
+    ends = np.array([e for _, e in group])
+    for i, frame in enumerate(vr.iter_frames(lo, hi + 1), start=lo):
+        for k in np.flatnonzero((starts <= i) & (ends >= i)):
+            x1, y1, x2, y2 = unions[k]
+            crops[k][i - starts[k]] = frame[y1:y2, x1:x2]
+    return [(c, rects_all[s:e + 1] - np.array([u[0], u[1], u[0], u[1]]))
+            for c, u, (s, e) in zip(crops, unions, group)]
 
 
 class Predictor:
@@ -336,17 +366,15 @@ class Predictor:
         with timer.stage("read_clips"):
             rects_all = crop_boxes(np.asarray(track.boxes, np.float64), info.width, info.height, self.crop_policy)
         out: list[Interval] = []
-        # frames decoded at once, from the memory budget (a 1080p frame is 6 MB, 640x480 0.9 MB)
-        max_frames = max(self.min_frames, int(self.config.read_budget_mb * 2**20 / (info.width * info.height * 3)))
         bs = self.config.batch_size
         with bar(len(segments), f"{Path(info.path).name}: classify", unit="segment",
                  disable=self._no_bar()) as pbar:
-            for group in slabs(sorted(segments), 10**9, max_frames):
+            for group in read_groups(sorted(segments), self.config.read_gap_frames, self.config.read_group_frames):
                 with timer.stage("read_clips"):
-                    # a fresh decord reader per group, closed before the (possibly slow)
-                    # embedder runs: an open decord reader would keep decoding ahead meanwhile
+                    # a fresh reader per group, closed before the (possibly slow) embedder runs:
+                    # an open decord reader keeps decoding ahead meanwhile (unbounded memory)
                     with VideoReader(video) as vr:
-                        items = self._read_items(vr, group, rects_all)
+                        items = read_segment_crops(vr, group, rects_all)
                 for b in range(0, len(group), bs):
                     batch = group[b:b + bs]
                     with timer.stage("embed"):
@@ -360,29 +388,6 @@ class Predictor:
                     pbar.update(len(batch))
                 del items
         return out
-
-    @staticmethod
-    def _read_items(vr: VideoReader, batch: list[tuple[int, int]], rects_all: np.ndarray) -> list:
-        lo, hi = min(s for s, _ in batch), max(e for _, e in batch)
-        wanted = np.unique(np.concatenate([np.arange(s, e + 1) for s, e in batch]))
-        if len(wanted) * 2 >= hi - lo + 1:
-            # mostly contiguous: sequential decoding is much cheaper than a batch of seeks
-            frames = np.empty((hi - lo + 1, vr.info.height, vr.info.width, 3), np.uint8)
-            for i, frame in enumerate(vr.iter_frames(lo, hi + 1)):
-                frames[i] = frame
-            pos = lambda s, e: slice(s - lo, e - lo + 1)  # noqa: E731
-        else:
-            frames = vr.get_frames(wanted)
-            where = {int(f): i for i, f in enumerate(wanted)}
-            pos = lambda s, e: [where[i] for i in range(s, e + 1)]  # noqa: E731
-        items = []
-        for s, e in batch:
-            rects = rects_all[s:e + 1]
-            x1, y1 = rects[:, 0].min(), rects[:, 1].min()
-            x2, y2 = rects[:, 2].max(), rects[:, 3].max()
-            crops = np.ascontiguousarray(frames[pos(s, e)][:, y1:y2, x1:x2])
-            items.append((crops, rects - np.array([x1, y1, x1, y1])))
-        return items
 
     def _no_bar(self) -> bool | None:
         return None if self.progress_bars is None else not self.progress_bars
