@@ -21,7 +21,7 @@ def register_train(train_sub) -> None:
     p = train_sub.add_parser(
         "classifier", help="train the stage-2 segment classifier",
         description="Train the stage-2 classifier on labelled clips. Config keys (--set KEY=VALUE): window, "
-                    "stride, val_fraction, head.head (auto|mlp|prototype|kmeans), head.min_windows_for_mlp, "
+                    "stride, val_fraction, head.head (auto|mlp|prototype|kmeans), head.min_clips_for_mlp, "
                     "head.kmeans_k, head.hidden, head.max_epochs, head.patience, head.open_set, "
                     "head.radius_margin; embedder keys go to --embedder-set.",
         formatter_class=HelpFormatter)
@@ -34,7 +34,7 @@ def register_train(train_sub) -> None:
     p.add_argument("--embedder-set", dest="embedder_overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="embedder option, e.g. n_frames=8, prompt='...', pooling=last (repeatable)")
     p.add_argument("--head", choices=["auto", "mlp", "prototype", "kmeans"], default=None,
-                   help="head for all classes (default auto: MLP for classes with many windows, prototypes else)")
+                   help="head for all classes (default auto: MLP for classes with at least head.min_clips_for_mlp labelled clips, prototypes for the rest)")
     p.add_argument("--train-groups", nargs="*", default=None, metavar="GROUP",
                    help="train only on these groups (animals/videos); the others are scored as test")
     p.add_argument("--cache", metavar="DIR", default=None,

@@ -124,7 +124,7 @@ class PrototypeHead:
             xc = x[y == c]
             if len(xc) == 0:
                 continue
-            kc = min(k, len(xc))
+            kc = min(k, len(np.unique(xc, axis=0)))  # k-means cannot place more centroids than points
             if kc == 1:
                 cents.append(xc.mean(0, keepdims=True))
             else:

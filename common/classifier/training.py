@@ -52,7 +52,8 @@ def fit_windows(w: Windows, clips: list[Clip], classes: list[str], embedder, pol
     val, how = validation_mask(w, clips, config.val_fraction)
     # drop windows overlapping the boundary between train and val of one clip (leak)
     model, info = Classifier.fit(w.x[~val], w.y[~val], classes, embedder, policy, config.head,
-                                 w.x[val] if val.any() else None, w.y[val] if val.any() else None)
+                                 w.x[val] if val.any() else None, w.y[val] if val.any() else None,
+                                 clip_ids=w.clip[~val])
     info["validation"] = {"how": how, "windows": int(val.sum())}
     return model, info
 
