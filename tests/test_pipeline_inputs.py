@@ -42,3 +42,25 @@ def test_supervisely_project_input_with_clashing_names(tmp_path, bsoid_dir):
     # the shipped demo sample is a project too
     sample = resolve_inputs(REPO / "samples" / "bsoid_sequence" / "project")
     assert len(sample) == 1 and sample[0].path.is_file()
+
+
+def test_segment_crops_are_exactly_the_full_frame_pixels(openfield_video):
+    """Stage 2 keeps only the mouse neighbourhood; the embedder must see the very same pixels."""
+    import numpy as np
+
+    from mouseact.crop import CropPolicy, apply_crop, crop_boxes
+    from mouseact.inference.pipeline import read_segment_crops
+    from mouseact.video import VideoReader
+
+    rng = np.random.default_rng(1)
+    with VideoReader(openfield_video) as vr:
+        n, w, h = vr.info.n_frames, vr.info.width, vr.info.height
+        cx = np.clip(320 + np.cumsum(rng.normal(0, 3, n)), 40, w - 40)
+        cy = np.clip(240 + np.cumsum(rng.normal(0, 3, n)), 40, h - 40)
+        boxes = np.stack([cx - 30, cy - 20, cx + 30, cy + 20], 1)
+        rects = crop_boxes(boxes, w, h, CropPolicy())
+        group = [(100, 131), (120, 151), (600, 615)]          # overlapping + a far one
+        items = read_segment_crops(vr, group, rects)
+        for (s, e), (crops, rel) in zip(group, items):
+            full = vr.get_frames(range(s, e + 1))
+            assert np.array_equal(apply_crop(crops, rel, 64), apply_crop(full, rects[s:e + 1], 64))
