@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
     loc.save(args.out)
     op = report["operating_point"]
     print(f"wrote {args.out}: operating point high={op['proposal_config']['high']:.3f} "
-          f"low={op['proposal_config']['low']:.3f}, held-out recall@tIoU{op['tiou']} {op['recall']:.3f} "
+          f"low={op['proposal_config']['low']:.3f}; held-out recall {op['recall_coverage']:.3f} (coverage >= "
+          f"{op['tiou']}), {op['recall_tiou']:.3f} (tIoU >= {op['tiou']}) "
           f"proposing {100 * op['frames_proposed']:.1f}% of frames"
           + ("" if op["target_met"] else f" (target recall {op['target_recall']} NOT reached)"))
     return 0

@@ -25,7 +25,11 @@ class LocalizerTrainConfig(Config):
     c: float = Field(0.1, gt=0, description="inverse L2 strength of the logistic model")
     hgb_iter: int = Field(200, ge=10, description="boosting iterations (estimator=hgb)")
     target_recall: float = Field(0.95, gt=0, le=1, description="recall of true segments the operating point must reach")
-    tiou: float = Field(0.5, gt=0, le=1, description="a true segment is found if a proposal overlaps it by this tIoU")
+    match: Literal["coverage", "tiou"] = Field(
+        "coverage", description="how a true segment counts as found when choosing the operating point: "
+                                "'coverage' = proposals cover >= tiou of its frames; 'tiou' = one proposal "
+                                "overlaps it with tIoU >= tiou")
+    tiou: float = Field(0.5, gt=0, le=1, description="threshold of the match criterion (tIoU or covered share)")
     max_gap_s: float = Field(0.5, ge=0, description="proposals: stitch gaps up to this long (s)")
     min_duration_s: float = Field(0.4, ge=0, description="proposals: drop shorter segments (s)")
     pad_s: float = Field(0.25, ge=0, description="proposals: pad each segment on both sides (s)")
@@ -82,7 +86,7 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
     seqs = [s for g in used_groups for s in g]
     labels = [s.labels for s in seqs]
     fpss = [s.fps for s in seqs]
-    curve = operating_curve(acts, labels, fpss, cfg.proposal_base(), threshold=cfg.tiou)
+    curve = operating_curve(acts, labels, fpss, cfg.proposal_base(), threshold=cfg.tiou, match=cfg.match)
     point, met = choose_operating_point(curve, cfg.target_recall)
     prop = cfg.proposal_base().model_copy(update={"high": point["high"], "low": point["low"]})
     final = fit_estimator(seqs, cfg)
@@ -96,8 +100,9 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
         "config": cfg.model_dump(),
         "classes": ["action"],
         "operating_point": {
-            "target_recall": cfg.target_recall, "tiou": cfg.tiou, "target_met": met,
-            "recall": point["recall"], "frames_proposed": point["frames_proposed"],
+            "target_recall": cfg.target_recall, "match": cfg.match, "tiou": cfg.tiou, "target_met": met,
+            "recall": point["recall"], "recall_tiou": point["recall_tiou"],
+            "recall_coverage": point["recall_coverage"], "frames_proposed": point["frames_proposed"],
             "segments": point["segments"], "chosen_on": "out-of-group predictions",
             "proposal_config": prop.model_dump(),
         },
@@ -107,4 +112,4 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
                           **(provenance or {})},
     }
     return Localizer(card, final), {"operating_point": card["operating_point"],
-                                     "oog_eval": evaluate(acts, labels, fpss, prop, cfg.tiou)}
+                                     "oog_eval": evaluate(acts, labels, fpss, prop, cfg.tiou, cfg.match)}

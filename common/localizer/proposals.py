@@ -8,7 +8,9 @@ each is padded by ``pad_s`` on both sides (the classifier sees a little context,
 boundary errors cost less recall).
 
 The operating point (``high``, ``low``) is chosen on validation data: the smallest share of
-frames proposed that still reaches the target recall of true segments at tIoU >= 0.5.
+frames proposed that still reaches the target recall of true segments, a segment counting as
+found when proposals cover at least half of it (``match="coverage"``, default) or when one
+proposal overlaps it with tIoU >= 0.5 (``match="tiou"``). Both recalls are always reported.
 """
 
 from __future__ import annotations
@@ -71,19 +73,33 @@ def gt_segments(labels: np.ndarray) -> list[Interval]:
     return [Interval(s, e, LABEL) for s, e in runs(np.asarray(labels) > 0)]
 
 
-def recall_at(gt: Sequence[Interval], proposals: Sequence[Interval], threshold: float = 0.5) -> tuple[int, int]:
-    """(hits, total): true segments matched by some proposal with tIoU >= threshold."""
-    hits = 0
+def _best_overlaps(g: Interval, props: Sequence[Interval], starts: np.ndarray) -> tuple[float, float]:
+    """(best tIoU, covered share of ``g``) over proposals sorted by start."""
+    best = covered = 0.0
+    for p in props[: int(np.searchsorted(starts, g.end, side="right"))]:
+        if p.end >= g.start:
+            best = max(best, tiou(g, p))
+            covered += min(p.end, g.end) - max(p.start, g.start) + 1
+    return best, covered / g.length
+
+
+def recall_at(gt: Sequence[Interval], proposals: Sequence[Interval], threshold: float = 0.5,
+              match: str = "tiou") -> tuple[int, int]:
+    """(hits, total) true segments found by the proposals.
+
+    ``match="tiou"``: some proposal overlaps the segment with tIoU >= ``threshold`` (the usual
+    detection criterion: penalises proposals much longer than the segment).
+    ``match="coverage"``: at least ``threshold`` of the segment's frames lie inside proposals
+    (what stage 1 must guarantee: the classifier and post-processing set the final bounds).
+    """
+    if match not in ("tiou", "coverage"):
+        raise ValueError(f"match must be 'tiou' or 'coverage', not {match!r}")
     props = sorted(proposals)
     starts = np.array([p.start for p in props])
+    hits = 0
     for g in gt:
-        # only proposals that can overlap g
-        lo = np.searchsorted(starts, g.start - 10**9)
-        best = 0.0
-        for p in props[lo:np.searchsorted(starts, g.end, side="right")]:
-            if p.end >= g.start:
-                best = max(best, tiou(g, p))
-        hits += best >= threshold
+        best, cov = _best_overlaps(g, props, starts)
+        hits += (best if match == "tiou" else cov) >= threshold
     return hits, len(gt)
 
 
@@ -91,21 +107,27 @@ def proposed_fraction(proposals: Sequence[Interval], n_frames: int) -> float:
     return sum(p.length for p in merge(proposals)) / max(n_frames, 1)
 
 
-def evaluate(actionness_list, labels_list, fps_list, config: ProposalConfig, threshold: float = 0.5) -> dict:
-    """Recall at tIoU ``threshold`` and share of frames proposed, pooled over sequences."""
-    hits = total = proposed = frames = 0
+def evaluate(actionness_list, labels_list, fps_list, config: ProposalConfig, threshold: float = 0.5,
+             match: str = "tiou") -> dict:
+    """Recall (by ``match``), both recalls, and share of frames proposed, pooled over sequences."""
+    hits = {"tiou": 0, "coverage": 0}
+    total = proposed = frames = 0
     for a, y, fps in zip(actionness_list, labels_list, fps_list):
         props = propose(a, fps, config)
-        h, t = recall_at(gt_segments(y), props, threshold)
-        hits, total = hits + h, total + t
+        gt = gt_segments(y)
+        for m in hits:
+            hits[m] += recall_at(gt, props, threshold, m)[0]
+        total += len(gt)
         proposed += proposed_fraction(props, len(a)) * len(a)
         frames += len(a)
-    return {"recall": hits / max(total, 1), "segments": total, "frames_proposed": proposed / max(frames, 1)}
+    rec = {m: h / max(total, 1) for m, h in hits.items()}
+    return {"recall": rec[match], "recall_tiou": rec["tiou"], "recall_coverage": rec["coverage"],
+            "segments": total, "frames_proposed": proposed / max(frames, 1)}
 
 
 def operating_curve(actionness_list, labels_list, fps_list, base: ProposalConfig,
                     highs: Sequence[float] | None = None, low_ratios: Sequence[float] = (0.5, 0.7, 1.0),
-                    threshold: float = 0.5) -> list[dict]:
+                    threshold: float = 0.5, match: str = "tiou") -> list[dict]:
     """Recall vs frames proposed for a grid of (high, low) thresholds."""
     if highs is None:
         allv = np.concatenate([np.asarray(a) for a in actionness_list])
@@ -114,7 +136,7 @@ def operating_curve(actionness_list, labels_list, fps_list, base: ProposalConfig
     for hi in highs:
         for r in low_ratios:
             cfg = base.model_copy(update={"high": float(hi), "low": float(hi * r)})
-            res = evaluate(actionness_list, labels_list, fps_list, cfg, threshold)
+            res = evaluate(actionness_list, labels_list, fps_list, cfg, threshold, match)
             curve.append({"high": float(hi), "low": float(hi * r), **res})
     return curve
 

@@ -1,0 +1,61 @@
+"""`mouseact localize` and `mouseact train localizer` as a user runs them."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mouseact.localizer import Localizer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_localize_writes_segments(cli, bsoid_dir, tmp_path):
+    video = bsoid_dir / "mouse2" / "head_groom.mp4"
+    r = cli("localize", str(video), "--out", str(tmp_path / "out"), "--actionness", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "out" / "head_groom.localize.json").read_text())
+    assert res["n_frames"] == 114 and res["fps"] == 15.0
+    # (a short clip of a mouse grooming in place is a hard case for the background model: no share asserted)
+    assert 0 <= res["frames_proposed"] <= 1 and 0 <= res["mouse_found_share"] <= 1
+    for seg in res["segments"]:
+        assert seg["label"] == "action" and 0 <= seg["frame_range"][0] <= seg["frame_range"][1] < 114
+    lines = (tmp_path / "out" / "head_groom.actionness.csv").read_text().splitlines()
+    assert lines[0] == "frame,actionness" and len(lines) == 115
+
+
+def test_localize_bad_input_is_one_line(cli, tmp_path, bsoid_dir):
+    r = cli("localize", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "missing.mp4" in r.stderr and "Traceback" not in r.stderr
+    empty = tmp_path / "empty_model"
+    empty.mkdir()
+    r = cli("localize", str(bsoid_dir / "mouse1" / "itch.mp4"), "--model", str(empty), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "not a MouseAct model directory" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_train_localizer_on_a_project(cli, tmp_path):
+    project = REPO / "samples" / "bsoid_sequence" / "project"
+    if not project.is_dir():
+        pytest.fail(f"demo sample project missing at {project}")
+    out = tmp_path / "loc"
+    r = cli("train", "localizer", str(project), "--out", str(out), "--set", "target_recall=0.9", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "operating point" in r.stdout
+    loc = Localizer.load(out)
+    td = loc.card["training_data"]
+    assert td["groups"] == 2 and "first half" in td["group_names"][0]  # one video: split in time
+    assert loc.card["operating_point"]["target_recall"] == 0.9
+
+
+def test_train_localizer_usage_errors(cli, tmp_path):
+    r = cli("train", "localizer", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "exactly one" in r.stderr
+    r = cli("train", "localizer", "--bsoid", str(tmp_path), "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "no clip folders" in r.stderr
+    r = cli("train", "localizer", "--bsoid", str(tmp_path), "--out", str(tmp_path / "x"), "--set", "estimatr=hgb")
+    assert r.returncode == 2 and "estimatr" in r.stderr
+    r = cli("train", "localizer", "--help")
+    assert r.returncode == 0 and "target_recall" in r.stdout
+    r = cli("localize", "--help")
+    assert r.returncode == 0 and "--model" in r.stdout

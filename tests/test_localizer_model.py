@@ -1,0 +1,91 @@
+"""The localizer model: fit on real spliced sequences, save/load, actionness, proposals, bad input."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mouseact.errors import ModelError
+from mouseact.intervals import Interval
+from mouseact.localizer import DEFAULT_MODEL_DIR, Localizer
+from mouseact.localizer.features import FeatureExtractor
+from mouseact.localizer.fit import LocalizerTrainConfig, train_localizer
+from mouseact.localizer.sequences import Piece, build_sequence, plan_sequence
+
+PLAN = [("inactive", 0, 60), ("itch", 0, 60), ("locomote", 0, 60), ("face_groom", 0, 60),
+        ("inactive", 60, 150), ("rear_plus", 0, 60), ("locomote", 60, 117), ("head_groom", 0, 60),
+        ("inactive", 150, 228)]
+CLASSES = ["face_groom", "head_groom", "itch", "rear_plus"]
+
+
+@pytest.fixture(scope="module")
+def sequences(bsoid_dir):
+    plan = [Piece(*p) for p in PLAN]
+    return [build_sequence(bsoid_dir / m, plan, CLASSES) for m in ("mouse1", "mouse2")]
+
+
+def test_spliced_sequence_labels_and_cuts(sequences):
+    s = sequences[0]
+    assert len(s.features) == len(s.labels) == sum(p[2] - p[1] for p in PLAN)
+    assert s.cuts.tolist() == np.cumsum([p[2] - p[1] for p in PLAN])[:-1].tolist()
+    assert s.labels[:60].max() == 0 and (s.labels[60:120] == CLASSES.index("itch") + 1).all()
+    assert np.isfinite(s.boxes).all(1).mean() > 0.9  # the primed classical detector finds the mouse
+
+
+def test_plan_makes_background_the_majority(bsoid_dir):
+    from mouseact.localizer.sequences import clip_paths
+    from mouseact.video import probe
+
+    lengths = {c: probe(p).n_frames for c, p in clip_paths(bsoid_dir / "mouse1").items()}
+    plan = plan_sequence(lengths, 15.0, np.random.default_rng(1))
+    n = sum(p.length for p in plan)
+    action = sum(p.length for p in plan if p.clip not in ("inactive", "locomote"))
+    assert 0.05 < action / n < 0.4
+    assert all(0 <= p.start < p.stop <= lengths[p.clip] for p in plan)
+
+
+def test_fit_save_load_roundtrip(sequences, tmp_path):
+    cfg = LocalizerTrainConfig()
+    names = FeatureExtractor(cfg.features).feature_names
+    loc, report = train_localizer([[sequences[0]], [sequences[1]]], cfg, names, provenance={"test": True})
+    out = loc.save(tmp_path / "loc")
+    again = Localizer.load(out)
+    s = sequences[1]
+    np.testing.assert_allclose(again.actionness(s.features, s.fps), loc.actionness(s.features, s.fps), rtol=1e-6)
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["kind"] == "localizer" and card["feature_names"] == names
+    op = card["operating_point"]
+    assert op["proposal_config"]["high"] == again.proposal_config.high
+    assert 0 <= op["recall_coverage"] <= 1 and 0 <= op["frames_proposed"] <= 1
+    segs = again.propose(again.actionness(s.features, s.fps), s.fps)
+    assert all(isinstance(iv, Interval) and iv.label == "action" for iv in segs)
+    assert all(0 <= iv.start <= iv.end < len(s.features) for iv in segs)
+
+
+def test_default_model_scores_actions_above_background(sequences):
+    loc = Localizer.load(DEFAULT_MODEL_DIR)
+    assert loc.card["operating_point"]["target_recall"] == 0.95
+    for s in sequences:
+        a = loc.actionness(s.features, s.fps)
+        assert a.shape == (len(s.features),) and a.dtype == np.float32
+        assert a[s.labels > 0].mean() > a[s.labels == 0].mean()
+
+
+def test_wrong_features_and_damaged_models(sequences, tmp_path):
+    loc = Localizer.load(DEFAULT_MODEL_DIR)
+    with pytest.raises(ModelError, match="trained on"):
+        loc.actionness(np.zeros((10, 3), np.float32))
+    bad = tmp_path / "bad"
+    shutil.copytree(DEFAULT_MODEL_DIR, bad)
+    weights = next(p for p in bad.iterdir() if p.name != "model_card.json")
+    weights.write_bytes(weights.read_bytes()[:-5] + b"xxxxx")
+    with pytest.raises(ModelError, match="checksum"):
+        Localizer.load(bad)
+    card = json.loads((bad / "model_card.json").read_text())
+    card["kind"] = "classifier"
+    (bad / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="expected localizer"):
+        Localizer.load(bad)
+    with pytest.raises(ModelError, match="not found"):
+        Localizer.load(tmp_path / "nothing")
