@@ -240,10 +240,14 @@ def run_mouseact(job: Job, argv: list[str], cwd: str | None = None, env: dict[st
 def _open_pty() -> tuple[int | None, int | None]:
     """A pty pair with output post-processing off (no ``\n`` → ``\r\n``), or ``(None, None)``."""
     try:
+        import fcntl
         import pty
+        import struct
         import termios
 
         master, slave = pty.openpty()
+        # a 0x0 terminal makes tqdm draw nothing: give it 40 rows x 120 columns
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         attrs = termios.tcgetattr(slave)
         attrs[1] &= ~termios.OPOST
         termios.tcsetattr(slave, termios.TCSANOW, attrs)

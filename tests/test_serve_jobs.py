@@ -108,3 +108,30 @@ def test_cancel_kills_a_running_command():
     assert job.status == CANCELLED
     assert proc.poll() is not None
     runner.shutdown()
+
+
+def test_progress_bars_of_a_real_command_reach_the_job(tmp_path, bsoid_dir):
+    """stderr is a terminal for the command, so its tqdm bar is drawn and parsed into progress."""
+    job = Job(id="x", kind="t", params={})
+    seen: list[float] = []
+    texts: set[str] = set()
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            if job.progress is not None:
+                seen.append(job.progress)
+                texts.add(job.progress_text)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        run_mouseact(job, ["detect", str(bsoid_dir / "mouse2" / "body_groom.mp4"), "--out", str(tmp_path / "det")])
+    finally:
+        done.set()
+        watcher.join()
+    assert seen and 0 < max(seen) <= 1, job.log
+    assert any("/839 [" in t for t in texts), texts  # the detection bar over the clip's 839 frames
+    assert not any("%|" in line for line in job.log)  # bar redraws never pollute the log
+    assert any("mouse found in" in line for line in job.log)
