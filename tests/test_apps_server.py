@@ -122,3 +122,12 @@ def test_app_over_http(tmp_path, arena_video):
         dest = Path(up["path"])
         assert dest.name == "evil_name.mp4" and dest.is_relative_to(tmp_path / "work")
         assert request("GET", srv.url + "/api/jobs/unknown")[0] == 404
+
+
+def test_app_command_line(cli):
+    res = cli("app", "--list")
+    assert res.returncode == 0
+    listed = [line.split()[0] for line in res.stdout.splitlines() if line.strip()]
+    assert listed == APPS
+    res = cli("app", "no_such_app")
+    assert res.returncode == 2 and res.stderr.strip().startswith("error: ") and "no app named 'no_such_app'" in res.stderr
