@@ -29,8 +29,10 @@ from mouseact.classifier.embedders import Item, check_item
 from mouseact.config import Config
 from mouseact.crop import apply_crop
 
+FEATURES_VERSION = 3  # bump when the features change (old cache entries and models then differ)
 PER_FRAME = ["rel_area", "elongation", "turn", "turn_signed", "speed", "dx_body", "brightness", "motion_in",
-             "motion_around", "motion_ends", "motion_side", "area_change", "spread", "solidity"]
+             "motion_around", "motion_ends", "motion_side", "area_change", "spread", "solidity",
+             "paw_frac", "paw_dist", "paw_motion"]
 STATS = ["mean", "std", "p10", "p90", "absdiff"]
 BANDS = ["low", "mid", "high"]
 
@@ -118,7 +120,8 @@ class FastEmbedder:
 
     def __init__(self, **config):
         self.cfg = FastEmbedderConfig(**config)
-        self.config = {"kind": self.kind, **self.cfg.model_dump()}
+        # the feature version is part of the config: it keys the embedding cache and the card
+        self.config = {"kind": self.kind, "features_version": FEATURES_VERSION, **self.cfg.model_dump()}
         self.min_frames = self.cfg.n_frames
         self.feature_names = feature_names(self.cfg)
         self.dim = len(self.feature_names)
@@ -243,6 +246,18 @@ class FastEmbedder:
             if cnts:
                 hull = cv2.contourArea(cv2.convexHull(max(cnts, key=cv2.contourArea)))
                 solidity[t] = masks[t].sum() / max(hull, 1.0)
+        # pink, bare skin (paws, snout, belly) seen from below: how much shows, how far from the
+        # body centre, how much it moves (forepaws at the snout while face grooming, a hind paw
+        # scratching, paws on the wall while rearing)
+        r, g_, b = (rgb[..., k].astype(np.float32) for k in range(3))
+        pink = (r > g_ + 25) & (r > b + 10) & (r > 110)
+        near = np.stack([_cv2.dilate(m.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0 for m in masks])
+        pink &= near
+        pcount = pink.sum((1, 2)).astype(np.float64)
+        paw_frac = pcount / np.maximum(area, 1)
+        paw_dist = np.array([np.hypot(xx[pink[t]] - cxy[t, 0], yy[pink[t]] - cxy[t, 1]).mean() / body
+                             if pcount[t] else 0.0 for t in range(t_len)])
+        paw_motion = (diff * pink[1:]).sum((1, 2)) / np.maximum(pcount[1:], 1) / 255.0
         spread = np.array([np.std(np.nonzero(m)[1]) + np.std(np.nonzero(m)[0]) for m in masks]) / body
 
         series = {
@@ -253,6 +268,9 @@ class FastEmbedder:
             "motion_ends": ends,
             "motion_side": side,
             "solidity": solidity,
+            "paw_frac": paw_frac,
+            "paw_dist": paw_dist,
+            "paw_motion": paw_motion,
             "speed": speed,
             "dx_body": dx_body,
             "brightness": rows[:, 5] / max(np.median(rows[:, 5]), 1.0),  # change, not coat colour
