@@ -4,12 +4,15 @@
     actionness -> proposals -> stage-2 only on candidates         }  inference
     named post-processing stages                                  }  postprocess
 
-Per frame only small arrays are kept (a box, a feature row). Stage 2 needs pixels of the
-candidate segments after the pass; they are **re-read by random access** (a handful of sampled
-frames per segment, cropped at once to the classifier's crop size). The alternative, keeping a
-disk-backed memmap of per-frame crops during the pass, cannot reproduce the training crop: the
-crop of a clip is the union of the mouse boxes over the clip (``mouseact.crop.clip_crop_box``),
-known only once the segment is known. ``bench/pipeline.py`` measures what the re-reading costs.
+Per frame only small arrays are kept (a box, a feature row). The pass decodes with PyAV
+(decord buffers ahead without bound when its consumer is slower than decoding), in a bounded
+background thread so decoding overlaps detection. Stage 2 needs the pixels of the candidate
+segments after the pass; they are **re-read**: neighbouring segments in one sequential read
+(decoding through short gaps beats seeking back to a key frame), each segment cut at once to the
+union of its crop rectangles. Keeping a disk-backed memmap of crops during the pass instead
+cannot reproduce the training crop: the classifier's crop is ``crop_boxes`` of the *smoothed*
+track (a 15-frame union window), known only after the pass. ``bench/pipeline.py`` measures what
+the re-reading costs (``read_clips``).
 
 ``dense=True`` skips stage 1 and sends every window of a regular grid through stage 2 (the
 seed's way), for comparison.
