@@ -60,6 +60,22 @@ def test_classify_bad_inputs_one_line_errors(cli, bsoid_dir, tmp_path):
     assert res.returncode == 2 and "text.mp4" in res.stderr
 
 
+def test_model_from_other_feature_version_is_refused(tmp_path):
+    import shutil
+
+    from mouseact import modelcard
+    from mouseact.errors import ModelError
+
+    copy = tmp_path / "m"
+    shutil.copytree(DEFAULT_MODEL_DIR, copy)
+    card = json.loads((copy / "model_card.json").read_text())
+    card["embedder"]["features_version"] = 1
+    (copy / "model_card.json").write_text(json.dumps(card))
+    assert modelcard.load(copy, "classifier")  # the card itself is fine ...
+    with pytest.raises(ModelError, match="retrain"):  # ... but its features are not this version's
+        Classifier.load(copy)
+
+
 def test_damaged_default_copy_is_refused(tmp_path):
     import shutil
 

@@ -96,6 +96,21 @@ def test_heads_fit_save_load_roundtrip(real_windows, tmp_path):
         assert ((conf > 0) & (conf <= 1)).all()
 
 
+def test_auto_head_per_class_choice(real_windows):
+    clips, classes, w = real_windows
+    emb = make_embedder("fast")
+    # every window its own clip: all classes have many "clips" -> all MLP, except the user's pick
+    model, info = Classifier.fit(w.x, w.y, classes, emb, CropPolicy(),
+                                 HeadConfig(few_shot_classes=["orient_L"], max_epochs=30))
+    assert info["mlp_classes"] == [c for c in classes if c != "orient_L"]
+    np.testing.assert_allclose(model.predict_proba(w.x).sum(1), 1, atol=1e-5)
+    # counted by labelled clip (4 per class here, < 5): all few-shot prototypes
+    model, info = Classifier.fit(w.x, w.y, classes, emb, CropPolicy(), HeadConfig(), clip_ids=w.clip)
+    assert info["mlp_classes"] == [] and model.mlp is None
+    with pytest.raises(MouseActError, match="not in the data"):
+        Classifier.fit(w.x, w.y, classes, emb, CropPolicy(), HeadConfig(few_shot_classes=["backflip"]))
+
+
 def test_open_set_unknown_far_from_every_class(real_windows):
     clips, classes, w = real_windows
     model, _ = Classifier.fit(w.x, w.y, classes, make_embedder("fast"), CropPolicy(), HeadConfig(head="prototype"))

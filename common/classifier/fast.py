@@ -119,6 +119,12 @@ class FastEmbedder:
     kind = "fast"
 
     def __init__(self, **config):
+        version = config.pop("features_version", FEATURES_VERSION)
+        if version != FEATURES_VERSION:
+            from mouseact.errors import ModelError
+
+            raise ModelError(f"model was trained on fast-embedder features v{version}; this MouseAct computes "
+                             f"v{FEATURES_VERSION}: retrain it (mouseact train classifier)")
         self.cfg = FastEmbedderConfig(**config)
         # the feature version is part of the config: it keys the embedding cache and the card
         self.config = {"kind": self.kind, "features_version": FEATURES_VERSION, **self.cfg.model_dump()}

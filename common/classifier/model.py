@@ -36,6 +36,8 @@ class HeadConfig(Config):
     head: Literal["auto", "mlp", "prototype", "kmeans"] = Field(
         "auto", description="auto = MLP for classes with many labelled clips, prototypes for the rest")
     min_clips_for_mlp: int = Field(5, ge=1, description="auto: classes with fewer labelled clips are few-shot")
+    few_shot_classes: list[str] = Field(default_factory=list,
+                                        description="auto: behaviours always scored by prototypes (user's choice)")
     kmeans_k: int = Field(3, ge=1, description="centroids per class for head=kmeans")
     hidden: int = Field(64, ge=4, description="MLP hidden units")
     dropout: float = Field(0.3, ge=0, lt=1)
@@ -130,7 +132,12 @@ class Classifier:
         elif config.head == "auto":
             ids = np.arange(len(y)) if clip_ids is None else np.asarray(clip_ids)
             n_clips = [len(np.unique(ids[y == c])) for c in range(n_cls)]
-            mlp_classes = [c for c in range(n_cls) if n_clips[c] >= config.min_clips_for_mlp]
+            unknown = set(config.few_shot_classes) - set(classes)
+            if unknown:
+                raise MouseActError(f"few_shot_classes: {', '.join(sorted(unknown))} not in the data "
+                                    f"(behaviours: {', '.join(classes)})")
+            mlp_classes = [c for c in range(n_cls) if n_clips[c] >= config.min_clips_for_mlp
+                           and classes[c] not in config.few_shot_classes]
             if len(mlp_classes) < 2:
                 mlp_classes = []
         else:
