@@ -37,6 +37,13 @@ def test_classify_prints_json(cli, bsoid_dir):
     assert out["confidence"] == max(out["scores"].values())
 
 
+def test_classify_with_detector_crops(cli, bsoid_dir):
+    res = cli("classify", str(bsoid_dir / "mouse1" / "locomote.mp4"), "--detect", "classical")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["label"] in BSOID + ["unknown"] and abs(sum(out["scores"].values()) - 1) < 1e-3
+
+
 def test_classify_bad_inputs_one_line_errors(cli, bsoid_dir, tmp_path):
     clip = bsoid_dir / "mouse1" / "orient_R.mp4"
     res = cli("classify", str(clip), "--model", str(tmp_path / "nope"))

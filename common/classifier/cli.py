@@ -21,13 +21,20 @@ def register(sub) -> None:
                    help="local weights directory for qwen/hf embedders (overrides the path in the card)")
     p.add_argument("--start", type=int, default=0, help="first frame of the clip inside the video")
     p.add_argument("--end", type=int, default=None, help="last frame (inclusive); default: the last frame")
+    p.add_argument("--detect", choices=["none", "classical", "yolo", "rtdetr"], default="none",
+                   help="crop around the mouse found by this detector (crop policy from the model card); "
+                        "none = whole frames, enough where the mouse is the darkest thing on a plain floor "
+                        "(the fast embedder finds it itself)")
+    p.add_argument("--detector-model", metavar="PATH", default=None, help="weights for --detect yolo/rtdetr")
     p.add_argument("--stride", type=int, default=None,
                    help="frames between window starts (default: half the model's window)")
     p.set_defaults(func=run)
 
 
-def classify_clip(model, path, start: int = 0, end: int | None = None, stride: int | None = None) -> dict:
-    """Average window probabilities over one clip (whole frames: the embedder finds the mouse)."""
+def classify_clip(model, path, start: int = 0, end: int | None = None, stride: int | None = None,
+                  boxes=None) -> dict:
+    """Average window probabilities over one clip. ``boxes`` (per video frame, NaN = no mouse)
+    give crops through the model's crop policy; without them whole frames are used."""
     import numpy as np
 
     from mouseact.classifier.data import window_starts
@@ -43,9 +50,15 @@ def classify_clip(model, path, start: int = 0, end: int | None = None, stride: i
         frames = vr.get_frames(range(start, last + 1))
     if len(frames) < n:
         raise MouseActError(f"clip has {len(frames)} frames; the model needs at least {n}", path)
-    rect = whole_frame_rect(frames)
+    if boxes is None:
+        rects = np.repeat(whole_frame_rect(frames)[None], len(frames), 0)
+    else:
+        from mouseact.crop import crop_boxes
+
+        h, w = frames.shape[1:3]
+        rects = crop_boxes(np.asarray(boxes, np.float64)[start:last + 1], w, h, model.crop_policy)
     starts = window_starts(len(frames), n, stride or max(n // 2, 1))
-    emb = model.embedder.embed_batch([(frames[s:s + n], rect) for s in starts])
+    emb = model.embedder.embed_batch([(frames[s:s + n], rects[s:s + n]) for s in starts])
     proba = model.predict_proba(emb).mean(0)
     labels, _ = model.predict(emb)
     best = int(np.argmax(proba))
@@ -66,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = {"model_path": args.model_path} if args.model_path else {}
     model = Classifier.load(args.model, **overrides)
-    result = classify_clip(model, Path(args.clip), args.start, args.end, args.stride)
+    boxes = None
+    if args.detect != "none":
+        from mouseact.preprocess.detection import detect_video
+
+        boxes = detect_video(Path(args.clip), detector=args.detect, model_path=args.detector_model).boxes
+    result = classify_clip(model, Path(args.clip), args.start, args.end, args.stride, boxes)
     print(json.dumps(result))
     return 0
