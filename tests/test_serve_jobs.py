@@ -127,7 +127,8 @@ def test_progress_bars_of_a_real_command_reach_the_job(tmp_path, bsoid_dir):
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        run_mouseact(job, ["detect", str(bsoid_dir / "mouse2" / "body_groom.mp4"), "--out", str(tmp_path / "det")])
+        run_mouseact(job, ["detect", str(bsoid_dir / "mouse2" / "body_groom.mp4"), "--out", str(tmp_path / "det"),
+                           "--no-project"])
     finally:
         done.set()
         watcher.join()
