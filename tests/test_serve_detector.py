@@ -165,3 +165,18 @@ def test_input_roots_confine_paths(bsoid_dir, tmp_path):
         video = bsoid_dir / "mouse1" / "orient_R.mp4"
         status, body, _ = request("POST", srv.url + "/detect/video", {"path": str(video)})
         assert status == 400 and "outside the service's input folders" in body["error"]
+
+
+def test_healthcheck_command_exit_codes(detector_server):
+    """The command the images and compose run: 0 when healthy, 1 when down."""
+    import subprocess
+    import sys
+
+    from serve_http import free_port
+
+    ok = subprocess.run([sys.executable, "-m", "mouseact.serve.healthcheck", detector_server.url + "/health"],
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.startswith("healthy:")
+    down = subprocess.run([sys.executable, "-m", "mouseact.serve.healthcheck",
+                           f"http://127.0.0.1:{free_port()}/health"], capture_output=True, text=True, timeout=60)
+    assert down.returncode == 1 and "unhealthy" in down.stderr
