@@ -131,3 +131,23 @@ def test_app_command_line(cli):
     assert listed == APPS
     res = cli("app", "no_such_app")
     assert res.returncode == 2 and res.stderr.strip().startswith("error: ") and "no app named 'no_such_app'" in res.stderr
+
+
+def test_detect_app_runs_and_shows_its_contact_sheet(tmp_path, bsoid_dir):
+    """A second app end to end over HTTP: the same form contract, its own results spec."""
+    from mouseact.apps.server import create_app
+
+    app = create_app("detect_crop", tmp_path / "work")
+    video = bsoid_dir / "mouse1" / "orient_L.mp4"
+    with ServerThread(app) as srv:
+        status, body, _ = request("POST", srv.url + "/api/run", {"values": {"input": str(video), "no_project": True}})
+        assert status == 202 and body["argv"][:2] == ["detect", str(video)] and "--no-project" in body["argv"]
+        snap = wait_job(f"{srv.url}/api/jobs/{body['job_id']}", timeout=180)
+        assert snap["status"] == "done", (snap["error"], snap["full_log"][-5:])
+        result = snap["result"]
+        assert result["images"] == ["orient_L.contact.png"]
+        table = result["tables"][0]
+        assert table["path"] == "orient_L.boxes.csv" and table["total_rows"] == 47
+        status, _, png = request("GET", f"{srv.url}/api/jobs/{body['job_id']}/files/orient_L.contact.png")
+        assert status == 200 and png[:4] == b"\x89PNG"
+        assert not (Path(result["out_dir"]) / "project").exists()
