@@ -167,6 +167,7 @@ async function poll() {
   $("#job-elapsed").textContent = `${snap.elapsed_s.toFixed(1)} s`;
   if (["done", "failed", "cancelled"].includes(snap.status)) {
     currentJob = null;
+    $("#progress-text").textContent = "";  // the last bar's text is stale once the command ended
     $("#run-button").disabled = false;
     $("#cancel-button").hidden = true;
     if (snap.status === "done") { bar.value = 1; showResults(snap.id, snap.result); }
