@@ -132,6 +132,10 @@ def create_app(kind: str = "classical", model_path: str | None = None, stride: i
     def health():
         return health_response(slot)
 
+    @app.get("/")
+    def index():
+        return {"service": app.title, "endpoints": ["GET /health", "GET /info", "POST /detect/frames", "POST /sessions/{name}/background", "DELETE /sessions/{name}", "POST /detect/video", "GET /stats", "GET /docs"]}
+
     @app.post("/detect/frames")
     async def detect_frames(request: Request):
         if not slot.ready:

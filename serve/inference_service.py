@@ -119,6 +119,10 @@ def create_app(model_dir: str | None = None, detector: str | None = None, detect
     def health():
         return health_response(slot)
 
+    @app.get("/")
+    def index():
+        return {"service": app.title, "endpoints": ["GET /health", "POST /jobs", "POST /jobs/upload", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/result", "GET /jobs/{id}/files/{path}", "DELETE /jobs/{id}", "GET /docs"]}
+
     @app.post("/jobs")
     def create_job(payload: dict):
         if not slot.ready:

@@ -146,3 +146,27 @@ def test_entry_config_overrides_are_checked(tmp_path, input_dir):
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "treshold" in last
     assert not (tmp_path / "out").exists()
+
+
+def test_entry_inference_service_mode(tmp_path):
+    """``entrypoint.sh inference-service``: the HTTP inference service, healthy once the model loaded."""
+    port = free_port()
+    env = container_env(INFERENCE_PORT=str(port), HOST="127.0.0.1", OUTPUT=str(tmp_path / "jobs"))
+    log = open(tmp_path / "service.log", "w")
+    proc = subprocess.Popen(["sh", str(ENTRY), "inference-service"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the image's HEALTHCHECK command with the service's port
+            hc = subprocess.run([sys.executable, "-m", "mouseact.serve.healthcheck"],
+                                env={**env, "MOUSEACT_PORT": str(port)}, capture_output=True, timeout=30)
+            if hc.returncode == 0:
+                break
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "service.log").read_text()[-2000:]
+            time.sleep(0.5)
+        status, health, _ = request("GET", f"http://127.0.0.1:{port}/health")
+        assert status == 200 and health["service"] == "inference" and health["out_dir"] == str(tmp_path / "jobs")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        log.close()
