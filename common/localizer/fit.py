@@ -15,13 +15,15 @@ from pydantic import Field
 
 from mouseact.config import Config
 from mouseact.localizer.features import FeatureConfig
-from mouseact.localizer.model import DEFAULT_WINDOWS_S, ESTIMATORS, KIND, Localizer, window_features
+from mouseact.localizer.model import DEFAULT_WINDOWS_S, ESTIMATORS, Localizer, actionness_of, window_features
 from mouseact.localizer.proposals import ProposalConfig, choose_operating_point, evaluate, operating_curve
 
 
 class LocalizerTrainConfig(Config):
     estimator: Literal["logreg", "hgb"] = Field("logreg", description="temporal model over windowed features")
     windows_s: tuple[float, ...] = Field(DEFAULT_WINDOWS_S, description="context windows (seconds)")
+    centre_logit: bool = Field(True, description="shift each video's actionness logit by its median (assumes "
+                                                 "actions fill less than half of a video; evens out animals)")
     c: float = Field(0.1, gt=0, description="inverse L2 strength of the logistic model")
     hgb_iter: int = Field(200, ge=10, description="boosting iterations (estimator=hgb)")
     target_recall: float = Field(0.95, gt=0, le=1, description="recall of true segments the operating point must reach")
@@ -59,7 +61,7 @@ def fit_estimator(seqs, cfg: LocalizerTrainConfig):
 
 
 def predict(est, seqs, cfg: LocalizerTrainConfig) -> list[np.ndarray]:
-    return [est.predict(window_features(s.features, s.fps, cfg.windows_s)) for s in seqs]
+    return [actionness_of(est, s.features, s.fps, cfg.windows_s, cfg.centre_logit) for s in seqs]
 
 
 def out_of_group(groups: Sequence[Sequence], cfg: LocalizerTrainConfig) -> list[list[np.ndarray]]:
@@ -96,6 +98,7 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
         "feature_names": list(feature_names),
         "feature_config": cfg.features.model_dump(),
         "windows_s": list(cfg.windows_s),
+        "centre_logit": cfg.centre_logit,
         "train_fps": float(np.median(fpss)),
         "config": cfg.model_dump(),
         "classes": ["action"],

@@ -58,6 +58,25 @@ def window_features(features: np.ndarray, fps: float, windows_s: Sequence[float]
     return np.concatenate(means + [std, rel, contrast], axis=1).astype(np.float32)
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def actionness_of(estimator, features: np.ndarray, fps: float, windows_s: Sequence[float],
+                  centre: bool) -> np.ndarray:
+    """Per-frame actionness; with ``centre`` the logit is shifted by the video's median logit.
+
+    Why centre: the same model gives a light mouse on a light floor systematically higher
+    scores than a black one (measured: out-of-animal, the share of frames needed for 0.95
+    segment coverage drops from 0.67 to 0.49 with centring). The shift assumes that most of a
+    video is background (actions < half of the frames), which is the premise of a localizer.
+    """
+    z = estimator.decision(window_features(features, fps, windows_s))
+    if centre and len(z):
+        z = z - np.median(z)
+    return _sigmoid(z).astype(np.float32)
+
+
 class LogisticActionness:
     """Standardised logistic regression; stored as plain arrays."""
 
@@ -76,9 +95,11 @@ class LogisticActionness:
         self.coef, self.intercept = lr.coef_[0].astype(np.float64), float(lr.intercept_[0])
         return self
 
+    def decision(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+
     def predict(self, x: np.ndarray) -> np.ndarray:
-        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+        return _sigmoid(self.decision(x))
 
     def save(self, d: Path) -> None:
         np.savez(d / self.file, mean=self.mean, scale=self.scale, coef=self.coef,
@@ -109,6 +130,9 @@ class BoostedActionness:
         self.model.fit(x, y, sample_weight=w)
         return self
 
+    def decision(self, x: np.ndarray) -> np.ndarray:
+        return self.model.decision_function(x)
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(x)[:, 1]
 
@@ -138,6 +162,7 @@ class Localizer:
         self.feature_config: dict = dict(card["feature_config"])
         self.windows_s: tuple[float, ...] = tuple(card["windows_s"])
         self.train_fps: float = float(card["train_fps"])
+        self.centre: bool = bool(card.get("centre_logit", False))
         self.proposal_config = ProposalConfig(**card["operating_point"]["proposal_config"])
 
     # -- artifact ---------------------------------------------------------------------------
@@ -169,6 +194,8 @@ class Localizer:
     def actionness(self, features: np.ndarray, fps: float | None = None) -> np.ndarray:
         """Per-frame actionness ``(N,)`` in [0, 1] from the whole video's features ``(N, F)``.
 
+        Give the whole video (not a chunk): the score is relative to the video's median.
+
         ``fps`` sets the temporal windows (seconds → frames); default: the training frame rate.
         """
         features = np.asarray(features)
@@ -179,8 +206,7 @@ class Localizer:
                              "extract them with Localizer.feature_extractor(fps)", self.model_dir)
         if len(features) == 0:
             return np.zeros(0, np.float32)
-        x = window_features(features, fps or self.train_fps, self.windows_s)
-        return self.estimator.predict(x).astype(np.float32)
+        return actionness_of(self.estimator, features, fps or self.train_fps, self.windows_s, self.centre)
 
     def propose(self, actionness: np.ndarray, fps: float) -> list[Interval]:
         """Candidate segments (label ``"action"``) at the operating point stored in the card."""
