@@ -73,3 +73,26 @@ def test_inference_app_in_headless_chromium(tmp_path, bsoid_dir):
     keep = Path("/tmp/mouseact-test-screens")  # outside the repo, for a person to look at
     keep.mkdir(exist_ok=True)
     shutil.copy(shot, keep / shot.name)
+
+
+@pytest.mark.browser
+def test_form_remembers_last_values(tmp_path):
+    """After a run, reloading the page brings the submitted values back (this browser only)."""
+    if find_chromium() is None:
+        pytest.skip("chromium not installed (apt-get install chromium chromium-driver)")
+    from mouseact.apps.server import create_app
+
+    app = create_app("inference", tmp_path / "work")
+    missing = str(tmp_path / "session 1.mp4")
+    with ServerThread(app) as srv, Browser(tmp_path / "profile") as b:
+        b.goto(srv.url + "/")
+        b.wait_for("document.body && document.body.dataset.ready === '1'")
+        b.type_into("#opt-input", missing)
+        b.click("#opt-dense")
+        b.click("#run-button")
+        b.wait_for(FINISHED, timeout=120)
+        b.goto(srv.url + "/")
+        b.wait_for("document.body && document.body.dataset.ready === '1' && "
+                   "document.getElementById('opt-input').value !== ''")
+        assert b.eval("document.getElementById('opt-input').value") == missing
+        assert b.eval("document.getElementById('opt-dense').checked") is True

@@ -124,8 +124,27 @@ function setStatus(status) {
   badge.className = `badge ${status}`;
 }
 
+// The last submitted values are remembered per app (in this browser only), so a researcher
+// re-running with one change does not retype every path.
+function storageKey() { return `mouseact-app-${spec.app}`; }
+
+function restoreValues() {
+  let saved;
+  try { saved = JSON.parse(localStorage.getItem(storageKey()) || "null"); } catch (e) { saved = null; }
+  if (!saved) return;
+  for (const opt of spec.options) {
+    const node = document.getElementById(fieldId(opt));
+    if (!node || !(opt.name in saved) || opt.widget === "outdir") continue;
+    const v = saved[opt.name];
+    if (opt.widget === "checkbox") node.checked = !!v;
+    else if (opt.widget === "lines") node.value = (v || []).join("\n");
+    else node.value = v ?? "";
+  }
+}
+
 async function run() {
   if (!validate()) { showError("fill in the fields marked in red"); return; }
+  try { localStorage.setItem(storageKey(), JSON.stringify(formValues())); } catch (e) { /* private mode */ }
   showError("");
   $("#job-log").textContent = "";
   $("#results").replaceChildren();
@@ -228,6 +247,7 @@ async function main() {
   $("#app-usage").textContent = spec.usage;
   const form = $("#app-form");
   form.replaceChildren(...spec.options.map(renderField));
+  restoreValues();
   form.addEventListener("submit", (ev) => { ev.preventDefault(); run(); });
   $("#run-button").addEventListener("click", run);
   $("#cancel-button").addEventListener("click", cancel);
