@@ -33,7 +33,7 @@ def main() -> None:
 
     from mouseact.classifier import HeadConfig, make_embedder, whole_frame_rect
     from mouseact.classifier.cache import EmbeddingCache
-    from mouseact.classifier.data import Windows, bsoid_clips
+    from mouseact.classifier.data import bsoid_clips
     from mouseact.classifier.heads import UNKNOWN, expected_calibration_error
     from mouseact.classifier.model import Classifier
     from mouseact.classifier.train_run import subset
@@ -47,11 +47,16 @@ def main() -> None:
     emb = make_embedder("fast")
     cfg = TrainConfig()
     w = embed(clips, classes, emb, cfg, policy, EmbeddingCache(args.cache))
-    lines = ["## 06 Stage-2 classifier (B-SOiD clips)", "",
-             f"Command: `nice -n 10 .venv/bin/python bench/classifier.py --seeds {args.seeds}` "
-             f"(fast embedder, windows of {cfg.window} frames every {cfg.stride}; {len(w.y)} windows from "
-             f"{len(clips)} clips, 11 behaviours, chance 0.09). Clip score = mean of its windows' probabilities.",
-             "Each animal has one clip per behaviour, so a test set is 11 clips: one clip is 0.09 of top-1.", ""]
+    lines = [
+        "## 06 Stage-2 classifier (B-SOiD clips)",
+        "",
+        f"Command: `nice -n 10 .venv/bin/python bench/classifier.py --seeds {args.seeds}` "
+        f"(fast embedder, windows of {cfg.window} frames every {cfg.stride}; {len(w.y)} windows from "
+        f"{len(clips)} clips, 11 behaviours, chance 0.09). Clip score = mean of its windows' probabilities.",
+        "Each animal has one clip per behaviour, so a test set is 11 clips: one clip is 0.09 of top-1 "
+        "(chance top-3 = 0.27).",
+        "",
+    ]
 
     def split(train_group):
         tr = [i for i, c in enumerate(clips) if c.group == train_group]
@@ -59,16 +64,20 @@ def main() -> None:
         return tr, te, subset(w, tr), subset(w, te)
 
     # -- full heads ----------------------------------------------------------------------------
-    lines += ["### Leave one mouse out, per head", "",
-              "| head | train→test | clip top-1 | clip macro F1 | window top-1 | unknown share | test ECE |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "### Leave one mouse out, per head",
+        "",
+        "| head | train→test | clip top-1 | clip top-3 | clip macro F1 | window top-1 | unknown share | test ECE |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     summary = {}
     for head in ("auto", "mlp", "prototype", "kmeans"):
         tops = []
         for tr_g in ("mouse1", "mouse2"):
             tr, te, wtr, wte = split(tr_g)
-            model, info = fit_windows(wtr, [clips[i] for i in tr], classes, emb, policy,
-                                      TrainConfig(head=HeadConfig(head=head)))
+            model, info = fit_windows(
+                wtr, [clips[i] for i in tr], classes, emb, policy, TrainConfig(head=HeadConfig(head=head))
+            )
             proba = clip_predictions(model, wte, len(te))
             y = np.array([classes.index(clips[i].label) for i in te])
             s = clip_scores(y, proba, classes)
@@ -76,19 +85,29 @@ def main() -> None:
             labels, _ = model.predict(wte.x)
             unk = np.mean([lab == UNKNOWN for lab in labels])
             te_g = "mouse2" if tr_g == "mouse1" else "mouse1"
-            lines.append(f"| {head} | {tr_g}→{te_g} | {s['top1']:.2f} | {s['macro_f1']:.2f} | "
-                         f"{(pw.argmax(1) == wte.y).mean():.2f} | {unk:.2f} | {expected_calibration_error(pw, wte.y):.2f} |")
+            lines.append(
+                f"| {head} | {tr_g}→{te_g} | {s['top1']:.2f} | {s['top3']:.2f} | {s['macro_f1']:.2f} | "
+                f"{(pw.argmax(1) == wte.y).mean():.2f} | {unk:.2f} | {expected_calibration_error(pw, wte.y):.2f} |"
+            )
             tops.append(s["top1"])
         summary[head] = np.mean(tops)
-    lines += ["", "Mean clip top-1 over both directions: " +
-              ", ".join(f"{h} {v:.2f}" for h, v in summary.items()), ""]
+    lines += [
+        "",
+        "Mean clip top-1 over both directions: " + ", ".join(f"{h} {v:.2f}" for h, v in summary.items()),
+        "",
+    ]
 
     # -- few-shot ------------------------------------------------------------------------------
-    lines += ["### Few-shot: k windows per class from the training animal", "",
-              "A *shot* is one 16-frame window (about 1 s); each animal has one clip per behaviour, so "
-              "k clips per class do not exist in this data. Mean over "
-              f"{args.seeds} draws × both directions; clip top-1 on the other animal.", "",
-              "| k | prototype | kmeans (k=3 centroids) | mlp |", "|---|---|---|---|"]
+    lines += [
+        "### Few-shot: k windows per class from the training animal",
+        "",
+        "A *shot* is one 16-frame window (about 1 s); each animal has one clip per behaviour, so "
+        "k clips per class do not exist in this data. Mean over "
+        f"{args.seeds} draws × both directions; clip top-1 on the other animal.",
+        "",
+        "| k | prototype | kmeans (k=3 centroids) | mlp |",
+        "|---|---|---|---|",
+    ]
     for k in (1, 3):
         row = {}
         for head in ("prototype", "kmeans", "mlp"):
@@ -97,15 +116,23 @@ def main() -> None:
                 rng = np.random.default_rng(seed)
                 for tr_g in ("mouse1", "mouse2"):
                     tr, te, wtr, wte = split(tr_g)
-                    pick = np.concatenate([rng.choice(np.nonzero(wtr.y == c)[0], min(k, (wtr.y == c).sum()),
-                                                      replace=False) for c in range(len(classes))])
-                    model, _ = Classifier.fit(wtr.x[pick], wtr.y[pick], classes, emb, policy,
-                                              HeadConfig(head=head, max_epochs=150))
+                    pick = np.concatenate(
+                        [
+                            rng.choice(np.nonzero(wtr.y == c)[0], min(k, (wtr.y == c).sum()), replace=False)
+                            for c in range(len(classes))
+                        ]
+                    )
+                    model, _ = Classifier.fit(
+                        wtr.x[pick], wtr.y[pick], classes, emb, policy, HeadConfig(head=head, max_epochs=150)
+                    )
                     y = np.array([classes.index(clips[i].label) for i in te])
                     res.append(clip_scores(y, clip_predictions(model, wte, len(te)), classes)["top1"])
             row[head] = np.mean(res)
         lines.append(f"| {k} | {row['prototype']:.2f} | {row['kmeans']:.2f} | {row['mlp']:.2f} |")
-    lines += [f"| all windows | {summary['prototype']:.2f} | {summary['kmeans']:.2f} | {summary['mlp']:.2f} |", ""]
+    lines += [
+        f"| all windows | {summary['prototype']:.2f} | {summary['kmeans']:.2f} | {summary['mlp']:.2f} |",
+        "",
+    ]
 
     # -- pipeline path ------------------------------------------------------------------------
     tr, te, wtr, wte = split("mouse1")
@@ -122,15 +149,19 @@ def main() -> None:
     y = np.array([classes.index(clips[i].label) for i in te])
     s_whole = clip_scores(y, model.predict_proba(np.stack(whole)), classes)
     s_win = clip_scores(y, clip_predictions(model, wte, len(te)), classes)
-    lines += ["### Pipeline path (mouse1→mouse2)", "",
-              f"One `embed_batch` item per whole clip (windows averaged in embedding space, at most "
-              f"{emb.cfg.max_windows} windows): clip top-1 {s_whole['top1']:.2f}, macro F1 {s_whole['macro_f1']:.2f}; "
-              f"mean of window probabilities (every window): top-1 {s_win['top1']:.2f}, macro F1 {s_win['macro_f1']:.2f}.", ""]
+    lines += [
+        "### Pipeline path (mouse1→mouse2)",
+        "",
+        f"One `embed_batch` item per whole clip (windows averaged in embedding space, at most "
+        f"{emb.cfg.max_windows} windows; {n_frames_total / t_whole:.0f} frames/s incl. decode): clip top-1 {s_whole['top1']:.2f}, macro F1 {s_whole['macro_f1']:.2f}; "
+        f"mean of window probabilities (every window): top-1 {s_win['top1']:.2f}, macro F1 {s_win['macro_f1']:.2f}.",
+        "",
+    ]
 
     # -- throughput ---------------------------------------------------------------------------
     with VideoReader(DATA / "mouse1" / "locomote.mp4") as vr:
         fr = vr.get_frames(range(64))
-    items = [(fr[i:i + 16], whole_frame_rect(fr)) for i in range(0, 48, 3)]
+    items = [(fr[i : i + 16], whole_frame_rect(fr)) for i in range(0, 48, 3)]
     rows = []
     t0 = time.perf_counter()
     emb.embed_batch(items)
@@ -146,28 +177,51 @@ def main() -> None:
             t0 = time.perf_counter()
             x = q.embed_batch(items[:8])
             s = (time.perf_counter() - t0) / 8
-            rows.append((f"qwen (tiny random Qwen{version}-VL, 2 layers, hidden 64)", "16 × 224²", s,
-                         str(q.last_tokens_per_item[0]), str(x.shape[1])))
+            rows.append(
+                (
+                    f"qwen (tiny random Qwen{version}-VL, 2 layers, hidden 64)",
+                    "16 × 224²",
+                    s,
+                    str(q.last_tokens_per_item[0]),
+                    str(x.shape[1]),
+                )
+            )
         path = build_tiny_videomae(Path(tmp) / "vmae", num_frames=16, image_size=224)
         h = make_embedder("hf", model_path=str(path))
         h.embed_batch(items[:2])
         t0 = time.perf_counter()
         x = h.embed_batch(items[:8])
         s = (time.perf_counter() - t0) / 8
-        rows.append(("hf (tiny random VideoMAE, 2 layers, hidden 64)", "16 × 224²", s, "1568 patches", str(x.shape[1])))
-    lines += ["### Embedding cost on this CPU (same run)", "",
-              "| embedder | frames × size | s / clip | clips / s | tokens / clip | dim |", "|---|---|---|---|---|---|"]
+        rows.append(
+            (
+                "hf (tiny random VideoMAE, 2 layers, hidden 64)",
+                "16 × 224²",
+                s,
+                "1568 patches",
+                str(x.shape[1]),
+            )
+        )
+    lines += [
+        "### Embedding cost on this CPU (same run)",
+        "",
+        "| embedder | frames × size | s / clip | clips / s | tokens / clip | dim |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, size, s, tok, dim in rows:
         lines.append(f"| {name} | {size} | {s:.3f} | {1 / s:.1f} | {tok} | {dim} |")
-    lines += ["", f"Ratio: tiny Qwen2.5-VL / fast = {rows[2][2] / fast_s:.1f}x per clip (the tiny models measure "
-              "the code path: processor, token layout, pooling — not a real model's cost).",
-              "Full-size, measured on this CPU kind (DEPENDENCY-NOTES, random weights with real shapes, 16 frames "
-              "224², 512 video tokens): Qwen2-VL-2B ~23 s/clip bf16 (5.3 GB); Qwen2.5-VL-3B ~25 s bf16 (8.5 GB), "
-              "~42 s float32 (15.6 GB, the CPU default here). At ~25 s/clip, 1,000 candidate segments take ~7 h on "
-              "2 cores, which is why `fast` is the default.",
-              "Expected GPU cost (estimate, not measured: no GPU here): one forward pass of ~550 tokens through a "
-              "3B model is ~3.3 TFLOP, so ~0.1–0.2 s/clip in bf16 on a T4-class card and a few clips/s on an "
-              "A100-class card with batching; 8.5 GB of bf16 weights fit a 16 GB card.", ""]
+    lines += [
+        "",
+        f"Ratio: tiny Qwen2.5-VL / fast = {rows[2][2] / fast_s:.1f}x per clip (the tiny models measure "
+        "the code path: processor, token layout, pooling — not a real model's cost).",
+        "Full-size, measured on this CPU kind (DEPENDENCY-NOTES, random weights with real shapes, 16 frames "
+        "224², 512 video tokens): Qwen2-VL-2B ~23 s/clip bf16 (5.3 GB); Qwen2.5-VL-3B ~25 s bf16 (8.5 GB), "
+        "~42 s float32 (15.6 GB, the CPU default here). At ~25 s/clip, 1,000 candidate segments take ~7 h on "
+        "2 cores, which is why `fast` is the default.",
+        "Expected GPU cost (estimate, not measured: no GPU here): one forward pass of ~550 tokens through a "
+        "3B model is ~3.3 TFLOP, so ~0.1–0.2 s/clip in bf16 on a T4-class card and a few clips/s on an "
+        "A100-class card with batching; 8.5 GB of bf16 weights fit a 16 GB card.",
+        "",
+    ]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("\n".join(lines) + "\n")
     print(OUT.read_text())

@@ -7,12 +7,22 @@ import os
 
 import numpy as np
 import pytest
-
 from mouseact.classifier import DEFAULT_MODEL_DIR, Classifier
 from mouseact.video import VideoReader, write_video
 
-BSOID = ["body_groom", "face_groom", "head_groom", "inactive", "investigate", "itch", "locomote", "orient_L",
-         "orient_R", "rear_minus", "rear_plus"]
+BSOID = [
+    "body_groom",
+    "face_groom",
+    "head_groom",
+    "inactive",
+    "investigate",
+    "itch",
+    "locomote",
+    "orient_L",
+    "orient_R",
+    "rear_minus",
+    "rear_plus",
+]
 
 
 def test_default_model_card_is_complete():
@@ -103,16 +113,38 @@ def test_train_classifier_cli_bsoid(cli, bsoid_dir, tmp_path):
         for label in ("orient_R", "orient_L", "investigate"):
             os.symlink(bsoid_dir / mouse / f"{label}.mp4", root / mouse / f"{label}.mp4")
     out = tmp_path / "model"
-    res = cli("train", "classifier", "--bsoid", str(root), "--out", str(out), "--cache", str(tmp_path / "cache"),
-              "--set", "stride=8", "--head", "prototype")
+    res = cli(
+        "train",
+        "classifier",
+        "--bsoid",
+        str(root),
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--set",
+        "stride=8",
+        "--head",
+        "prototype",
+    )
     assert res.returncode == 0, res.stderr
     card = json.loads((out / "model_card.json").read_text())
     assert card["classes"] == ["investigate", "orient_L", "orient_R"]
     assert "--head prototype" in card["training"]["command"]
     assert card["training"]["config"]["stride"] == 8 and card["head"]["head"] == "prototype"
     # the cache is used on a second run
-    res = cli("train", "classifier", "--bsoid", str(root), "--out", str(out), "--cache", str(tmp_path / "cache"),
-              "--set", "stride=8")
+    res = cli(
+        "train",
+        "classifier",
+        "--bsoid",
+        str(root),
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--set",
+        "stride=8",
+    )
     assert res.returncode == 2 and "exists" in res.stderr
     res = cli("classify", str(root / "mouse1" / "investigate.mp4"), "--model", str(out))
     assert res.returncode == 0 and json.loads(res.stdout)["label"] in card["classes"] + ["unknown"]
@@ -135,12 +167,32 @@ def test_train_classifier_from_supervisely_project(cli, bsoid_dir, tmp_path):
         for label in ("orient_R", "investigate"):
             path = bsoid_dir / mouse / f"{label}.mp4"
             info = probe(path)
-            records.append(sly_io.VideoRecord(path, f"{label}.mp4", mouse, info.fps, info.n_frames, info.width,
-                                              info.height, [Interval(0, info.n_frames - 1, label, 1.0)], None))
+            records.append(
+                sly_io.VideoRecord(
+                    path,
+                    f"{label}.mp4",
+                    mouse,
+                    info.fps,
+                    info.n_frames,
+                    info.width,
+                    info.height,
+                    [Interval(0, info.n_frames - 1, label, 1.0)],
+                    None,
+                )
+            )
     project = sly_io.write_project(tmp_path / "proj", records, ["investigate", "orient_R"])
     out = tmp_path / "model"
-    res = cli("train", "classifier", str(project), "--out", str(out), "--cache", str(tmp_path / "cache"),
-              "--set", "stride=8")
+    res = cli(
+        "train",
+        "classifier",
+        str(project),
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--set",
+        "stride=8",
+    )
     assert res.returncode == 0, res.stderr
     card = json.loads((out / "model_card.json").read_text())
     assert card["classes"] == ["investigate", "orient_R"] and card["training"]["source_kind"] == "project"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from mouseact.classifier import Classifier, HeadConfig, make_embedder, whole_frame_rect
 from mouseact.classifier.cache import EmbeddingCache, segment_key
 from mouseact.classifier.heads import UNKNOWN, expected_calibration_error, fit_temperature, softmax
@@ -16,7 +15,7 @@ from mouseact.video import VideoReader
 @pytest.fixture(scope="module")
 def locomote(bsoid_dir):
     with VideoReader(bsoid_dir / "mouse1" / "locomote.mp4") as vr:
-        return vr.get_frames(range(0, 48))
+        return vr.get_frames(range(48))
 
 
 def test_fast_embedding_shape_finite_and_deterministic(locomote):
@@ -41,8 +40,9 @@ def test_fast_embedding_hardly_depends_on_crop_looseness(locomote):
 
     h, w = frames.shape[1:3]
     tight = clip_crop_box(boxes.astype(np.float32), w, h, CropPolicy())
-    whole, cropped, other = emb.embed_batch([(frames, whole_frame_rect(frames)), (frames, tight),
-                                             (locomote[32:48], whole_frame_rect(frames))])
+    whole, cropped, other = emb.embed_batch(
+        [(frames, whole_frame_rect(frames)), (frames, tight), (locomote[32:48], whole_frame_rect(frames))]
+    )
     scale = np.abs(whole) + np.abs(other) + 1e-3
     assert np.mean(np.abs(whole - cropped) / scale) < np.mean(np.abs(whole - other) / scale)
 
@@ -67,7 +67,9 @@ def real_windows(bsoid_dir):
     from mouseact.classifier.data import bsoid_clips
     from mouseact.classifier.training import TrainConfig, embed
 
-    clips = [c for c in bsoid_clips(bsoid_dir) if c.label in ("inactive", "locomote", "orient_L", "rear_plus")]
+    clips = [
+        c for c in bsoid_clips(bsoid_dir) if c.label in ("inactive", "locomote", "orient_L", "rear_plus")
+    ]
     for c in clips:  # keep the test short: the first 64 frames of each clip
         c.end = 63
     classes = sorted({c.label for c in clips})
@@ -79,7 +81,9 @@ def test_heads_fit_save_load_roundtrip(real_windows, tmp_path):
     clips, classes, w = real_windows
     emb = make_embedder("fast")
     for head in ("mlp", "prototype", "kmeans", "auto"):
-        model, info = Classifier.fit(w.x, w.y, classes, emb, CropPolicy(), HeadConfig(head=head, open_set=False))
+        model, info = Classifier.fit(
+            w.x, w.y, classes, emb, CropPolicy(), HeadConfig(head=head, open_set=False)
+        )
         p = model.predict_proba(w.x)
         assert p.shape == (len(w.y), len(classes))
         np.testing.assert_allclose(p.sum(1), 1, atol=1e-5)
@@ -100,8 +104,9 @@ def test_auto_head_per_class_choice(real_windows):
     clips, classes, w = real_windows
     emb = make_embedder("fast")
     # every window its own clip: all classes have many "clips" -> all MLP, except the user's pick
-    model, info = Classifier.fit(w.x, w.y, classes, emb, CropPolicy(),
-                                 HeadConfig(few_shot_classes=["orient_L"], max_epochs=30))
+    model, info = Classifier.fit(
+        w.x, w.y, classes, emb, CropPolicy(), HeadConfig(few_shot_classes=["orient_L"], max_epochs=30)
+    )
     assert info["mlp_classes"] == [c for c in classes if c != "orient_L"]
     np.testing.assert_allclose(model.predict_proba(w.x).sum(1), 1, atol=1e-5)
     # counted by labelled clip (4 per class here, < 5): all few-shot prototypes
@@ -113,7 +118,9 @@ def test_auto_head_per_class_choice(real_windows):
 
 def test_open_set_unknown_far_from_every_class(real_windows):
     clips, classes, w = real_windows
-    model, _ = Classifier.fit(w.x, w.y, classes, make_embedder("fast"), CropPolicy(), HeadConfig(head="prototype"))
+    model, _ = Classifier.fit(
+        w.x, w.y, classes, make_embedder("fast"), CropPolicy(), HeadConfig(head="prototype")
+    )
     far = w.x.mean(0, keepdims=True) + 50 * w.x.std(0, keepdims=True)
     labels, _ = model.predict(np.concatenate([w.x[:5], far]))
     assert labels[-1] == UNKNOWN
@@ -133,7 +140,9 @@ def test_temperature_scaling_improves_overconfident_logits():
 
 def test_errors_for_unknown_class_and_wrong_embedding(real_windows):
     clips, classes, w = real_windows
-    model, _ = Classifier.fit(w.x, w.y, classes, make_embedder("fast"), CropPolicy(), HeadConfig(head="prototype"))
+    model, _ = Classifier.fit(
+        w.x, w.y, classes, make_embedder("fast"), CropPolicy(), HeadConfig(head="prototype")
+    )
     with pytest.raises(MouseActError, match="not known to this model"):
         model.class_index("backflip")
     with pytest.raises(MouseActError, match="embeddings must be"):

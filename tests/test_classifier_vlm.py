@@ -8,7 +8,6 @@ import os
 
 import numpy as np
 import pytest
-
 from mouseact.classifier import Classifier, make_embedder, whole_frame_rect
 from mouseact.errors import ModelError, MouseActError
 from mouseact.video import VideoReader
@@ -17,7 +16,7 @@ from mouseact.video import VideoReader
 @pytest.fixture(scope="module")
 def frames(bsoid_dir):
     with VideoReader(bsoid_dir / "mouse1" / "rear_plus.mp4") as vr:
-        return vr.get_frames(range(0, 40))
+        return vr.get_frames(range(40))
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +24,25 @@ def tiny_dirs(tmp_path_factory):
     from mouseact.classifier.tiny_models import build_tiny_qwen, build_tiny_videomae
 
     root = tmp_path_factory.mktemp("tiny_hf")
-    return {"qwen2": build_tiny_qwen(root / "qwen2", "2"), "qwen2.5": build_tiny_qwen(root / "qwen25", "2.5"),
-            "videomae": build_tiny_videomae(root / "videomae", num_frames=8, image_size=64)}
+    return {
+        "qwen2": build_tiny_qwen(root / "qwen2", "2"),
+        "qwen2.5": build_tiny_qwen(root / "qwen25", "2.5"),
+        "videomae": build_tiny_videomae(root / "videomae", num_frames=8, image_size=64),
+    }
 
 
 @pytest.mark.parametrize("version", ["qwen2", "qwen2.5"])
 def test_qwen_embedder_poolings_and_batching(tiny_dirs, frames, version):
     rect = whole_frame_rect(frames)
     items = [(frames[:16], rect), (frames[10:40], rect), (frames[5:21], np.array([50, 20, 350, 320]))]
-    mean = make_embedder("qwen", model_path=str(tiny_dirs[version]), batch_size=2, n_frames=8,
-                         resized_height=56, resized_width=56)
+    mean = make_embedder(
+        "qwen",
+        model_path=str(tiny_dirs[version]),
+        batch_size=2,
+        n_frames=8,
+        resized_height=56,
+        resized_width=56,
+    )
     x = mean.embed_batch(items)
     assert x.shape == (3, 64) and np.isfinite(x).all()
     # 8 frames of 56x56 = 4 temporal x 2x2 merged patches = 16 video tokens (+ the prompt)
@@ -42,8 +50,14 @@ def test_qwen_embedder_poolings_and_batching(tiny_dirs, frames, version):
     # batching does not change a segment's vector
     np.testing.assert_allclose(mean.embed_batch(items[1:2])[0], x[1], atol=1e-4)
     assert not np.allclose(x[0], x[2])  # different crops, different vectors
-    both = make_embedder("qwen", model_path=str(tiny_dirs[version]), n_frames=8, resized_height=56,
-                         resized_width=56, pooling="both").embed_batch(items[:1])
+    both = make_embedder(
+        "qwen",
+        model_path=str(tiny_dirs[version]),
+        n_frames=8,
+        resized_height=56,
+        resized_width=56,
+        pooling="both",
+    ).embed_batch(items[:1])
     assert both.shape == (1, 128)
     np.testing.assert_allclose(both[0, :64], x[0], atol=1e-4)
 
@@ -87,10 +101,22 @@ def test_train_and_classify_end_to_end_with_hf_embedders(tiny_dirs, small_bsoid,
     from mouseact.classifier.training import TrainConfig
 
     emb_kind = "qwen" if kind.startswith("qwen") else "hf"
-    emb_cfg = {"n_frames": 8, "resized_height": 56, "resized_width": 56} if emb_kind == "qwen" else {"crop_size": 64}
+    emb_cfg = (
+        {"n_frames": 8, "resized_height": 56, "resized_width": 56}
+        if emb_kind == "qwen"
+        else {"crop_size": 64}
+    )
     out = tmp_path / "model"
-    train_run.train(small_bsoid, "bsoid", out, emb_kind, {"model_path": str(tiny_dirs[kind]), **emb_cfg},
-                    TrainConfig(stride=8), cache_dir=tmp_path / "cache", command="test")
+    train_run.train(
+        small_bsoid,
+        "bsoid",
+        out,
+        emb_kind,
+        {"model_path": str(tiny_dirs[kind]), **emb_cfg},
+        TrainConfig(stride=8),
+        cache_dir=tmp_path / "cache",
+        command="test",
+    )
     card = json.loads((out / "model_card.json").read_text())
     assert card["embedder"]["kind"] == emb_kind and card["classes"] == ["investigate", "orient_L", "orient_R"]
     assert set(card["metrics"]["leave_one_group_out"]) == {"test_mouse1", "test_mouse2"}
@@ -104,7 +130,8 @@ def test_train_and_classify_end_to_end_with_hf_embedders(tiny_dirs, small_bsoid,
 
 
 def test_short_segment_for_qwen_is_an_error(tiny_dirs, frames):
-    emb = make_embedder("qwen", model_path=str(tiny_dirs["qwen2"]), n_frames=8, resized_height=56,
-                        resized_width=56)
+    emb = make_embedder(
+        "qwen", model_path=str(tiny_dirs["qwen2"]), n_frames=8, resized_height=56, resized_width=56
+    )
     with pytest.raises(MouseActError, match="shorter than"):
         emb.embed_batch([(frames[:1], whole_frame_rect(frames))])

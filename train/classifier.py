@@ -19,26 +19,53 @@ def register_train(train_sub) -> None:
     from mouseact.config import add_config_args
 
     p = train_sub.add_parser(
-        "classifier", help="train the stage-2 segment classifier",
+        "classifier",
+        help="train the stage-2 segment classifier",
         description="Train the stage-2 classifier on labelled clips. Config keys (--set KEY=VALUE): window, "
-                    "stride, val_fraction, head.head (auto|mlp|prototype|kmeans), head.min_clips_for_mlp, "
-                    "head.kmeans_k, head.hidden, head.max_epochs, head.patience, head.open_set, "
-                    "head.radius_margin; embedder keys go to --embedder-set.",
-        formatter_class=HelpFormatter)
+        "stride, val_fraction, head.head (auto|mlp|prototype|kmeans), head.min_clips_for_mlp, "
+        "head.kmeans_k, head.hidden, head.max_epochs, head.patience, head.open_set, "
+        "head.radius_margin; embedder keys go to --embedder-set.",
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("project", nargs="?", help="Supervisely video project with behaviour tags (training data)")
-    p.add_argument("--bsoid", metavar="DIR", help="instead of a project: folder of <animal>/<behaviour>.mp4 clips")
-    p.add_argument("--embedder", choices=["fast", "qwen", "hf"], default="fast",
-                   help="fast = silhouette motion/shape (CPU, no weights); qwen = Qwen2/2.5-VL; "
-                        "hf = any Hugging Face video model (e.g. VideoMAE)")
+    p.add_argument(
+        "--bsoid", metavar="DIR", help="instead of a project: folder of <animal>/<behaviour>.mp4 clips"
+    )
+    p.add_argument(
+        "--embedder",
+        choices=["fast", "qwen", "hf"],
+        default="fast",
+        help="fast = silhouette motion/shape (CPU, no weights); qwen = Qwen2/2.5-VL; "
+        "hf = any Hugging Face video model (e.g. VideoMAE)",
+    )
     p.add_argument("--model-path", metavar="DIR", help="local weights directory (qwen / hf embedders)")
-    p.add_argument("--embedder-set", dest="embedder_overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="embedder option, e.g. n_frames=8, prompt='...', pooling=last (repeatable)")
-    p.add_argument("--head", choices=["auto", "mlp", "prototype", "kmeans"], default=None,
-                   help="head for all classes (default auto: MLP for classes with at least head.min_clips_for_mlp labelled clips, prototypes for the rest)")
-    p.add_argument("--train-groups", nargs="*", default=None, metavar="GROUP",
-                   help="train only on these groups (animals/videos); the others are scored as test")
-    p.add_argument("--cache", metavar="DIR", default=None,
-                   help="embedding cache directory (default: ~/.cache/mouseact/embeddings)")
+    p.add_argument(
+        "--embedder-set",
+        dest="embedder_overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="embedder option, e.g. n_frames=8, prompt='...', pooling=last (repeatable)",
+    )
+    p.add_argument(
+        "--head",
+        choices=["auto", "mlp", "prototype", "kmeans"],
+        default=None,
+        help="head for all classes (default auto: MLP for classes with at least head.min_clips_for_mlp labelled clips, prototypes for the rest)",
+    )
+    p.add_argument(
+        "--train-groups",
+        nargs="*",
+        default=None,
+        metavar="GROUP",
+        help="train only on these groups (animals/videos); the others are scored as test",
+    )
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        default=None,
+        help="embedding cache directory (default: ~/.cache/mouseact/embeddings)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output model directory (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     add_config_args(p)
@@ -49,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import yaml
-
     from mouseact import config as cfgmod
     from mouseact.classifier import train_run
     from mouseact.classifier.training import TrainConfig
@@ -72,11 +98,21 @@ def run(args: argparse.Namespace) -> int:
         emb_cfg[k.strip()] = yaml.safe_load(v)
     if args.model_path:
         emb_cfg["model_path"] = args.model_path
-    command = "mouseact " + " ".join(sys.argv[1:]) if sys.argv and "mouseact" in " ".join(sys.argv[:2]) else None
-    report = train_run.train(source=Path(args.bsoid or args.project), source_kind="bsoid" if args.bsoid else "project",
-                             out=out, embedder_kind=args.embedder, embedder_config=emb_cfg, config=config,
-                             train_groups=args.train_groups, cache_dir=Path(args.cache) if args.cache else None,
-                             command=command, overwrite=args.overwrite)
+    command = (
+        "mouseact " + " ".join(sys.argv[1:]) if sys.argv and "mouseact" in " ".join(sys.argv[:2]) else None
+    )
+    report = train_run.train(
+        source=Path(args.bsoid or args.project),
+        source_kind="bsoid" if args.bsoid else "project",
+        out=out,
+        embedder_kind=args.embedder,
+        embedder_config=emb_cfg,
+        config=config,
+        train_groups=args.train_groups,
+        cache_dir=Path(args.cache) if args.cache else None,
+        command=command,
+        overwrite=args.overwrite,
+    )
     print(f"classifier written to {out}")
     for k, v in report.get("metrics", {}).items():
         print(f"  {k}: {v}")

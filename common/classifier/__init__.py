@@ -9,5 +9,13 @@ from mouseact.classifier.embedders import KINDS, Embedder, make_embedder, whole_
 from mouseact.classifier.heads import UNKNOWN
 from mouseact.classifier.model import DEFAULT_MODEL_DIR, Classifier, HeadConfig
 
-__all__ = ["KINDS", "Embedder", "make_embedder", "whole_frame_rect", "UNKNOWN", "DEFAULT_MODEL_DIR",
-           "Classifier", "HeadConfig"]
+__all__ = [
+    "DEFAULT_MODEL_DIR",
+    "KINDS",
+    "UNKNOWN",
+    "Classifier",
+    "Embedder",
+    "HeadConfig",
+    "make_embedder",
+    "whole_frame_rect",
+]

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-
 from mouseact import atomic
 
 _BLOCK = 1 << 20
@@ -37,8 +36,9 @@ def video_hash(path: str | Path) -> str:
 
 def segment_key(video: str | Path, start: int, end: int, rects: np.ndarray, embedder_config: dict) -> str:
     rect_digest = hashlib.sha256(np.ascontiguousarray(np.asarray(rects, np.int64)).tobytes()).hexdigest()
-    payload = json.dumps([video_hash(video), int(start), int(end), rect_digest, embedder_config], sort_keys=True,
-                         default=str)
+    payload = json.dumps(
+        [video_hash(video), int(start), int(end), rect_digest, embedder_config], sort_keys=True, default=str
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -65,7 +65,6 @@ class EmbeddingCache:
 
     def put(self, key: str, vector: np.ndarray) -> None:
         p = self._path(key)
-        with atomic.file(p, suffix=".npy") as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, np.asarray(vector, np.float32))
+        with atomic.file(p, suffix=".npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, np.asarray(vector, np.float32))
         os.chmod(p, 0o644)

@@ -12,7 +12,6 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-
 from mouseact.crop import CropPolicy, crop_boxes
 from mouseact.errors import MouseActError
 from mouseact.progress import bar
@@ -25,17 +24,17 @@ class Clip:
     label: str
     group: str
     start: int = 0
-    end: int | None = None          # inclusive; None = last frame
+    end: int | None = None  # inclusive; None = last frame
     boxes: np.ndarray | None = None  # (n_frames_of_video, 4) mouse boxes, or None = whole frame
     split: str = "train"
 
 
 @dataclasses.dataclass
 class Windows:
-    x: np.ndarray          # (N, D) embeddings
-    y: np.ndarray          # (N,) class index
-    clip: np.ndarray       # (N,) index into the clip list
-    position: np.ndarray   # (N,) window start relative to its clip, as a share of the clip
+    x: np.ndarray  # (N, D) embeddings
+    y: np.ndarray  # (N,) class index
+    clip: np.ndarray  # (N,) index into the clip list
+    position: np.ndarray  # (N,) window start relative to its clip, as a share of the clip
 
 
 def bsoid_clips(folder: str | Path) -> list[Clip]:
@@ -83,8 +82,17 @@ def project_clips(project_dir: str | Path) -> list[Clip]:
             continue  # whole test videos are for `mouseact evaluate`, not for fitting
         group = group_of.get(key, key)
         for iv in rec.intervals:
-            clips.append(Clip(Path(rec.video_path), iv.label, group, int(iv.start), int(iv.end), rec.boxes,
-                              split if split in ("train", "val") else "train"))
+            clips.append(
+                Clip(
+                    Path(rec.video_path),
+                    iv.label,
+                    group,
+                    int(iv.start),
+                    int(iv.end),
+                    rec.boxes,
+                    split if split in ("train", "val") else "train",
+                )
+            )
     if not clips:
         raise MouseActError("project has no behaviour intervals to train on", project_dir)
     return clips
@@ -109,8 +117,17 @@ def window_starts(n: int, window: int, stride: int) -> list[int]:
     return starts
 
 
-def embed_clip_windows(clips: list[Clip], classes: list[str], embedder, window: int, stride: int,
-                       policy: CropPolicy, cache=None, batch: int = 32, desc: str = "embedding") -> Windows:
+def embed_clip_windows(
+    clips: list[Clip],
+    classes: list[str],
+    embedder,
+    window: int,
+    stride: int,
+    policy: CropPolicy,
+    cache=None,
+    batch: int = 32,
+    desc: str = "embedding",
+) -> Windows:
     """Embed every window of every clip (through the cache when given)."""
     from mouseact.classifier.cache import segment_key
 
@@ -126,17 +143,38 @@ def embed_clip_windows(clips: list[Clip], classes: list[str], embedder, window: 
                 if not starts:
                     progress.update(1)
                     continue  # shorter than one window: reported by the caller (count of skipped clips)
-                rects_all = clip_rects(clip, info.n_frames, info.width, info.height, policy)[clip.start:end + 1]
-                keys = [segment_key(clip.video, clip.start + s, clip.start + s + window - 1, rects_all[s:s + window],
-                                    embedder.config) for s in starts] if cache else [None] * len(starts)
+                rects_all = clip_rects(clip, info.n_frames, info.width, info.height, policy)[
+                    clip.start : end + 1
+                ]
+                keys = (
+                    [
+                        segment_key(
+                            clip.video,
+                            clip.start + s,
+                            clip.start + s + window - 1,
+                            rects_all[s : s + window],
+                            embedder.config,
+                        )
+                        for s in starts
+                    ]
+                    if cache
+                    else [None] * len(starts)
+                )
                 vecs: list[np.ndarray | None] = [cache.get(k) if cache else None for k in keys]
                 todo = [j for j, v in enumerate(vecs) if v is None]
                 if todo:
                     frames = vr.get_frames(range(clip.start, end + 1))
                     for b in range(0, len(todo), batch):
-                        part = todo[b:b + batch]
-                        out = embedder.embed_batch([(frames[starts[j]:starts[j] + window],
-                                                     rects_all[starts[j]:starts[j] + window]) for j in part])
+                        part = todo[b : b + batch]
+                        out = embedder.embed_batch(
+                            [
+                                (
+                                    frames[starts[j] : starts[j] + window],
+                                    rects_all[starts[j] : starts[j] + window],
+                                )
+                                for j in part
+                            ]
+                        )
                         for j, v in zip(part, out):
                             vecs[j] = v
                             if cache:

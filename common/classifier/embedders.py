@@ -9,10 +9,10 @@ the same embedder at inference.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
-
 from mouseact.errors import MouseActError
 
 Item = tuple[np.ndarray, np.ndarray]
@@ -26,15 +26,21 @@ class Embedder(Protocol):
     def embed_batch(self, items: Sequence[Item]) -> np.ndarray: ...
 
 
-def check_item(frames: np.ndarray, rects: np.ndarray, min_frames: int, index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def check_item(
+    frames: np.ndarray, rects: np.ndarray, min_frames: int, index: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate one item; short clips are a user error (named), not a silent zero vector."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise MouseActError(f"segment {index}: frames must be uint8 RGB (T, H, W, 3), got "
-                            f"{frames.dtype} {tuple(frames.shape)}")
+        raise MouseActError(
+            f"segment {index}: frames must be uint8 RGB (T, H, W, 3), got "
+            f"{frames.dtype} {tuple(frames.shape)}"
+        )
     if len(frames) < min_frames:
-        raise MouseActError(f"segment {index}: {len(frames)} frames is shorter than the {min_frames} "
-                            "frames the embedder needs (use a longer segment or a model with fewer frames)")
+        raise MouseActError(
+            f"segment {index}: {len(frames)} frames is shorter than the {min_frames} "
+            "frames the embedder needs (use a longer segment or a model with fewer frames)"
+        )
     rects = np.asarray(rects)
     if rects.ndim == 1:
         rects = np.repeat(rects[None], len(frames), 0)
@@ -46,7 +52,9 @@ def check_item(frames: np.ndarray, rects: np.ndarray, min_frames: int, index: in
     rects[:, [1, 3]] = np.clip(rects[:, [1, 3]], 0, h)
     bad = (rects[:, 2] - rects[:, 0] < 2) | (rects[:, 3] - rects[:, 1] < 2)
     if bad.any():
-        raise MouseActError(f"segment {index}: empty crop rectangle {rects[bad][0].tolist()} for a {w}x{h} frame")
+        raise MouseActError(
+            f"segment {index}: empty crop rectangle {rects[bad][0].tolist()} for a {w}x{h} frame"
+        )
     return frames, rects
 
 

@@ -20,19 +20,34 @@ cut into windows of ``n_frames`` consecutive frames (half overlap) whose vectors
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
-from pydantic import Field
-
 from mouseact.classifier.embedders import Item, check_item
 from mouseact.config import Config
 from mouseact.crop import apply_crop
+from pydantic import Field
 
 FEATURES_VERSION = 3  # bump when the features change (old cache entries and models then differ)
-PER_FRAME = ["rel_area", "elongation", "turn", "turn_signed", "speed", "dx_body", "brightness", "motion_in",
-             "motion_around", "motion_ends", "motion_side", "area_change", "spread", "solidity",
-             "paw_frac", "paw_dist", "paw_motion"]
+PER_FRAME = [
+    "rel_area",
+    "elongation",
+    "turn",
+    "turn_signed",
+    "speed",
+    "dx_body",
+    "brightness",
+    "motion_in",
+    "motion_around",
+    "motion_ends",
+    "motion_side",
+    "area_change",
+    "spread",
+    "solidity",
+    "paw_frac",
+    "paw_dist",
+    "paw_motion",
+]
 STATS = ["mean", "std", "p10", "p90", "absdiff"]
 BANDS = ["low", "mid", "high"]
 
@@ -41,7 +56,9 @@ class FastEmbedderConfig(Config):
     n_frames: int = Field(16, ge=4, description="frames per window (consecutive frames of the video)")
     find_size: int = Field(128, ge=32, description="side (px) of the crop used to find the silhouette")
     describe_size: int = Field(64, ge=16, description="side (px) of the mouse-centred crop described")
-    dark_margin: float = Field(25.0, description="mouse score (darker + more coloured than the floor, grey levels) threshold")
+    dark_margin: float = Field(
+        25.0, description="mouse score (darker + more coloured than the floor, grey levels) threshold"
+    )
     max_windows: int = Field(16, ge=1, description="at most this many windows per segment (evenly spaced)")
 
 
@@ -64,8 +81,8 @@ def _foreground_score(rgb: np.ndarray, bg_rgb: np.ndarray | None = None):
     r, g, b = cv2.split(np.ascontiguousarray(rgb))
     chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    bg_gray = int(round(float(np.mean(bg_rgb))))
-    bg_chroma = int(round(float(np.max(bg_rgb) - np.min(bg_rgb))))
+    bg_gray = round(float(np.mean(bg_rgb)))
+    bg_chroma = round(float(np.max(bg_rgb) - np.min(bg_rgb)))
     darker = cv2.subtract(np.full_like(gray, bg_gray), gray)  # saturates at 0
     colour = cv2.subtract(chroma, np.full_like(chroma, bg_chroma))
     return cv2.add(darker, colour), bg_rgb
@@ -87,7 +104,9 @@ def _largest_blob(score: np.ndarray, margin: float):
         return None
     # the component with the most mouse-score mass, not the largest: floor shadows can be big
     # but are only a little darker than the floor; a mouse is much darker or much more coloured
-    mass = np.bincount(labels.ravel(), weights=np.clip(score.astype(np.float32) - margin, 0, None).ravel(), minlength=n)
+    mass = np.bincount(
+        labels.ravel(), weights=np.clip(score.astype(np.float32) - margin, 0, None).ravel(), minlength=n
+    )
     k = 1 + int(np.argmax(mass[1:]))
     return labels == k
 
@@ -123,8 +142,10 @@ class FastEmbedder:
         if version != FEATURES_VERSION:
             from mouseact.errors import ModelError
 
-            raise ModelError(f"model was trained on fast-embedder features v{version}; this MouseAct computes "
-                             f"v{FEATURES_VERSION}: retrain it (mouseact train classifier)")
+            raise ModelError(
+                f"model was trained on fast-embedder features v{version}; this MouseAct computes "
+                f"v{FEATURES_VERSION}: retrain it (mouseact train classifier)"
+            )
         self.cfg = FastEmbedderConfig(**config)
         # the feature version is part of the config: it keys the embedding cache and the card
         self.config = {"kind": self.kind, "features_version": FEATURES_VERSION, **self.cfg.model_dump()}
@@ -146,19 +167,20 @@ class FastEmbedder:
         if starts[-1] != len(frames) - n:
             starts.append(len(frames) - n)
         if len(starts) > self.cfg.max_windows:
-            starts = [starts[j] for j in np.linspace(0, len(starts) - 1, self.cfg.max_windows).round().astype(int)]
-        return np.mean([self._window(frames[s:s + n], rects[s:s + n]) for s in starts], axis=0)
+            starts = [
+                starts[j] for j in np.linspace(0, len(starts) - 1, self.cfg.max_windows).round().astype(int)
+            ]
+        return np.mean([self._window(frames[s : s + n], rects[s : s + n]) for s in starts], axis=0)
 
     # -- one window ----------------------------------------------------------------------------
-    def _find(self, frames: np.ndarray, rects: np.ndarray) -> np.ndarray:
-        """Per-frame mouse boxes in frame pixels (NaN where nothing dark was found)."""
-        import cv2
+    def _find(self, frames: np.ndarray, rects: np.ndarray, return_floor: bool = False):
+        """Per-frame mouse boxes in frame pixels (NaN where nothing was found); with
+        ``return_floor`` also the floor colour (median RGB of the crops) used as background."""
 
         size = self.cfg.find_size
         crops = apply_crop(frames, rects, size)
         boxes = np.full((len(frames), 4), np.nan)
         bg_rgb = np.median(crops[::4, ::4, ::4].reshape(-1, 3), axis=0)  # floor colour of the whole window
-        self._bg_rgb = bg_rgb
         for t, crop in enumerate(crops):
             mask = _largest_blob(_foreground_score(crop, bg_rgb)[0], self.cfg.dark_margin)
             if mask is None:
@@ -166,14 +188,19 @@ class FastEmbedder:
             ys, xs = np.nonzero(mask)
             x1, y1, x2, y2 = rects[t]
             sx, sy = (x2 - x1) / size, (y2 - y1) / size
-            boxes[t] = [x1 + xs.min() * sx, y1 + ys.min() * sy, x1 + (xs.max() + 1) * sx, y1 + (ys.max() + 1) * sy]
-        return boxes
+            boxes[t] = [
+                x1 + xs.min() * sx,
+                y1 + ys.min() * sy,
+                x1 + (xs.max() + 1) * sx,
+                y1 + (ys.max() + 1) * sy,
+            ]
+        return (boxes, bg_rgb) if return_floor else boxes
 
     def _window(self, frames: np.ndarray, rects: np.ndarray) -> np.ndarray:
         import cv2
 
         h, w = frames.shape[1:3]
-        boxes = self._find(frames, rects)
+        boxes, floor_rgb = self._find(frames, rects, return_floor=True)
         found = np.isfinite(boxes).all(1)
         if found.any():
             b = boxes[found]
@@ -188,7 +215,6 @@ class FastEmbedder:
         uy1 = int(np.clip(round(cy - side / 2), 0, h - side))
         union = np.array([ux1, uy1, ux1 + int(side), uy1 + int(side)])
         size = self.cfg.describe_size
-        scale = side / size  # frame px per describe px
         rgb = apply_crop(frames, union, size)
         gray = rgb.astype(np.float32).mean(-1)
 
@@ -196,7 +222,7 @@ class FastEmbedder:
         rows = np.full((t_len, 6), np.nan)  # area, cx, cy, elong, angle, brightness
         masks = np.zeros((t_len, size, size), bool)
         for t in range(t_len):
-            score, bg_rgb = _foreground_score(rgb[t], self._bg_rgb)
+            score, _ = _foreground_score(rgb[t], floor_rgb)
             mask = _largest_blob(score, self.cfg.dark_margin)
             if mask is None:
                 continue
@@ -227,9 +253,7 @@ class FastEmbedder:
         axis = np.stack([np.cos(ang[:-1]), np.sin(ang[:-1])], 1)
         dx_body = np.abs((step * axis).sum(1)) / body
         diff = np.abs(np.diff(gray, axis=0))  # (T-1, S, S)
-        import cv2 as _cv2
-
-        around = np.stack([_cv2.dilate(m.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0 for m in masks[1:]])
+        around = np.stack([cv2.dilate(m.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0 for m in masks[1:]])
         motion_in = (diff * masks[1:]).sum((1, 2)) / np.maximum(masks[1:].sum((1, 2)), 1) / 255.0
         motion_around = (diff * around).sum((1, 2)) / np.maximum(around.sum((1, 2)), 1) / 255.0
         area_change = np.abs(np.diff(area)) / np.median(area)
@@ -257,12 +281,16 @@ class FastEmbedder:
         # scratching, paws on the wall while rearing)
         r, g_, b = (rgb[..., k].astype(np.float32) for k in range(3))
         pink = (r > g_ + 25) & (r > b + 10) & (r > 110)
-        near = np.stack([_cv2.dilate(m.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0 for m in masks])
+        near = np.stack([cv2.dilate(m.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0 for m in masks])
         pink &= near
         pcount = pink.sum((1, 2)).astype(np.float64)
         paw_frac = pcount / np.maximum(area, 1)
-        paw_dist = np.array([np.hypot(xx[pink[t]] - cxy[t, 0], yy[pink[t]] - cxy[t, 1]).mean() / body
-                             if pcount[t] else 0.0 for t in range(t_len)])
+        paw_dist = np.array(
+            [
+                np.hypot(xx[pink[t]] - cxy[t, 0], yy[pink[t]] - cxy[t, 1]).mean() / body if pcount[t] else 0.0
+                for t in range(t_len)
+            ]
+        )
         paw_motion = (diff * pink[1:]).sum((1, 2)) / np.maximum(pcount[1:], 1) / 255.0
         spread = np.array([np.std(np.nonzero(m)[1]) + np.std(np.nonzero(m)[0]) for m in masks]) / body
 
@@ -288,12 +316,16 @@ class FastEmbedder:
         feats = []
         for name in PER_FRAME:
             x = np.asarray(series[name], np.float64)
-            feats += [x.mean(), x.std(), np.percentile(x, 10), np.percentile(x, 90),
-                      np.abs(np.diff(x)).mean() if len(x) > 1 else 0.0]
+            feats += [
+                x.mean(),
+                x.std(),
+                np.percentile(x, 10),
+                np.percentile(x, 90),
+                np.abs(np.diff(x)).mean() if len(x) > 1 else 0.0,
+            ]
         feats += list(_band_power(motion_around)) + list(_band_power(area))
         path = np.linalg.norm(step, axis=1).sum() / body
         net = np.linalg.norm(cxy[-1] - cxy[0]) / body
         ext = (cxy.max(0) - cxy.min(0)) / body
         feats += [ext[0], ext[1], path, net, found_frac]
-        del scale
         return np.nan_to_num(np.asarray(feats, np.float32), nan=0.0, posinf=0.0, neginf=0.0)

@@ -30,7 +30,7 @@ class Standardizer:
         self.scale = np.asarray(scale, np.float32)
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> "Standardizer":
+    def fit(cls, x: np.ndarray) -> Standardizer:
         sd = x.std(0)
         return cls(x.mean(0), np.where(sd > 1e-8, sd, 1.0))
 
@@ -52,10 +52,22 @@ class MLPHead:
         return h @ self.w["w2"] + self.w["b2"]
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, n_classes: int, x_val: np.ndarray | None = None,
-            y_val: np.ndarray | None = None, hidden: int = 64, dropout: float = 0.3, lr: float = 3e-3,
-            weight_decay: float = 1e-3, max_epochs: int = 300, patience: int = 30, seed: int = 0,
-            input_noise: float = 0.1) -> tuple["MLPHead", dict]:
+    def fit(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        n_classes: int,
+        x_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        hidden: int = 64,
+        dropout: float = 0.3,
+        lr: float = 3e-3,
+        weight_decay: float = 1e-3,
+        max_epochs: int = 300,
+        patience: int = 30,
+        seed: int = 0,
+        input_noise: float = 0.1,
+    ) -> tuple[MLPHead, dict]:
         """Full-batch AdamW with inverse-frequency class weights; keeps the epoch with the best
         validation loss (early stopping); without validation data trains ``max_epochs // 3``."""
         import torch
@@ -66,8 +78,12 @@ class MLPHead:
         counts = np.bincount(y, minlength=n_classes).astype(np.float64)
         weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0)
         loss_fn = torch.nn.CrossEntropyLoss(weight=torch.as_tensor(weights, dtype=torch.float32))
-        net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(),
-                                  torch.nn.Dropout(dropout), torch.nn.Linear(hidden, n_classes))
+        net = torch.nn.Sequential(
+            torch.nn.Linear(x.shape[1], hidden),
+            torch.nn.ReLU(),
+            torch.nn.Dropout(dropout),
+            torch.nn.Linear(hidden, n_classes),
+        )
         opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
         has_val = x_val is not None and len(x_val) > 0
         if has_val:
@@ -99,8 +115,11 @@ class MLPHead:
             net.load_state_dict(best_state)
         sd = {k: v.detach().numpy() for k, v in net.state_dict().items()}
         head = cls({"w1": sd["0.weight"].T, "b1": sd["0.bias"], "w2": sd["3.weight"].T, "b2": sd["3.bias"]})
-        info = {"epochs_run": len(history) if has_val else epochs, "best_epoch": int(best_epoch),
-                "best_val_loss": None if not has_val else round(float(best), 4)}
+        info = {
+            "epochs_run": len(history) if has_val else epochs,
+            "best_epoch": int(best_epoch),
+            "best_val_loss": None if not has_val else round(float(best), 4),
+        }
         return head, info
 
     def arrays(self, prefix: str) -> dict:
@@ -111,14 +130,22 @@ class PrototypeHead:
     """Nearest centroid over ``k`` centroids per class; open-set radius per class."""
 
     def __init__(self, centroids: np.ndarray, centroid_class: np.ndarray, radius: np.ndarray, tau: float):
-        self.centroids = np.asarray(centroids, np.float32)      # (M, D)
-        self.centroid_class = np.asarray(centroid_class, int)   # (M,)
-        self.radius = np.asarray(radius, np.float32)            # (C,) distance beyond which: unknown
+        self.centroids = np.asarray(centroids, np.float32)  # (M, D)
+        self.centroid_class = np.asarray(centroid_class, int)  # (M,)
+        self.radius = np.asarray(radius, np.float32)  # (C,) distance beyond which: unknown
         self.tau = float(tau)
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, n_classes: int, k: int = 1, radius_quantile: float = 0.95,
-            radius_margin: float = 1.5, seed: int = 0) -> "PrototypeHead":
+    def fit(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        n_classes: int,
+        k: int = 1,
+        radius_quantile: float = 0.95,
+        radius_margin: float = 1.5,
+        seed: int = 0,
+    ) -> PrototypeHead:
         cents, owner = [], []
         for c in range(n_classes):
             xc = x[y == c]
@@ -165,8 +192,12 @@ class PrototypeHead:
         return (d > self.radius[None]).all(1)
 
     def arrays(self, prefix: str) -> dict:
-        return {f"{prefix}centroids": self.centroids, f"{prefix}centroid_class": self.centroid_class,
-                f"{prefix}radius": self.radius, f"{prefix}tau": np.float32(self.tau)}
+        return {
+            f"{prefix}centroids": self.centroids,
+            f"{prefix}centroid_class": self.centroid_class,
+            f"{prefix}radius": self.radius,
+            f"{prefix}tau": np.float32(self.tau),
+        }
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:

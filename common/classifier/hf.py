@@ -7,17 +7,17 @@ last hidden state over tokens. Frame count defaults to the model config's ``num_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
-from pydantic import Field
-
 from mouseact.classifier.embedders import Item, check_item, uniform_indices
 from mouseact.classifier.qwen import resolve_device_dtype
 from mouseact.config import Config
 from mouseact.crop import apply_crop
 from mouseact.errors import ModelError
+from pydantic import Field
 
 
 class HFEmbedderConfig(Config):
@@ -68,7 +68,9 @@ class HFVideoEmbedder:
             raise ModelError("this is a Qwen-VL model: use --embedder qwen", path)
         device, dtype = resolve_device_dtype(self.cfg.device, self.cfg.dtype)
         try:
-            self._model = AutoModel.from_pretrained(path, dtype=dtype, local_files_only=True).to(device).eval()
+            self._model = (
+                AutoModel.from_pretrained(path, dtype=dtype, local_files_only=True).to(device).eval()
+            )
         except Exception as exc:  # noqa: BLE001
             raise ModelError(f"cannot load model: {str(exc).splitlines()[0][:200]}", path) from None
         self._processor = None
@@ -84,7 +86,9 @@ class HFVideoEmbedder:
             try:
                 self._processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
             except Exception as exc:  # noqa: BLE001
-                raise ModelError(f"no video/image processor: {str(exc).splitlines()[0][:200]}", path) from None
+                raise ModelError(
+                    f"no video/image processor: {str(exc).splitlines()[0][:200]}", path
+                ) from None
         self._device, self._dtype = device, dtype
 
     def embed_batch(self, items: Sequence[Item]) -> np.ndarray:
@@ -94,7 +98,7 @@ class HFVideoEmbedder:
         outs = []
         for b in range(0, len(items), self.cfg.batch_size):
             videos = []
-            for i, (frames, rects) in enumerate(items[b:b + self.cfg.batch_size], start=b):
+            for i, (frames, rects) in enumerate(items[b : b + self.cfg.batch_size], start=b):
                 frames, rects = check_item(frames, rects, self.min_frames, i)
                 idx = uniform_indices(len(frames), self.cfg.n_frames)
                 videos.append(list(apply_crop(frames[idx], rects[idx], self.cfg.crop_size)))
@@ -102,8 +106,11 @@ class HFVideoEmbedder:
                 inputs = self._processor(videos=[np.stack(v) for v in videos], return_tensors="pt")
             else:
                 inputs = self._processor(videos, return_tensors="pt")
-            inputs = {k: (v.to(self._device, self._dtype) if v.is_floating_point() else v.to(self._device))
-                      for k, v in inputs.items() if hasattr(v, "to")}
+            inputs = {
+                k: (v.to(self._device, self._dtype) if v.is_floating_point() else v.to(self._device))
+                for k, v in inputs.items()
+                if hasattr(v, "to")
+            }
             if "pixel_values_videos" in inputs and "pixel_values" not in inputs:
                 inputs["pixel_values"] = inputs.pop("pixel_values_videos")
             with torch.inference_mode():

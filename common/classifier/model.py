@@ -18,15 +18,21 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
-
 from mouseact import modelcard
 from mouseact.classifier.embedders import Embedder, make_embedder
-from mouseact.classifier.heads import (UNKNOWN, MLPHead, PrototypeHead, Standardizer, expected_calibration_error,
-                                       fit_temperature, softmax)
+from mouseact.classifier.heads import (
+    UNKNOWN,
+    MLPHead,
+    PrototypeHead,
+    Standardizer,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+)
 from mouseact.config import Config
 from mouseact.crop import CropPolicy
 from mouseact.errors import ModelError, MouseActError
+from pydantic import Field
 
 KIND = "classifier"
 WEIGHTS = "weights.npz"
@@ -34,10 +40,14 @@ WEIGHTS = "weights.npz"
 
 class HeadConfig(Config):
     head: Literal["auto", "mlp", "prototype", "kmeans"] = Field(
-        "auto", description="auto = MLP for classes with many labelled clips, prototypes for the rest")
-    min_clips_for_mlp: int = Field(5, ge=1, description="auto: classes with fewer labelled clips are few-shot")
-    few_shot_classes: list[str] = Field(default_factory=list,
-                                        description="auto: behaviours always scored by prototypes (user's choice)")
+        "auto", description="auto = MLP for classes with many labelled clips, prototypes for the rest"
+    )
+    min_clips_for_mlp: int = Field(
+        5, ge=1, description="auto: classes with fewer labelled clips are few-shot"
+    )
+    few_shot_classes: list[str] = Field(
+        default_factory=list, description="auto: behaviours always scored by prototypes (user's choice)"
+    )
     kmeans_k: int = Field(3, ge=1, description="centroids per class for head=kmeans")
     hidden: int = Field(64, ge=4, description="MLP hidden units")
     dropout: float = Field(0.3, ge=0, lt=1)
@@ -47,14 +57,26 @@ class HeadConfig(Config):
     patience: int = Field(30, ge=1, description="early stopping: epochs without a better validation loss")
     input_noise: float = Field(0.1, ge=0, description="Gaussian noise on standardised inputs while training")
     open_set: bool = Field(True, description="label segments far from every class as 'unknown'")
-    radius_margin: float = Field(2.0, gt=0, description="open set: class radius = 95th pct own distance x this")
+    radius_margin: float = Field(
+        2.0, gt=0, description="open set: class radius = 95th pct own distance x this"
+    )
     seed: int = 0
 
 
 class Classifier:
-    def __init__(self, classes: list[str], embedder: Embedder, standardizer: Standardizer,
-                 mlp: MLPHead | None, mlp_classes: list[int], prototypes: PrototypeHead, temperature: float,
-                 config: HeadConfig, crop_policy: CropPolicy, card: dict | None = None):
+    def __init__(
+        self,
+        classes: list[str],
+        embedder: Embedder,
+        standardizer: Standardizer,
+        mlp: MLPHead | None,
+        mlp_classes: list[int],
+        prototypes: PrototypeHead,
+        temperature: float,
+        config: HeadConfig,
+        crop_policy: CropPolicy,
+        card: dict | None = None,
+    ):
         self.classes = list(classes)
         self.embedder = embedder
         self.standardizer = standardizer
@@ -74,8 +96,10 @@ class Classifier:
     def _check(self, embeddings) -> np.ndarray:
         x = np.asarray(embeddings, np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.standardizer.mean):
-            raise MouseActError(f"embeddings must be (N, {len(self.standardizer.mean)}) from this model's "
-                                f"embedder, got {tuple(x.shape)}")
+            raise MouseActError(
+                f"embeddings must be (N, {len(self.standardizer.mean)}) from this model's "
+                f"embedder, got {tuple(x.shape)}"
+            )
         return self.standardizer(x)
 
     def predict_proba(self, embeddings) -> np.ndarray:
@@ -106,14 +130,25 @@ class Classifier:
 
     def class_index(self, label: str) -> int:
         if label not in self.classes:
-            raise MouseActError(f"class {label!r} is not known to this model (it knows: {', '.join(self.classes)})")
+            raise MouseActError(
+                f"class {label!r} is not known to this model (it knows: {', '.join(self.classes)})"
+            )
         return self.classes.index(label)
 
     # -- training --------------------------------------------------------------------------------
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, classes: list[str], embedder: Embedder, crop_policy: CropPolicy,
-            config: HeadConfig | None = None, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-            clip_ids: np.ndarray | None = None) -> tuple["Classifier", dict]:
+    def fit(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        classes: list[str],
+        embedder: Embedder,
+        crop_policy: CropPolicy,
+        config: HeadConfig | None = None,
+        x_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        clip_ids: np.ndarray | None = None,
+    ) -> tuple[Classifier, dict]:
         """``clip_ids`` (one per row of ``x``) says which windows come from the same labelled clip;
         without it every row counts as its own clip."""
         config = config or HeadConfig()
@@ -134,16 +169,24 @@ class Classifier:
             n_clips = [len(np.unique(ids[y == c])) for c in range(n_cls)]
             unknown = set(config.few_shot_classes) - set(classes)
             if unknown:
-                raise MouseActError(f"few_shot_classes: {', '.join(sorted(unknown))} not in the data "
-                                    f"(behaviours: {', '.join(classes)})")
-            mlp_classes = [c for c in range(n_cls) if n_clips[c] >= config.min_clips_for_mlp
-                           and classes[c] not in config.few_shot_classes]
+                raise MouseActError(
+                    f"few_shot_classes: {', '.join(sorted(unknown))} not in the data "
+                    f"(behaviours: {', '.join(classes)})"
+                )
+            mlp_classes = [
+                c
+                for c in range(n_cls)
+                if n_clips[c] >= config.min_clips_for_mlp and classes[c] not in config.few_shot_classes
+            ]
             if len(mlp_classes) < 2:
                 mlp_classes = []
         else:
             mlp_classes = []
-        info = {"head": config.head, "windows_per_class": {classes[c]: int(counts[c]) for c in range(n_cls)},
-                "mlp_classes": [classes[c] for c in mlp_classes]}
+        info = {
+            "head": config.head,
+            "windows_per_class": {classes[c]: int(counts[c]) for c in range(n_cls)},
+            "mlp_classes": [classes[c] for c in mlp_classes],
+        }
         mlp, temperature = None, 1.0
         if mlp_classes:
             remap = {c: i for i, c in enumerate(mlp_classes)}
@@ -154,10 +197,21 @@ class Classifier:
                 zv_m, yv_m = zv[vsel], np.array([remap[c] for c in y_val[vsel]], dtype=int)
             else:
                 zv_m, yv_m = None, None
-            mlp, fit_info = MLPHead.fit(z[sel], y_m, len(mlp_classes), zv_m, yv_m, hidden=config.hidden,
-                                        dropout=config.dropout, lr=config.lr, weight_decay=config.weight_decay,
-                                        max_epochs=config.max_epochs, patience=config.patience, seed=config.seed,
-                                        input_noise=config.input_noise)
+            mlp, fit_info = MLPHead.fit(
+                z[sel],
+                y_m,
+                len(mlp_classes),
+                zv_m,
+                yv_m,
+                hidden=config.hidden,
+                dropout=config.dropout,
+                lr=config.lr,
+                weight_decay=config.weight_decay,
+                max_epochs=config.max_epochs,
+                patience=config.patience,
+                seed=config.seed,
+                input_noise=config.input_noise,
+            )
             info["mlp"] = fit_info
             if zv_m is not None and len(zv_m):
                 logits = mlp.logits(zv_m)
@@ -165,7 +219,10 @@ class Classifier:
                 info["calibration"] = {
                     "temperature": round(temperature, 4),
                     "val_ece_before": round(expected_calibration_error(softmax(logits), yv_m), 4),
-                    "val_ece_after": round(expected_calibration_error(softmax(logits / temperature), yv_m), 4)}
+                    "val_ece_after": round(
+                        expected_calibration_error(softmax(logits / temperature), yv_m), 4
+                    ),
+                }
         model = cls(classes, embedder, std, mlp, mlp_classes, protos, temperature, config, crop_policy)
         return model, info
 
@@ -178,9 +235,12 @@ class Classifier:
             "classes": self.classes,
             "embedder": self.embedder.config,
             "crop_policy": self.crop_policy.to_dict(),
-            "head": {**self.config.model_dump(), "mlp_classes": [self.classes[c] for c in self.mlp_classes],
-                     "temperature": self.temperature},
-            "embedding_dim": int(len(self.standardizer.mean)),
+            "head": {
+                **self.config.model_dump(),
+                "mlp_classes": [self.classes[c] for c in self.mlp_classes],
+                "temperature": self.temperature,
+            },
+            "embedding_dim": len(self.standardizer.mean),
             **(extra_card or {}),
         }
 
@@ -192,7 +252,7 @@ class Classifier:
         return Path(out_dir)
 
     @classmethod
-    def load(cls, model_dir: str | Path = None, **embedder_overrides) -> "Classifier":
+    def load(cls, model_dir: str | Path | None = None, **embedder_overrides) -> Classifier:
         """Load a classifier directory (default: the committed model). ``embedder_overrides``
         change run-time-only embedder settings (e.g. ``model_path``, ``device`` for Qwen)."""
         model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
@@ -213,13 +273,24 @@ class Classifier:
         emb_cfg.update(embedder_overrides)
         embedder = make_embedder(kind, **emb_cfg)
         std = Standardizer(w["std_mean"], w["std_scale"])
-        protos = PrototypeHead(w["proto_centroids"], w["proto_centroid_class"], w["proto_radius"],
-                               float(w["proto_tau"]))
+        protos = PrototypeHead(
+            w["proto_centroids"], w["proto_centroid_class"], w["proto_radius"], float(w["proto_tau"])
+        )
         mlp = None
         if mlp_names:
             mlp = MLPHead({k[4:]: w[k] for k in ("mlp_w1", "mlp_b1", "mlp_w2", "mlp_b2")})
-        return cls(classes, embedder, std, mlp, [classes.index(c) for c in mlp_names], protos, temperature,
-                   HeadConfig(**head_cfg), CropPolicy.from_dict(card.get("crop_policy")), card)
+        return cls(
+            classes,
+            embedder,
+            std,
+            mlp,
+            [classes.index(c) for c in mlp_names],
+            protos,
+            temperature,
+            HeadConfig(**head_cfg),
+            CropPolicy.from_dict(card.get("crop_policy")),
+            card,
+        )
 
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "default" / "classifier"

@@ -18,23 +18,28 @@ a 640x480 clip). bf16 on a GPU that supports it (else fp16), float32 on CPU. Bat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
-from pydantic import Field
-
 from mouseact.classifier.embedders import Item, check_item, uniform_indices
 from mouseact.config import Config
 from mouseact.crop import apply_crop
 from mouseact.errors import ModelError
+from pydantic import Field
 
 DEFAULT_PROMPT = "What is the mouse doing in this video? Answer with one behaviour."
-QWEN_TYPES = {"qwen2_vl": "Qwen2VLForConditionalGeneration", "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration"}
+QWEN_TYPES = {
+    "qwen2_vl": "Qwen2VLForConditionalGeneration",
+    "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
+}
 
 
 class QwenEmbedderConfig(Config):
-    model_path: str = Field(..., description="local directory with the Qwen2-VL/Qwen2.5-VL weights and processor")
+    model_path: str = Field(
+        ..., description="local directory with the Qwen2-VL/Qwen2.5-VL weights and processor"
+    )
     n_frames: int = Field(16, ge=2, description="frames sampled uniformly from each segment (even)")
     resized_height: int = Field(224, ge=28, description="frame height fed to the model (multiple of 28)")
     resized_width: int = Field(224, ge=28, description="frame width fed to the model (multiple of 28)")
@@ -43,7 +48,8 @@ class QwenEmbedderConfig(Config):
     batch_size: int = Field(4, ge=1, description="segments per forward pass")
     device: str = Field("auto", description="auto (cuda if present), cpu, cuda, cuda:1 ...")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="auto: bf16 on GPUs that support it, else fp16; float32 on CPU")
+        "auto", description="auto: bf16 on GPUs that support it, else fp16; float32 on CPU"
+    )
 
 
 def resolve_device_dtype(device: str, dtype: str):
@@ -88,8 +94,11 @@ class QwenEmbedder:
         except Exception as exc:  # noqa: BLE001 - transformers raises many kinds here
             raise ModelError(f"cannot read model config: {str(exc).splitlines()[0][:200]}", path) from None
         if hf_config.model_type not in QWEN_TYPES:
-            raise ModelError(f"model type {hf_config.model_type!r} is not Qwen2-VL or Qwen2.5-VL "
-                             "(use --embedder hf for other video models)", path)
+            raise ModelError(
+                f"model type {hf_config.model_type!r} is not Qwen2-VL or Qwen2.5-VL "
+                "(use --embedder hf for other video models)",
+                path,
+            )
         device, dtype = resolve_device_dtype(self.cfg.device, self.cfg.dtype)
         cls = getattr(transformers, QWEN_TYPES[hf_config.model_type])
         self._model = cls.from_pretrained(path, dtype=dtype, local_files_only=True).to(device).eval()
@@ -102,10 +111,20 @@ class QwenEmbedder:
         from PIL import Image
 
         frames = [Image.fromarray(f) for f in crops]
-        return [{"role": "user", "content": [
-            {"type": "video", "video": frames, "resized_height": self.cfg.resized_height,
-             "resized_width": self.cfg.resized_width},
-            {"type": "text", "text": self.cfg.prompt}]}]
+        return [
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "video",
+                        "video": frames,
+                        "resized_height": self.cfg.resized_height,
+                        "resized_width": self.cfg.resized_width,
+                    },
+                    {"type": "text", "text": self.cfg.prompt},
+                ],
+            }
+        ]
 
     def embed_batch(self, items: Sequence[Item]) -> np.ndarray:
         import torch
@@ -117,7 +136,7 @@ class QwenEmbedder:
         self.last_tokens_per_item = []
         for b in range(0, len(items), self.cfg.batch_size):
             convs, texts = [], []
-            for i, (frames, rects) in enumerate(items[b:b + self.cfg.batch_size], start=b):
+            for i, (frames, rects) in enumerate(items[b : b + self.cfg.batch_size], start=b):
                 frames, rects = check_item(frames, rects, self.min_frames, i)
                 idx = uniform_indices(len(frames), self.cfg.n_frames)
                 crops = apply_crop(frames[idx], rects[idx], max(side))
@@ -127,16 +146,27 @@ class QwenEmbedder:
                     crops = np.stack([cv2.resize(c, side, interpolation=cv2.INTER_AREA) for c in crops])
                 conv = self._messages(crops)
                 convs.append(conv)
-                texts.append(self._processor.apply_chat_template(conv, tokenize=False, add_generation_prompt=True))
+                texts.append(
+                    self._processor.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+                )
             # transformers 5: ask for metadata and pass it on (the README's fps list no longer works)
-            _, videos, video_kwargs = process_vision_info(convs, return_video_kwargs=True, return_video_metadata=True)
+            _, videos, video_kwargs = process_vision_info(
+                convs, return_video_kwargs=True, return_video_metadata=True
+            )
             videos, metadata = zip(*videos)
-            inputs = self._processor(text=texts, videos=list(videos), video_metadata=list(metadata), do_resize=False,
-                                     padding=True, return_tensors="pt", **video_kwargs).to(self._device)
+            inputs = self._processor(
+                text=texts,
+                videos=list(videos),
+                video_metadata=list(metadata),
+                do_resize=False,
+                padding=True,
+                return_tensors="pt",
+                **video_kwargs,
+            ).to(self._device)
             with torch.inference_mode():
                 out = self._model(**inputs, output_hidden_states=True, return_dict=True)
-            hidden = out.hidden_states[-1].float()                      # (B, L, H)
-            is_video = (inputs["input_ids"] == self._video_token_id)    # (B, L)
+            hidden = out.hidden_states[-1].float()  # (B, L, H)
+            is_video = inputs["input_ids"] == self._video_token_id  # (B, L)
             self.last_tokens_per_item += inputs["attention_mask"].sum(1).tolist()
             mean = (hidden * is_video[..., None]).sum(1) / is_video.sum(1, keepdim=True).clamp(min=1)
             last = hidden[:, -1]

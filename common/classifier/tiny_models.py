@@ -11,8 +11,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
+QWEN_SPECIAL = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
 
 # Qwen2-VL's chat template, reduced to what the embedders send (text + image/video parts).
 CHAT_TEMPLATE = (
@@ -25,9 +33,11 @@ CHAT_TEMPLATE = (
     "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-_CORPUS = ["What is the mouse doing in this video? Describe the behaviour in one word.",
-           "grooming rearing walking resting sniffing turning scratching the mouse is",
-           "user assistant system You are a helpful assistant."] * 20
+_CORPUS = [
+    "What is the mouse doing in this video? Describe the behaviour in one word.",
+    "grooming rearing walking resting sniffing turning scratching the mouse is",
+    "user assistant system You are a helpful assistant.",
+] * 20
 
 
 def _tokenizer(out: Path):
@@ -37,11 +47,13 @@ def _tokenizer(out: Path):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=QWEN_SPECIAL,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=QWEN_SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tok.train_from_iterator(_CORPUS, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   chat_template=CHAT_TEMPLATE)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=CHAT_TEMPLATE
+    )
     return fast
 
 
@@ -55,38 +67,76 @@ def build_tiny_qwen(out: str | Path, version: str = "2.5", hidden: int = 64, lay
     tokenizer = _tokenizer(out)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL}
     heads = 4
-    text = dict(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 2,
-                num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=2,
-                max_position_embeddings=4096, rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
-                rope_theta=10000.0, tie_word_embeddings=True, bos_token_id=ids["<|endoftext|>"],
-                eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
-    common = dict(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-                  vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-                  bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
-                  pad_token_id=ids["<|endoftext|>"])
+    text = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
+        rope_theta=10000.0,
+        tie_word_embeddings=True,
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+    )
+    common = dict(
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+    )
     torch.manual_seed(0)
     if version == "2":
         from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
 
-        vision = dict(depth=layers, embed_dim=32, hidden_size=hidden, num_heads=heads, mlp_ratio=2,
-                      patch_size=14, spatial_merge_size=2, temporal_patch_size=2, in_chans=3)
+        vision = dict(
+            depth=layers,
+            embed_dim=32,
+            hidden_size=hidden,
+            num_heads=heads,
+            mlp_ratio=2,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            in_chans=3,
+        )
         config = Qwen2VLConfig(text_config=text, vision_config=vision, **common)
         model = Qwen2VLForConditionalGeneration(config)
         proc_cls = Qwen2VLProcessor
     elif version == "2.5":
         from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
 
-        vision = dict(depth=layers, hidden_size=32, out_hidden_size=hidden, intermediate_size=64, num_heads=heads,
-                      patch_size=14, spatial_merge_size=2, temporal_patch_size=2, in_channels=3,
-                      window_size=112, fullatt_block_indexes=[layers - 1])
+        vision = dict(
+            depth=layers,
+            hidden_size=32,
+            out_hidden_size=hidden,
+            intermediate_size=64,
+            num_heads=heads,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            in_channels=3,
+            window_size=112,
+            fullatt_block_indexes=[layers - 1],
+        )
         config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, **common)
         model = Qwen2_5_VLForConditionalGeneration(config)
         proc_cls = Qwen2_5_VLProcessor
     else:
         raise ValueError(f"version must be '2' or '2.5', not {version!r}")
     model.save_pretrained(out)
-    processor = proc_cls(image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
-                         tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    processor = proc_cls(
+        image_processor=Qwen2VLImageProcessor(),
+        video_processor=Qwen2VLVideoProcessor(),
+        tokenizer=tokenizer,
+        chat_template=CHAT_TEMPLATE,
+    )
     processor.save_pretrained(out)
     return out
 
@@ -98,9 +148,18 @@ def build_tiny_videomae(out: str | Path, num_frames: int = 8, image_size: int = 
 
     out = Path(out)
     torch.manual_seed(0)
-    config = VideoMAEConfig(image_size=image_size, patch_size=16, num_frames=num_frames, tubelet_size=2,
-                            hidden_size=hidden, num_hidden_layers=2, num_attention_heads=4, intermediate_size=hidden * 2)
+    config = VideoMAEConfig(
+        image_size=image_size,
+        patch_size=16,
+        num_frames=num_frames,
+        tubelet_size=2,
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=hidden * 2,
+    )
     VideoMAEModel(config).save_pretrained(out)
-    VideoMAEImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
-                           ).save_pretrained(out)
+    VideoMAEImageProcessor(
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+    ).save_pretrained(out)
     return out

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from mouseact.classifier.cache import EmbeddingCache
 from mouseact.classifier.data import Clip, Windows, bsoid_clips, project_clips
 from mouseact.classifier.embedders import make_embedder
@@ -30,8 +29,9 @@ def subset(w: Windows, clip_ids: list[int]) -> Windows:
     return Windows(w.x[sel], w.y[sel], np.array([remap[c] for c in w.clip[sel]], dtype=int), w.position[sel])
 
 
-def leave_one_group_out(w: Windows, clips: list[Clip], classes: list[str], embedder, policy: CropPolicy,
-                        config: TrainConfig) -> dict:
+def leave_one_group_out(
+    w: Windows, clips: list[Clip], classes: list[str], embedder, policy: CropPolicy, config: TrainConfig
+) -> dict:
     """Train on all groups but one, score clips of the held-out group; per held-out group."""
     groups = sorted({c.group for c in clips})
     out = {}
@@ -45,13 +45,25 @@ def leave_one_group_out(w: Windows, clips: list[Clip], classes: list[str], embed
         proba = clip_predictions(model, wte, len(te))
         y = np.array([classes.index(clips[i].label) for i in te])
         out[f"test_{g}"] = clip_scores(y, proba, classes)
-        out[f"test_{g}"]["window_top1"] = round(float((model.predict_proba(wte.x).argmax(1) == wte.y).mean()), 4)
+        out[f"test_{g}"]["window_top1"] = round(
+            float((model.predict_proba(wte.x).argmax(1) == wte.y).mean()), 4
+        )
     return out
 
 
-def train(source: Path, source_kind: str, out: Path, embedder_kind: str = "fast", embedder_config: dict | None = None,
-          config: TrainConfig | None = None, train_groups: list[str] | None = None, cache_dir: Path | None = None,
-          command: str | None = None, overwrite: bool = False, lomo: bool = True) -> dict:
+def train(
+    source: Path,
+    source_kind: str,
+    out: Path,
+    embedder_kind: str = "fast",
+    embedder_config: dict | None = None,
+    config: TrainConfig | None = None,
+    train_groups: list[str] | None = None,
+    cache_dir: Path | None = None,
+    command: str | None = None,
+    overwrite: bool = False,
+    lomo: bool = True,
+) -> dict:
     config = config or TrainConfig()
     clips = bsoid_clips(source) if source_kind == "bsoid" else project_clips(source)
     classes = sorted({c.label for c in clips})
@@ -66,7 +78,9 @@ def train(source: Path, source_kind: str, out: Path, embedder_kind: str = "fast"
     policy = CropPolicy()
     cache = EmbeddingCache(cache_dir or default_cache_dir())
     w = embed(clips, classes, embedder, config, policy, cache)
-    skipped = sorted({f"{c.video.name}:{c.start}-{c.end}" for i, c in enumerate(clips) if i not in set(w.clip.tolist())})
+    skipped = sorted(
+        {f"{c.video.name}:{c.start}-{c.end}" for i, c in enumerate(clips) if i not in set(w.clip.tolist())}
+    )
     metrics: dict = {}
     if lomo and len({c.group for c in clips}) >= 2:
         metrics["leave_one_group_out"] = leave_one_group_out(w, clips, classes, embedder, policy, config)
@@ -90,13 +104,13 @@ def train(source: Path, source_kind: str, out: Path, embedder_kind: str = "fast"
             "clips": len(clips),
             "clips_too_short": skipped,
             "groups": sorted({c.group for c in fit_clips}),
-            "windows": int(len(wfit.y)),
+            "windows": len(wfit.y),
             "config": config.model_dump(),
             **info,
         },
         "metrics": metrics,
         "inference": "embed windows of embedder.n_frames consecutive frames (crop rects from the detector "
-                     "through crop_policy, or the whole frame); segment score = mean of window probabilities",
+        "through crop_policy, or the whole frame); segment score = mean of window probabilities",
     }
     model.save(out, card)
     return {"metrics": {k: v for k, v in metrics.get("leave_one_group_out", {}).items()}, "card": card}

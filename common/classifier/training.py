@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
-
 from mouseact.classifier.data import Clip, Windows, embed_clip_windows
 from mouseact.classifier.model import Classifier, HeadConfig
 from mouseact.config import Config
 from mouseact.crop import CropPolicy
 from mouseact.errors import MouseActError
+from pydantic import Field
 
 
 class TrainConfig(Config):
     window: int = Field(16, ge=2, description="frames per training window (= the embedder's n_frames)")
     stride: int = Field(4, ge=1, description="frames between training window starts")
-    val_fraction: float = Field(0.2, ge=0, lt=1, description="share held out for early stopping and calibration")
+    val_fraction: float = Field(
+        0.2, ge=0, lt=1, description="share held out for early stopping and calibration"
+    )
     head: HeadConfig = Field(default_factory=HeadConfig)
 
 
@@ -47,13 +48,22 @@ def validation_mask(w: Windows, clips: list[Clip], val_fraction: float) -> tuple
     return w.position > (1 - val_fraction) + gap, f"last {val_fraction:.0%} of each clip (time block)"
 
 
-def fit_windows(w: Windows, clips: list[Clip], classes: list[str], embedder, policy: CropPolicy,
-                config: TrainConfig) -> tuple[Classifier, dict]:
+def fit_windows(
+    w: Windows, clips: list[Clip], classes: list[str], embedder, policy: CropPolicy, config: TrainConfig
+) -> tuple[Classifier, dict]:
     val, how = validation_mask(w, clips, config.val_fraction)
     # drop windows overlapping the boundary between train and val of one clip (leak)
-    model, info = Classifier.fit(w.x[~val], w.y[~val], classes, embedder, policy, config.head,
-                                 w.x[val] if val.any() else None, w.y[val] if val.any() else None,
-                                 clip_ids=w.clip[~val])
+    model, info = Classifier.fit(
+        w.x[~val],
+        w.y[~val],
+        classes,
+        embedder,
+        policy,
+        config.head,
+        w.x[val] if val.any() else None,
+        w.y[val] if val.any() else None,
+        clip_ids=w.clip[~val],
+    )
     info["validation"] = {"how": how, "windows": int(val.sum())}
     return model, info
 
@@ -79,11 +89,25 @@ def clip_scores(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> di
     pred = proba[ok].argmax(1)
     yt = np.asarray(y_true)[ok]
     present = sorted(set(yt.tolist()))
-    return {"clips": int(ok.sum()), "top1": round(float((pred == yt).mean()), 4),
-            "macro_f1": round(float(f1_score(yt, pred, labels=present, average="macro", zero_division=0)), 4),
-            "window_top1": None}
+    top3 = np.argsort(-proba[ok], axis=1)[:, :3]
+    return {
+        "clips": int(ok.sum()),
+        "top1": round(float((pred == yt).mean()), 4),
+        "top3": round(float((top3 == yt[:, None]).any(1).mean()), 4),
+        "macro_f1": round(float(f1_score(yt, pred, labels=present, average="macro", zero_division=0)), 4),
+        "window_top1": None,
+    }
 
 
-def embed(clips: list[Clip], classes: list[str], embedder, config: TrainConfig, policy: CropPolicy,
-          cache=None, desc: str = "embedding") -> Windows:
-    return embed_clip_windows(clips, classes, embedder, config.window, config.stride, policy, cache, desc=desc)
+def embed(
+    clips: list[Clip],
+    classes: list[str],
+    embedder,
+    config: TrainConfig,
+    policy: CropPolicy,
+    cache=None,
+    desc: str = "embedding",
+) -> Windows:
+    return embed_clip_windows(
+        clips, classes, embedder, config.window, config.stride, policy, cache, desc=desc
+    )
