@@ -195,8 +195,15 @@ def test_dockerfile(kind):
     assert any("-r requirements.lock.txt" in r for r in runs)
     assert any("pip install --no-deps -e ." in r for r in runs)
     copied = {a.split()[0] for i, a in ins if i == "COPY"}
-    for folder in ("common", "preprocess", "train", "serve", "inference_script", "apps", "requirements.lock.txt"):
+    for folder in ("common", "preprocess", "train", "serve", "inference_script", "apps", "requirements.lock.txt",
+                   "samples"):  # samples: `mouseact demo` works in the container
         assert folder in copied, f"{folder} not copied into the image"
+    licences = " ".join(a for i, a in ins if i == "COPY")
+    assert "LICENSE" in licences and "NOTICE.md" in licences  # AGPL + the sample's GPL attribution ship along
+    for i, a in ins:
+        if i == "COPY":
+            for source in [p for p in a.split()[:-1] if not p.startswith("--")]:
+                assert (REPO / source).exists(), f"COPY source {source} missing from the repository"
     # no weights fetched at build time and offline switches set for run time
     text = path.read_text()
     assert not re.search(r"\b(wget|curl)\b", text)
