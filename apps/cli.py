@@ -35,6 +35,11 @@ def _run(args) -> int:
                 print(f"{name:18s} unavailable: {exc}")
         return 0 if args.list else 1
     app = create_app(args.name, args.workdir)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        import sys
+
+        print(f"warning: listening on {args.host}: anyone who can reach port {args.port} can run mouseact "
+              "commands and read files on this machine through the page", file=sys.stderr)
     print(f"MouseAct app {args.name!r}: open http://{args.host}:{args.port}/ (Ctrl+C to stop); "
           f"outputs under {app.state.workdir}", flush=True)
     from mouseact.serve.common import run_uvicorn
