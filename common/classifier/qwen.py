@@ -158,7 +158,8 @@ class QwenEmbedder:
                 text=texts,
                 videos=list(videos),
                 video_metadata=list(metadata),
-                do_resize=False,
+                do_resize=False,  # frames are already resized_height x resized_width
+                cap_pixels_per_frame=False,  # no resize here, so no cap either (silences v5 warning)
                 padding=True,
                 return_tensors="pt",
                 **video_kwargs,
