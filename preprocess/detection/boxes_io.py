@@ -17,15 +17,18 @@ from mouseact.errors import AnnotationError
 from mouseact.preprocess.detection.tracking import Track
 
 CSV_COLUMNS = ["frame", "time_s", "x1", "y1", "x2", "y2", "score", "lost"]
+CROP_COLUMNS = ["crop_x1", "crop_y1", "crop_x2", "crop_y2"]
 
 
-def write_boxes_csv(path: str | Path, track: Track, fps: float) -> Path:
+def write_boxes_csv(path: str | Path, track: Track, fps: float, crop_rects: np.ndarray | None = None) -> Path:
+    """One row per frame; ``crop_rects`` (N, 4) int adds the crop the models see (``mouseact.crop``)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
+    w.writerow(CSV_COLUMNS + (CROP_COLUMNS if crop_rects is not None else []))
     for i, (b, s, lost) in enumerate(zip(track.boxes, track.scores, track.lost)):
         cells = ["" if not np.isfinite(v) else f"{v:.1f}" for v in b]
-        w.writerow([i, f"{i / fps:.3f}", *cells, f"{s:.3f}", int(bool(lost))])
+        crop = [int(v) for v in crop_rects[i]] if crop_rects is not None else []
+        w.writerow([i, f"{i / fps:.3f}", *cells, f"{s:.3f}", int(bool(lost)), *crop])
     return atomic.write_text(path, buf.getvalue())
 
 

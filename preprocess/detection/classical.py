@@ -56,6 +56,7 @@ class ClassicalConfig(Config):
     tail_trim: float = Field(0.5, ge=0, le=1, description="remove blob parts thinner than this share of the body's half-width (tail); 0 = keep")
     box_pad: float = Field(0.04, ge=0, description="pad the body box by this share of its size on each side (snout tip)")
     strong_factor: float = Field(2.5, ge=1, description="pixels beyond this x threshold count as 'strong' when ranking blobs")
+    size_prior: float = Field(0.2, ge=0, le=1, description="after 30 detections, blobs smaller than this share of the median mouse area are ignored away from the last position")
     border_penalty: float = Field(0.15, ge=0, le=1, description="rank weight of blobs touching the frame border")
 
 
@@ -98,6 +99,7 @@ class ClassicalDetector:
         self._since_sample = 0
         self._last_box_s: np.ndarray | None = None  # last detection, search pixels
         self._sign_votes = [0, 0]                   # detections darker / lighter than background
+        self._areas: list[float] = []               # recent detected blob areas (search px), size prior
         self._locked: str | None = None
 
     @property
@@ -257,19 +259,32 @@ class ClassicalDetector:
             return None, 0.0
         area_px = float(mask.shape[0] * mask.shape[1])
         areas = stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
+        x, y, w, h = (stats[1:, k] for k in range(4))
+        border = (x == 0) | (y == 0) | (x + w >= mask.shape[1]) | (y + h >= mask.shape[0])
         ok = (areas >= cfg.min_area_frac * area_px) & (areas <= cfg.max_area_frac * area_px)
+        if len(self._areas) >= 30 and self._last_box_s is not None:
+            # size prior: once the mouse's size is known, a far smaller blob away from where the
+            # mouse was (lamp flicker, a dropping) is not it; near its last place (not on the frame
+            # border, where lamps flicker) it may be the mouse half hidden, so it is kept there
+            lb = self._last_box_s
+            gw, gh = 0.5 * (lb[2] - lb[0]), 0.5 * (lb[3] - lb[1])
+            near = (x <= lb[2] + gw) & (x + w >= lb[0] - gw) & (y <= lb[3] + gh) & (y + h >= lb[1] - gh)
+            small = areas < cfg.size_prior * float(np.median(self._areas))
+            ok &= ~small | (near & ~border)
         if not ok.any():
             return None, 0.0
         strong = (np.abs(diff) > cfg.strong_factor * thr).ravel()
         counts = np.bincount(labels.ravel(), weights=strong, minlength=n)[1:]
-        x, y, w, h = (stats[1:, k] for k in range(4))
-        border = (x == 0) | (y == 0) | (x + w >= mask.shape[1]) | (y + h >= mask.shape[0])
         rank = (counts + 1e-3 * areas) * np.where(border, cfg.border_penalty, 1.0)
         if self._last_box_s is not None:
             lb = self._last_box_s
             lx, ly = (lb[0] + lb[2]) / 2, (lb[1] + lb[3]) / 2
             here = (x <= lx) & (lx <= x + w) & (y <= ly) & (ly <= y + h)
             rank = rank * np.where(here, 2.0, 1.0)
+        # a faint blob on the frame border (flickering lamp, the cage edge) is never a mouse
+        ok &= ~(border & (counts == 0))
+        if not ok.any():
+            return None, 0.0
         rank[~ok] = -1
         main = int(np.argmax(rank))
         blob = labels == main + 1
@@ -278,6 +293,8 @@ class ClassicalDetector:
         bx, by, bw, bh = (int(v) for v in stats[main + 1, :4])
         self._last_box_s = np.array([bx, by, bx + bw, by + bh], np.float64)
         self._vote(mean_diff)
+        self._areas.append(float(areas[main]))
+        del self._areas[:-200]
         box = self._body_box(frame, self._last_box_s, thr, offset)
         if box is None:
             return None, 0.0

@@ -10,15 +10,20 @@ from mouseact import atomic
 from mouseact.video import VideoReader, write_video
 
 FOUND = (0, 220, 0)      # RGB: box of a detected/interpolated frame
+CROP = (240, 200, 0)     # RGB: the square crop the behaviour models see
 LOST = (230, 40, 40)     # RGB: caption colour where the mouse is lost
 
 
-def draw_box(frame: np.ndarray, box: np.ndarray | None, label: str = "", lost: bool = False) -> np.ndarray:
-    """A copy of ``frame`` (RGB) with ``box`` drawn and ``label`` written in the corner."""
+def draw_box(frame: np.ndarray, box: np.ndarray | None, label: str = "", lost: bool = False,
+             crop: np.ndarray | None = None) -> np.ndarray:
+    """A copy of ``frame`` (RGB) with ``box`` (and the ``crop`` square) drawn and ``label`` written."""
     import cv2
 
     out = np.ascontiguousarray(frame).copy()
     thick = max(1, round(out.shape[1] / 320))
+    if crop is not None:
+        cx1, cy1, cx2, cy2 = (int(v) for v in crop)
+        cv2.rectangle(out, (cx1, cy1), (cx2 - 1, cy2 - 1), CROP, 1)
     if box is not None and np.isfinite(box).all():
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), FOUND, thick)
@@ -32,8 +37,8 @@ def draw_box(frame: np.ndarray, box: np.ndarray | None, label: str = "", lost: b
 
 
 def contact_sheet(video: str | Path, boxes: np.ndarray, out_png: str | Path, lost: np.ndarray | None = None,
-                  n_tiles: int = 12, cols: int = 4, tile_width: int = 320) -> Path:
-    """``n_tiles`` frames spread over the video with their boxes, in a grid, as one PNG."""
+                  n_tiles: int = 12, cols: int = 4, tile_width: int = 320, crops: np.ndarray | None = None) -> Path:
+    """``n_tiles`` frames spread over the video with their boxes (green) and crops (yellow) as one PNG."""
     import cv2
 
     boxes = np.asarray(boxes, np.float32)
@@ -44,7 +49,7 @@ def contact_sheet(video: str | Path, boxes: np.ndarray, out_png: str | Path, los
         frames = vr.get_frames(idx)
     tiles = []
     for i, f in zip(idx, frames):
-        t = draw_box(f, boxes[i], f"#{i}", bool(lost[i]))
+        t = draw_box(f, boxes[i], f"#{i}", bool(lost[i]), None if crops is None else crops[i])
         h = int(round(t.shape[0] * tile_width / t.shape[1]))
         tiles.append(cv2.resize(t, (tile_width, h), interpolation=cv2.INTER_AREA))
     cols = max(1, min(cols, len(tiles)))

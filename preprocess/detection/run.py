@@ -2,7 +2,8 @@
 
 Output folder (written atomically: it appears complete or not at all)::
 
-    OUT/<video stem>.boxes.csv       per frame: frame, time_s, x1, y1, x2, y2, score, lost
+    OUT/<video stem>.boxes.csv       per frame: frame, time_s, x1, y1, x2, y2, score, lost, and the
+                                     square crop the behaviour models see (crop_x1..crop_y2)
     OUT/<video stem>.track.json      summary: found share, lost segments, detector config
     OUT/<video stem>.contact.png     12 frames with their boxes, for a person to check
     OUT/<video stem>.overlay.mp4     (with overlay_seconds > 0) the first seconds with boxes
@@ -37,6 +38,7 @@ class DetectConfig(Config):
     write_project: bool = Field(True, description="write a Supervisely project with the boxes")
     classical: ClassicalConfig = Field(default_factory=ClassicalConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    crop: dict = Field(default_factory=dict, description="crop policy fields (mouseact.crop.CropPolicy: window, pad_ratio, square, min_side, out_size) for the crop columns")
     learned_conf: float = Field(0.25, ge=0, le=1, description="score threshold of the learned detector")
 
 
@@ -93,6 +95,7 @@ def run_detect(source: str | Path, out_dir: str | Path, config: DetectConfig | N
                overwrite: bool = False, progress: bool = True) -> dict:
     """Detect the mouse in every input video and write the outputs (see module docstring)."""
     from mouseact import sly_io
+    from mouseact.crop import CropPolicy, crop_boxes
     from mouseact.preprocess.detection import detect_video, make_detector
     from mouseact.preprocess.detection.boxes_io import track_summary, write_boxes_csv
     from mouseact.preprocess.detection.overlay import contact_sheet, overlay_video
@@ -100,6 +103,10 @@ def run_detect(source: str | Path, out_dir: str | Path, config: DetectConfig | N
     cfg = config or DetectConfig()
     out_dir = Path(out_dir)
     inputs, classes = collect_inputs(source)
+    try:
+        policy = CropPolicy(**cfg.crop)
+    except TypeError as exc:
+        raise MouseActError(f"crop policy: {exc} (fields: window, pad_ratio, square, min_side, out_size)") from None
     if out_dir.exists() and not out_dir.is_dir():
         raise MouseActError("output exists and is not a folder", out_dir)
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
@@ -119,11 +126,14 @@ def run_detect(source: str | Path, out_dir: str | Path, config: DetectConfig | N
                                                chunk_size=cfg.chunk_size, tracker=cfg.tracker,
                                                bg_frames=cfg.background_frames, progress=progress, return_raw=True)
             raw_found = float(np.isfinite(raw).all(1).mean()) if len(raw) else 0.0
-            write_boxes_csv(tmp / f"{item.stem}.boxes.csv", track, info.fps)
+            # the square crop every behaviour model sees, by the one shared policy (mouseact.crop)
+            crops = crop_boxes(track.boxes, info.width, info.height, policy) if len(track) else None
+            write_boxes_csv(tmp / f"{item.stem}.boxes.csv", track, info.fps, crops)
             summary = track_summary(track, info, det_desc, raw_found)
             atomic.write_json(tmp / f"{item.stem}.track.json", summary)
             if cfg.contact_tiles:
-                contact_sheet(item.path, track.boxes, tmp / f"{item.stem}.contact.png", track.lost, cfg.contact_tiles)
+                contact_sheet(item.path, track.boxes, tmp / f"{item.stem}.contact.png", track.lost, cfg.contact_tiles,
+                              crops=crops)
             if cfg.overlay_seconds > 0:
                 overlay_video(item.path, track.boxes, tmp / f"{item.stem}.overlay.mp4", track.lost,
                               n_frames=int(round(cfg.overlay_seconds * info.fps)))
