@@ -75,10 +75,13 @@ def test_segment_helpers():
     assert idx[0] == 5 and idx[-1] == 20 and (idx >= 5).all() and (idx <= 20).all()
 
 
-def test_app_config_defaults_match_pipeline_defaults():
+def test_app_config_defaults_match_the_default_bundle():
+    from mouseact.config import load
+    from mouseact.models import load_bundle
+
     cfg = json.loads((REPO / "apps" / "inference" / "config.json").read_text())
     assert {"name", "description", "categories", "entrypoint", "docker_image", "options"} <= set(cfg)
-    defaults = PipelineConfig()
+    defaults = load(PipelineConfig, base=load_bundle().pipeline)  # what a user of the app gets
     for key, opt in cfg["options"].items():
         obj = defaults
         parts = key.split(".")
