@@ -180,3 +180,25 @@ def test_healthcheck_command_exit_codes(detector_server):
     down = subprocess.run([sys.executable, "-m", "mouseact.serve.healthcheck",
                            f"http://127.0.0.1:{free_port()}/health"], capture_output=True, text=True, timeout=60)
     assert down.returncode == 1 and "unhealthy" in down.stderr
+
+
+def test_wrong_model_keeps_service_up_and_unhealthy():
+    """A model directory that is not a detector: /health says why (500), requests are refused."""
+    from mouseact.models import DEFAULT_BUNDLE
+    from mouseact.serve.detector_service import create_app
+
+    classifier_dir = DEFAULT_BUNDLE / "classifier"
+    with ServerThread(create_app("yolo", model_path=str(classifier_dir))) as srv:
+        import time
+
+        deadline = time.monotonic() + 60
+        while (status := get_json(srv.url + "/health")[0]) == 503 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status, body = get_json(srv.url + "/health")
+        assert status == 500 and body["status"] == "error"
+        assert body["error"] == f"{classifier_dir}: model is a 'classifier', expected detector"
+        status, _, _ = request("POST", srv.url + "/detect/frames", raw=npy(np.zeros((1, 8, 8, 3), np.uint8)),
+                               content_type="application/x-npy")
+        assert status == 500
+        with pytest.raises(Exception, match="failed to load"):
+            wait_healthy(srv.url, timeout=5)
