@@ -82,3 +82,21 @@ def test_broken_video_job_fails_with_one_line(service, tmp_path, bsoid_dir):
     assert snap["status"] == "failed" and str(broken) in snap["error"] and "\n" not in snap["error"]
     status, res, _ = request("GET", f"{srv.url}/jobs/{body['job_id']}/result")
     assert status == 422 and res["status"] == "failed"
+
+
+def test_inference_service_on_the_detector_service(tmp_path, bsoid_dir):
+    """``serve inference --detector-url``: stage 0 done by the detector service (the compose layout)."""
+    from mouseact.serve.detector_service import create_app as detector_app
+    from mouseact.serve.inference_service import create_app
+
+    video = bsoid_dir / "mouse2" / "orient_L.mp4"
+    with ServerThread(detector_app("classical")) as det:
+        with ServerThread(create_app(detector_url=det.url, out_dir=str(tmp_path))) as srv:
+            health = wait_healthy(srv.url, timeout=180)
+            assert health["detector"] == f"remote {det.url}"
+            status, body, _ = request("POST", srv.url + "/jobs", {"video": str(video)})
+            snap = wait_job(srv.url + body["status_url"], timeout=300)
+            assert snap["status"] == "done", snap["error"]
+            assert snap["result"]["n_frames"] == 47
+        status, stats, _ = request("GET", det.url + "/stats")
+        assert stats["frames"] > 0 and stats["sessions"] >= 1
