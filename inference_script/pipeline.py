@@ -236,6 +236,9 @@ class Predictor:
             detector = None
         if detector_model:
             config = config.model_copy(update={"detector_model": str(detector_model)})
+        if detector is None and config.detector != "classical" and not config.detector_model:
+            raise ModelError(f"the {config.detector} detector needs --detector-model DIR "
+                             "(made by `mouseact train detector`)")
         self.config = config
         self.detector_object = detector
         self.dense = dense

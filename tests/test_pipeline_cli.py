@@ -63,6 +63,13 @@ def test_bad_input_one_line_error_and_no_output(cli, tmp_path, arena_video, kind
     assert not out.exists()
 
 
+def test_learned_detector_without_weights_fails_before_any_output(cli, tmp_path, bsoid_dir):
+    out = tmp_path / "out"
+    r = cli("infer", str(bsoid_dir / "mouse1" / "itch.mp4"), "--out", str(out), "--detector", "yolo")
+    assert r.returncode == 2 and "--detector-model" in r.stderr.strip().splitlines()[-1]
+    assert not out.exists()
+
+
 def test_segment_helpers():
     assert split_segment(10, 19, 10) == [(10, 19)]
     pieces = split_segment(0, 99, 30)
