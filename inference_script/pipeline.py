@@ -68,8 +68,8 @@ class PipelineConfig(Config):
                                                           "classical detector's background (0 = learn as it goes)")
     read_gap_frames: int = Field(250, ge=0, description="stage 2: decode through gaps up to this many "
                                                          "frames instead of seeking (~ the key-frame interval)")
-    read_group_frames: int = Field(2000, ge=16, description="stage 2: segment frames held (as mouse crops) "
-                                                            "per sequential read; bounds memory")
+    read_group_mb: float = Field(128, gt=0, description="stage 2: MB of mouse crops held per sequential read "
+                                                         "(two reads in flight); bounds memory")
     prefetch_chunks: int = Field(2, ge=0, description="chunks decoded ahead in a background thread while "
                                                       "the previous one is processed (0 = no thread)")
     batch_size: int = Field(8, ge=1, description="segments per stage-2 batch")
@@ -170,22 +170,26 @@ def widen(start: int, end: int, min_len: int, n_frames: int) -> tuple[int, int]:
     return start, start + min_len - 1
 
 
-def read_groups(segments: list[tuple[int, int]], max_gap: int, max_frames: int):
+def read_groups(segments: list[tuple[int, int]], max_gap: int, max_cost: float, cost=None):
     """Group sorted segments into sequential reads.
 
     Decoding through a gap of up to ``max_gap`` frames is cheaper than seeking (a seek decodes
-    from the previous key frame: up to one GOP, 250 frames in the arena video). A group keeps at
-    most ``max_frames`` segment frames (as small crops), which bounds memory.
+    from the previous key frame: up to one GOP, 250 frames in the arena video). A group's summed
+    ``cost(segment)`` (default: its frame count; the pipeline uses the bytes of its crops) stays
+    under ``max_cost`` unless one segment alone exceeds it, which bounds memory.
     """
+    cost = cost or (lambda seg: seg[1] - seg[0] + 1)
     group: list[tuple[int, int]] = []
     hi = -1
-    kept = 0
-    for s, e in segments:
-        if group and (s - hi - 1 > max_gap or kept + (e - s + 1) > max_frames):
+    kept = 0.0
+    for seg in segments:
+        s, e = seg
+        c = cost(seg)
+        if group and (s - hi - 1 > max_gap or kept + c > max_cost):
             yield group
-            group, kept, hi = [], 0, -1
-        group.append((s, e))
-        kept += e - s + 1
+            group, kept, hi = [], 0.0, -1
+        group.append(seg)
+        kept += c
         hi = max(hi, e)
     if group:
         yield group
@@ -375,12 +379,27 @@ class Predictor:
         bs = self.config.batch_size
         with bar(len(segments), f"{Path(info.path).name}: classify", unit="segment",
                  disable=self._no_bar()) as pbar:
-            for group in read_groups(sorted(segments), self.config.read_gap_frames, self.config.read_group_frames):
+            def read(group):
+                # a fresh reader per group, closed before the (possibly slow) embedder runs:
+                # an open decord reader keeps decoding ahead meanwhile (unbounded memory)
+                with VideoReader(video) as vr:
+                    return group, read_segment_crops(vr, group, rects_all)
+
+            def crop_bytes(seg):
+                r = rects_all[seg[0]:seg[1] + 1]
+                return (seg[1] - seg[0] + 1) * 3 * float(r[:, 2].max() - r[:, 0].min()) * float(r[:, 3].max() - r[:, 1].min())
+
+            groups = read_groups(sorted(segments), self.config.read_gap_frames,
+                                 self.config.read_group_mb * 2**20, crop_bytes)
+            # the next group is decoded in a background thread while this one is embedded
+            # (one group ahead: memory stays bounded by two groups of mouse crops)
+            reads = prefetch((read(g) for g in groups), self.config.prefetch_chunks and 1)
+            while True:
                 with timer.stage("read_clips"):
-                    # a fresh reader per group, closed before the (possibly slow) embedder runs:
-                    # an open decord reader keeps decoding ahead meanwhile (unbounded memory)
-                    with VideoReader(video) as vr:
-                        items = read_segment_crops(vr, group, rects_all)
+                    item = next(reads, None)
+                if item is None:
+                    break
+                group, items = item
                 for b in range(0, len(group), bs):
                     batch = group[b:b + bs]
                     with timer.stage("embed"):

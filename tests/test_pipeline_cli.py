@@ -103,10 +103,12 @@ def test_read_groups_and_widen():
     from mouseact.inference.pipeline import read_groups, widen
 
     segs = [(0, 29), (40, 69), (400, 429), (430, 459)]
-    groups = list(read_groups(segs, max_gap=250, max_frames=1000))
+    groups = list(read_groups(segs, max_gap=250, max_cost=1000))
     assert groups == [[(0, 29), (40, 69)], [(400, 429), (430, 459)]]       # gap 330 > 250: seek
-    assert list(read_groups(segs, max_gap=1000, max_frames=60)) == [[(0, 29), (40, 69)], [(400, 429), (430, 459)]]
+    assert list(read_groups(segs, max_gap=1000, max_cost=60)) == [[(0, 29), (40, 69)], [(400, 429), (430, 459)]]
     assert sum(len(g) for g in read_groups(segs, 0, 10)) == len(segs)       # every segment once
     assert widen(10, 12, 16, 100) == (4, 19)
     assert widen(0, 3, 16, 100) == (0, 15) and widen(95, 99, 16, 100) == (84, 99)
     assert widen(0, 5, 16, 10) == (0, 5)                                    # video shorter than a window
+    # a custom cost (the pipeline's: bytes of crops) bounds a group; one oversized segment still goes alone
+    assert list(read_groups(segs, 1000, 100, cost=lambda seg: 150)) == [[s] for s in segs]
