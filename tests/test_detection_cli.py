@@ -25,6 +25,14 @@ def test_detect_video_writes_all_outputs(cli, bsoid_dir, tmp_path):
         rows = list(csv.DictReader(f))
     assert len(rows) == info.n_frames
     assert sum(r["x1"] != "" for r in rows) >= 0.9 * info.n_frames
+    # the crop every model sees (mouseact.crop's policy): square, inside the frame, around the box
+    for r in rows[::10]:
+        cx1, cy1, cx2, cy2 = (int(r[c]) for c in ("crop_x1", "crop_y1", "crop_x2", "crop_y2"))
+        assert 0 <= cx1 < cx2 <= info.width and 0 <= cy1 < cy2 <= info.height
+        assert abs((cx2 - cx1) - (cy2 - cy1)) <= 1
+        if r["x1"]:
+            bx = (float(r["x1"]) + float(r["x2"])) / 2
+            assert cx1 <= bx <= cx2
     summary = json.loads((out / "locomote.track.json").read_text())
     assert summary["detector"]["kind"] == "classical" and summary["found_share"] >= 0.9
     sheet = cv2.imread(str(out / "locomote.contact.png"))

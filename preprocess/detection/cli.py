@@ -15,7 +15,8 @@ def register(sub) -> None:
                     "from frames sampled across each video and finds the mouse as the strongest blob that\n"
                     "differs from it (dark or light mouse alike). 'yolo'/'rtdetr' use a model trained with\n"
                     "`mouseact train detector`.\n\n"
-                    "Writes into OUT: <video>.boxes.csv (frame, time_s, x1, y1, x2, y2, score, lost),\n"
+                    "Writes into OUT: <video>.boxes.csv (frame, time_s, x1, y1, x2, y2, score, lost, and the\n"
+                    "square crop the behaviour models see: crop_x1..crop_y2, policy from mouseact.crop),\n"
                     "<video>.track.json (found share, lost segments), <video>.contact.png (frames with boxes),\n"
                     "project/ (Supervisely video project, one `mouse` rectangle per frame) and\n"
                     "detect_summary.json. Detector/tracker settings: --show-config, change with --set.")

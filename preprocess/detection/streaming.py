@@ -123,7 +123,7 @@ def background_sample_indices(n_frames: int, key_frames: np.ndarray | None, fps:
     Random access costs a decode from the preceding key frame, so samples are taken at key
     frames and a few half-second steps after each (decoded on the way), not at arbitrary points.
     """
-    if key_frames is None or len(key_frames) == 0:
+    if key_frames is None or len(key_frames) == 0 or n_frames <= 2 * n_samples:  # short: spread evenly
         return np.unique(np.linspace(0, n_frames - 1, min(n_samples, n_frames)).round().astype(int))
     keys = np.asarray(key_frames, int)
     if len(keys) > n_samples:
@@ -141,17 +141,44 @@ def _read_background_samples(video: Path, width: int, n_samples: int) -> tuple[n
     with VideoReader(video) as full:
         info = full.info
     width = min(width, info.width)
+    height = max(8, round(info.height * width / info.width))  # decord's height=-1 does not keep the aspect
     try:  # decord knows the key frames; fall back to evenly spaced frames otherwise
         import decord
 
-        vr = decord.VideoReader(str(video), ctx=decord.cpu(0), num_threads=1, width=width, height=-1)
-        idx = background_sample_indices(info.n_frames, np.asarray(vr.get_key_indices()), info.fps, n_samples)
+        vr = decord.VideoReader(str(video), ctx=decord.cpu(0), num_threads=1, width=width, height=height)
+        keys = np.asarray(vr.get_key_indices())
+        if len(keys) >= n_samples:
+            # long video: decoding only the key frames in one sequential pass is ~4x faster than
+            # decord's per-sample seeks (1-hour video: a few hundred key frames, seconds)
+            frames = _key_frames_pyav(video, width, height, len(keys), n_samples)
+            if frames is not None:
+                return frames, (info.height, info.width)
+        idx = background_sample_indices(info.n_frames, keys, info.fps, n_samples)
         frames = vr.get_batch(idx.tolist()).asnumpy()
     except Exception:
         idx = background_sample_indices(info.n_frames, None, info.fps, n_samples)
-        with VideoReader(video, width=width, height=-1) as small:
+        with VideoReader(video, width=width, height=height) as small:
             frames = small.get_frames(idx)
     return frames, (info.height, info.width)
+
+
+def _key_frames_pyav(video: Path, width: int, height: int, n_keys: int, n_samples: int) -> np.ndarray | None:
+    """``n_samples`` of the ``n_keys`` key frames, spread over the video, decoded with non-key
+    frames skipped (only the chosen ones are converted and kept)."""
+    wanted = set(np.linspace(0, n_keys - 1, min(n_samples, n_keys)).round().astype(int).tolist())
+    frames = []
+    try:
+        import av
+
+        with av.open(str(video)) as container:
+            stream = container.streams.video[0]
+            stream.codec_context.skip_frame = "NONKEY"
+            for k, f in enumerate(container.decode(stream)):
+                if k in wanted:
+                    frames.append(f.to_ndarray(format="rgb24", width=width, height=height))
+    except Exception:
+        return None
+    return np.stack(frames) if len(frames) >= 3 else None
 
 
 def prime_detector(detector, video: str | Path, n_frames: int = 32) -> None:
