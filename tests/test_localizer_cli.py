@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from mouseact.localizer import Localizer
 
 REPO = Path(__file__).resolve().parents[1]

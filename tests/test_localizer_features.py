@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from mouseact.localizer.features import FeatureConfig, FeatureExtractor, extract_video
 from mouseact.video import VideoReader
 

@@ -5,7 +5,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from mouseact.errors import ModelError
 from mouseact.intervals import Interval
 from mouseact.localizer import DEFAULT_MODEL_DIR, Localizer

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from mouseact.errors import AnnotationError
 from mouseact.localizer.pose import PoseConfig, check_frame_count, pose_features, read_pose
 

@@ -1,10 +1,16 @@
 """Proposals from actionness: hysteresis, stitching, min duration, padding, operating point."""
 
 import numpy as np
-
 from mouseact.intervals import Interval
-from mouseact.localizer.proposals import (ProposalConfig, choose_operating_point, evaluate, gt_segments,
-                                          operating_curve, propose, recall_at)
+from mouseact.localizer.proposals import (
+    ProposalConfig,
+    choose_operating_point,
+    evaluate,
+    gt_segments,
+    operating_curve,
+    propose,
+    recall_at,
+)
 
 
 def _signal(n, spans, level=0.9, base=0.05):

@@ -72,7 +72,6 @@ def _bsoid_groups(root: Path, n_sequences: int, cfg, background: tuple[str, ...]
 def video_sequence(video_path: Path, labels, boxes, cfg, detector: str = "classical", stride: int = 2):
     """Features of one whole video (+ per-frame action labels), decoded and detected as in inference."""
     import numpy as np
-
     from mouseact.localizer.features import FeatureConfig, FeatureExtractor
     from mouseact.localizer.sequences import Sequence_
     from mouseact.progress import bar
@@ -100,7 +99,6 @@ def video_sequence(video_path: Path, labels, boxes, cfg, detector: str = "classi
 
 def _project_groups(project: Path, background: tuple[str, ...], cfg, detector: str, stride: int):
     import numpy as np
-
     from mouseact import sly_io
     from mouseact.errors import MouseActError
 

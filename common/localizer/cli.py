@@ -34,7 +34,6 @@ def localize_video(video: Path, loc, detector: str = "classical", detector_model
                    progress: bool = True):
     """``(actionness (N,), segments, info, boxes)`` for one video."""
     import numpy as np
-
     from mouseact.preprocess.detection import StreamingDetector, make_detector
     from mouseact.progress import bar
     from mouseact.video import VideoReader
@@ -57,7 +56,6 @@ def localize_video(video: Path, loc, detector: str = "classical", detector_model
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-
     from mouseact import atomic
     from mouseact.localizer import DEFAULT_MODEL_DIR, Localizer
     from mouseact.localizer.proposals import proposed_fraction

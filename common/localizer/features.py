@@ -26,9 +26,8 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-from pydantic import Field
-
 from mouseact.config import Config
+from pydantic import Field
 
 BOX_FEATURES = ["box_missing", "box_speed", "box_accel", "box_size_rate", "box_aspect_rate",
                 "box_log_aspect"]

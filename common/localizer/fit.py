@@ -8,15 +8,15 @@ final estimator is then fit on all groups.
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
-from pydantic import Field
-
 from mouseact.config import Config
 from mouseact.localizer.features import FeatureConfig
 from mouseact.localizer.model import DEFAULT_WINDOWS_S, ESTIMATORS, Localizer, actionness_of, window_features
 from mouseact.localizer.proposals import ProposalConfig, choose_operating_point, evaluate, operating_curve
+from pydantic import Field
 
 
 class LocalizerTrainConfig(Config):

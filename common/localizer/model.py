@@ -13,11 +13,10 @@ boosting is ``hgb.joblib`` (a pickle, guarded by the card's SHA-256 like every m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
-
 from mouseact import modelcard
 from mouseact.errors import ModelError
 from mouseact.intervals import Interval
@@ -85,7 +84,7 @@ class LogisticActionness:
     def __init__(self, mean=None, scale=None, coef=None, intercept=0.0):
         self.mean, self.scale, self.coef, self.intercept = mean, scale, coef, intercept
 
-    def fit(self, x: np.ndarray, y: np.ndarray, c: float = 0.1, seed: int = 0) -> "LogisticActionness":
+    def fit(self, x: np.ndarray, y: np.ndarray, c: float = 0.1, seed: int = 0) -> LogisticActionness:
         from sklearn.linear_model import LogisticRegression
 
         self.mean = x.mean(0)
@@ -106,7 +105,7 @@ class LogisticActionness:
                  intercept=np.array([self.intercept]))
 
     @classmethod
-    def load(cls, d: Path) -> "LogisticActionness":
+    def load(cls, d: Path) -> LogisticActionness:
         z = np.load(d / cls.file, allow_pickle=False)
         return cls(z["mean"], z["scale"], z["coef"], float(z["intercept"][0]))
 
@@ -119,7 +118,7 @@ class BoostedActionness:
     def __init__(self, model=None):
         self.model = model
 
-    def fit(self, x: np.ndarray, y: np.ndarray, max_iter: int = 200, seed: int = 0) -> "BoostedActionness":
+    def fit(self, x: np.ndarray, y: np.ndarray, max_iter: int = 200, seed: int = 0) -> BoostedActionness:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         pos = max(y.mean(), 1e-6)
@@ -142,7 +141,7 @@ class BoostedActionness:
         joblib.dump(self.model, d / self.file)
 
     @classmethod
-    def load(cls, d: Path) -> "BoostedActionness":
+    def load(cls, d: Path) -> BoostedActionness:
         import joblib
 
         return cls(joblib.load(d / cls.file))
@@ -167,7 +166,7 @@ class Localizer:
 
     # -- artifact ---------------------------------------------------------------------------
     @classmethod
-    def load(cls, model_dir: str | Path) -> "Localizer":
+    def load(cls, model_dir: str | Path) -> Localizer:
         model_dir = Path(model_dir)
         card = modelcard.load(model_dir, KIND)
         kind = card.get("estimator")

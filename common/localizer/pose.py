@@ -24,10 +24,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field
-
 from mouseact.config import Config
 from mouseact.errors import AnnotationError
+from pydantic import Field
 
 CALMS21_BODYPARTS = ["nose", "left_ear", "right_ear", "neck", "left_hip", "right_hip", "tail_base"]
 

@@ -15,13 +15,12 @@ proposal overlaps it with tIoU >= 0.5 (``match="tiou"``). Both recalls are alway
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
-from pydantic import Field
-
 from mouseact.config import Config
 from mouseact.intervals import Interval, clamp, merge, runs, tiou
+from pydantic import Field
 
 LABEL = "action"
 

@@ -23,15 +23,14 @@ merely detect cuts.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
-from pydantic import Field
-
 from mouseact.config import Config
 from mouseact.errors import MouseActError
 from mouseact.localizer.features import FeatureConfig, FeatureExtractor
+from pydantic import Field
 
 BSOID_BACKGROUND = ("inactive", "locomote")
 
