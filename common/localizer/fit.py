@@ -35,7 +35,7 @@ class LocalizerTrainConfig(Config):
     max_gap_s: float = Field(0.5, ge=0, description="proposals: stitch gaps up to this long (s)")
     min_duration_s: float = Field(0.4, ge=0, description="proposals: drop shorter segments (s)")
     pad_s: float = Field(0.25, ge=0, description="proposals: pad each segment on both sides (s)")
-    features: FeatureConfig = Field(default_factory=FeatureConfig, description="per-frame feature settings")
+    features: FeatureConfig = Field(FeatureConfig(), description="per-frame feature settings (--set features.KEY=V)")
     seed: int = Field(0, description="random seed")
 
     def proposal_base(self) -> ProposalConfig:
