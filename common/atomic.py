@@ -21,9 +21,23 @@ class OutputExistsError(MouseActError, FileExistsError):
     """The output exists and overwriting was not asked for (a user error: one line, exit 2)."""
 
 
+def _umask() -> int:
+    # mkstemp/mkdtemp create 0600/0700 entries (private temp files); outputs must get the
+    # permissions a plain open()/mkdir() would give, or colleagues and containers running as
+    # another user cannot read them.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _public(path: Path, is_dir: bool) -> None:
+    os.chmod(path, (0o777 if is_dir else 0o666) & ~_umask())
+
+
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
     os.close(fd)
+    _public(Path(tmp), is_dir=False)
     return Path(tmp)
 
 
@@ -59,6 +73,7 @@ def file(path: str | Path, suffix: str = "") -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix or path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    _public(tmp, is_dir=False)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -80,6 +95,7 @@ def directory(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
         raise OutputExistsError("already exists (not overwritten)", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    _public(tmp, is_dir=True)
     try:
         yield tmp
         if path.exists():

@@ -78,3 +78,24 @@ def test_directory_refuses_to_clobber_before_doing_the_work(tmp_path):
     assert ran == [] and isinstance(err.value, FileExistsError)
     assert str(err.value).startswith(str(out))
     assert _listing(tmp_path) == ["project"]
+
+
+def test_outputs_get_ordinary_permissions_not_private_temp_ones(tmp_path):
+    """mkstemp/mkdtemp are 0600/0700; outputs must be readable like any file the user writes."""
+    import os
+    import stat
+
+    from mouseact import atomic
+
+    mask = os.umask(0o022)
+    try:
+        f = atomic.write_text(tmp_path / "a.txt", "x")
+        with atomic.file(tmp_path / "b.png") as tmp:
+            tmp.write_bytes(b"png")
+        with atomic.directory(tmp_path / "model") as d:
+            (d / "w.bin").write_bytes(b"1")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "b.png").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o755
