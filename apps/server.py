@@ -169,9 +169,11 @@ def _options_from_dict(options: dict, actions: dict, config_path: Path, command:
     """The Supervisely-style ``"options": {key: {"default", "help", "choices"}}`` of an app config.
 
     A key is a command-line option (``dense``; ``model_dir`` → ``--model``; ``resume`` → an
-    inverted ``--no-resume``) or else a config key the command takes through ``--set``.
+    inverted ``--no-resume``) or else a config key the command takes through ``--set`` (or
+    ``--PREFIX-set`` for ``PREFIX.key`` when the command has one, e.g. ``--embedder-set``).
     """
     out = []
+    set_flags = {f for a in actions.values() for f in a.option_strings if f.endswith("-set")}
     for key, meta in options.items():
         meta = meta if isinstance(meta, dict) else {"default": meta}
         dest = OPTION_ALIASES.get(key, key)
@@ -184,6 +186,11 @@ def _options_from_dict(options: dict, actions: dict, config_path: Path, command:
         elif isinstance(actions.get(f"no_{key}"), argparse._StoreTrueAction):
             opt = {**option_from_action(actions[f"no_{key}"]), "store": "_StoreFalseAction",
                    "default": bool(meta.get("default", True))}
+        elif "." in key and f"--{key.split('.', 1)[0]}-set" in set_flags:
+            # e.g. "embedder.n_frames" for a command with --embedder-set KEY=VALUE
+            prefix, rest = key.split(".", 1)
+            opt = {**_config_field(key, meta), "flag": f"--{prefix}-set", "flags": [f"--{prefix}-set"],
+                   "set_key": rest}
         elif "overrides" in actions:  # the command's --set KEY=VALUE
             opt = _config_field(key, meta)
         else:
@@ -281,7 +288,7 @@ def build_argv(spec: dict, values: dict, out_dir: Path) -> list[str]:
             on = _truthy(raw)
             if opt["store"] == "config":
                 if on != _truthy(opt.get("default")):
-                    flags += ["--set", f"{opt['name']}={'true' if on else 'false'}"]
+                    flags += [opt["flag"], f"{opt.get('set_key', opt['name'])}={'true' if on else 'false'}"]
                 continue
             if opt["store"] == "_StoreTrueAction":
                 args = [] if not on else None
@@ -316,7 +323,7 @@ def build_argv(spec: dict, values: dict, out_dir: Path) -> list[str]:
         if opt.get("choices") and any(a not in opt["choices"] for a in args):
             raise MouseActError(f"'{label}' must be one of {', '.join(opt['choices'])}")
         if opt["store"] == "config":
-            flags += ["--set", f"{opt['name']}={args[0]}"]
+            flags += [opt["flag"], f"{opt.get('set_key', opt['name'])}={args[0]}"]
         elif opt["flag"] is None:
             positionals += args
         elif opt["store"] == "_AppendAction":

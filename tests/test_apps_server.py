@@ -151,3 +151,40 @@ def test_detect_app_runs_and_shows_its_contact_sheet(tmp_path, bsoid_dir):
         status, _, png = request("GET", f"{srv.url}/api/jobs/{body['job_id']}/files/orient_L.contact.png")
         assert status == 200 and png[:4] == b"\x89PNG"
         assert not (Path(result["out_dir"]) / "project").exists()
+
+
+def test_prefixed_config_keys_use_their_own_set_option(tmp_path):
+    """``embedder.n_frames`` goes to ``--embedder-set n_frames=...`` when the command has that option."""
+    spec = app_spec("train_classifier")
+    prefixed = [o for o in spec["options"] if o.get("set_key")]
+    if not prefixed:
+        pytest.skip("train_classifier's config.json has no PREFIX.key options")
+    opt = prefixed[0]
+    prefix = opt["name"].split(".", 1)[0]
+    assert opt["flag"] == f"--{prefix}-set" and f"--{prefix}-set" in spec["usage"]
+    value = "7" if opt["widget"] == "number" else "x"
+    argv = build_argv(spec, {"project": "/p", opt["name"]: value}, tmp_path)
+    assert argv[argv.index(opt["flag"]) + 1] == f"{opt['set_key']}={value}"
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_app_config_keys_are_accepted_by_the_command(name, tmp_path, bsoid_dir, cli):
+    """Every ``--set`` key an app's form can send, at its shown default, is a real config key:
+    ``mouseact <command> --show-config`` (no work done) must accept them all."""
+    spec = app_spec(name)
+    if "--show-config" not in spec["usage"]:
+        pytest.skip(f"mouseact {' '.join(spec['command'])} has no --show-config to check keys with")
+    args = list(spec["command"])
+    n_keys = 0
+    for opt in spec["options"]:
+        if opt["store"] == "config" and opt.get("default") is not None:
+            value = opt["default"]
+            value = ("true" if value else "false") if isinstance(value, bool) else value
+            args += [opt["flag"], f"{opt.get('set_key', opt['name'])}={value}"]
+            n_keys += 1
+        elif opt["widget"] == "path" and opt["flag"] is None:
+            args.append(str(bsoid_dir / "mouse1" / "orient_R.mp4"))
+    if n_keys == 0:
+        pytest.skip("no config keys in this app's form")
+    res = cli(*args, "--show-config", "--out", str(tmp_path / "out"))
+    assert res.returncode == 0, res.stderr[-1000:]

@@ -79,7 +79,7 @@ function renderField(opt) {
     default:
       input = el("input", { type: "text", id, name: opt.name, value: dflt ?? "", placeholder: opt.placeholder || "" });
   }
-  const flag = opt.store === "config" ? ` (--set ${opt.name}=…)` : opt.flag ? ` (${opt.flag})` : "";
+  const flag = opt.store === "config" ? ` (${opt.flag} ${opt.set_key || opt.name}=…)` : opt.flag ? ` (${opt.flag})` : "";
   return el("div", { class: "field", "data-name": opt.name }, label, input,
             el("div", { class: "help", text: (opt.help || "") + flag }));
 }
