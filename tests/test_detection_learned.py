@@ -128,3 +128,17 @@ def test_ap50_top1_on_known_cases():
     assert ap50_top1(gt, fp, np.array([0.8, 0.7, 0.9])) == pytest.approx(2 / 3)
     shifted = gt + np.array([6, 0, 6, 0], np.float32)   # IoU 4/16 < 0.5: misses
     assert ap50_top1(gt, shifted, np.array([0.9, 0.8, 0.1])) == 0.0
+
+
+@pytest.mark.slow
+def test_train_bootstrapped_from_classical(cli, bsoid_dir, tmp_path):
+    """Self-training: the classical detector's confident boxes on a real clip are the labels."""
+    out = tmp_path / "boot"
+    r = cli("train", "detector", "--bootstrap-from-classical", str(bsoid_dir / "mouse1" / "locomote.mp4"),
+            "--out", str(out), *TINY, "--set", "frames_per_video=20")
+    assert r.returncode == 0, r.stderr[-2000:]
+    card = modelcard.load(out, "detector")
+    assert card["source"]["kind"] == "classical_bootstrap"
+    assert card["data"]["n_train"] == 16 and card["data"]["n_val"] == 4
+    r = cli("train", "detector", "--bootstrap-from-classical", str(tmp_path / "nothing.mp4"), "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "not a video" in r.stderr and not (tmp_path / "x").exists()
