@@ -37,27 +37,44 @@ from mouseact.config import Config
 
 
 class ClassicalConfig(Config):
-    search_width: int = Field(160, ge=32, description="width (px) of the shrunk frame the mouse is searched in")
-    work_width: int = Field(320, ge=32, description="width (px) at which the box edges are measured (around the blob only)")
-    min_threshold: float = Field(20.0, ge=1, description="smallest grey-level difference that counts as foreground")
-    noise_k: float = Field(6.0, ge=0, description="threshold = max(min_threshold, noise_k x robust noise sigma)")
-    min_area_frac: float = Field(0.0006, ge=0, description="smallest blob (share of the frame area) that is a mouse")
-    max_area_frac: float = Field(0.5, gt=0, le=1, description="larger blobs (share of the frame) are lighting changes, not a mouse")
+    search_width: int = Field(160, ge=32,
+        description="width (px) of the shrunk frame the mouse is searched in")
+    work_width: int = Field(320, ge=32,
+        description="width (px) at which the box edges are measured (around the blob only)")
+    min_threshold: float = Field(20.0, ge=1,
+        description="smallest grey-level difference that counts as foreground")
+    noise_k: float = Field(6.0, ge=0,
+        description="threshold = max(min_threshold, noise_k x robust noise sigma)")
+    min_area_frac: float = Field(0.0006, ge=0,
+        description="smallest blob (share of the frame area) that is a mouse")
+    max_area_frac: float = Field(0.5, gt=0, le=1,
+        description="larger blobs (share of the frame) are lighting changes, not a mouse")
     open_px: int = Field(1, ge=0, description="opening radius (work px) removing noise specks")
-    close_px: int = Field(2, ge=0, description="closing radius (work px) joining a body split by a light patch")
+    close_px: int = Field(2, ge=0,
+        description="closing radius (work px) joining a body split by a light patch")
     polarity: str = Field("auto", pattern="^(auto|dark|light|both)$",
                           description="mouse darker or lighter than the floor; auto decides from the first detections")
-    polarity_lock_after: int = Field(60, ge=0, description="detections of one sign (95%) before auto polarity locks; 0 = never")
+    polarity_lock_after: int = Field(60, ge=0,
+        description="detections of one sign (95%) before auto polarity locks; 0 = never")
     bg_samples: int = Field(24, ge=3, description="frames in the median background ring")
-    bg_sample_every: int = Field(64, ge=1, description="frames between two background samples while streaming")
-    bg_mask_pad: float = Field(0.5, ge=0, description="pad of the detection box (share of its size) kept out of background updates")
-    exposure_correction: bool = Field(True, description="subtract per-brightness shifts of the whole scene before differencing")
-    body_contrast: float = Field(0.4, ge=0, lt=1, description="keep blob pixels above this share of its 90th-percentile contrast (drops shadow, reflections); 0 = all")
-    tail_trim: float = Field(0.5, ge=0, le=1, description="remove blob parts thinner than this share of the body's half-width (tail); 0 = keep")
-    box_pad: float = Field(0.04, ge=0, description="pad the body box by this share of its size on each side (snout tip)")
-    strong_factor: float = Field(2.5, ge=1, description="pixels beyond this x threshold count as 'strong' when ranking blobs")
-    size_prior: float = Field(0.2, ge=0, le=1, description="after 30 detections, blobs smaller than this share of the median mouse area are ignored away from the last position")
-    border_penalty: float = Field(0.15, ge=0, le=1, description="rank weight of blobs touching the frame border")
+    bg_sample_every: int = Field(64, ge=1,
+        description="frames between two background samples while streaming")
+    bg_mask_pad: float = Field(0.5, ge=0,
+        description="pad of the detection box (share of its size) kept out of background updates")
+    exposure_correction: bool = Field(True,
+        description="subtract per-brightness shifts of the whole scene before differencing")
+    body_contrast: float = Field(0.4, ge=0, lt=1,
+        description="keep blob pixels above this share of its 90th-percentile contrast (drops shadow, reflections); 0 = all")
+    tail_trim: float = Field(0.5, ge=0, le=1,
+        description="remove blob parts thinner than this share of the body's half-width (tail); 0 = keep")
+    box_pad: float = Field(0.04, ge=0,
+        description="pad the body box by this share of its size on each side (snout tip)")
+    strong_factor: float = Field(2.5, ge=1,
+        description="pixels beyond this x threshold count as 'strong' when ranking blobs")
+    size_prior: float = Field(0.2, ge=0, le=1,
+        description="after 30 detections, blobs smaller than this share of the median mouse area are ignored away from the last position")
+    border_penalty: float = Field(0.15, ge=0, le=1,
+        description="rank weight of blobs touching the frame border")
 
 
 def _disc(radius: int) -> np.ndarray:

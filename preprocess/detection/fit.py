@@ -25,13 +25,16 @@ from mouseact.sly_io import MOUSE_CLASS
 
 
 class DetectorTrainConfig(Config):
-    arch: str = Field("yolov8n", pattern="^(yolov8n|yolo11n|rtdetr-l)$", description="architecture (built from yaml, no download)")
+    arch: str = Field("yolov8n", pattern="^(yolov8n|yolo11n|rtdetr-l)$",
+        description="architecture (built from yaml, no download)")
     epochs: int = Field(30, ge=1, description="training epochs")
     imgsz: int = Field(320, ge=64, description="square input size (px)")
     batch: int = Field(16, ge=1, description="batch size")
-    val_frac: float = Field(0.2, ge=0, lt=1, description="share of each source's frames (the last ones) held out")
+    val_frac: float = Field(0.2, ge=0, lt=1,
+        description="share of each source's frames (the last ones) held out")
     frames_per_video: int = Field(150, ge=1, description="frames sampled from each video")
-    min_score: float = Field(0.5, ge=0, le=1, description="bootstrap: classical boxes below this score are not used")
+    min_score: float = Field(0.5, ge=0, le=1,
+        description="bootstrap: classical boxes below this score are not used")
     seed: int = Field(0, description="random seed")
     patience: int = Field(100, ge=1, description="stop after this many epochs without improvement")
 

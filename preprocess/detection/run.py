@@ -30,15 +30,19 @@ from mouseact.preprocess.detection.tracking import TrackerConfig
 class DetectConfig(Config):
     detector: str = Field("classical", pattern="^(classical|yolo|rtdetr)$", description="detector kind")
     model: str | None = Field(None, description="trained detector directory (yolo/rtdetr)")
-    stride: int = Field(2, ge=1, description="run the detector every N frames, interpolate between (refined where unsure)")
+    stride: int = Field(2, ge=1,
+        description="run the detector every N frames, interpolate between (refined where unsure)")
     chunk_size: int = Field(64, ge=1, description="frames decoded per chunk")
-    background_frames: int = Field(32, ge=0, description="frames sampled across each video for the classical background")
-    overlay_seconds: float = Field(0.0, ge=0, description="also write an overlay MP4 of the first N seconds (0 = none)")
+    background_frames: int = Field(32, ge=0,
+        description="frames sampled across each video for the classical background")
+    overlay_seconds: float = Field(0.0, ge=0,
+        description="also write an overlay MP4 of the first N seconds (0 = none)")
     contact_tiles: int = Field(12, ge=0, description="frames in the PNG contact sheet (0 = none)")
     write_project: bool = Field(True, description="write a Supervisely project with the boxes")
     classical: ClassicalConfig = Field(default_factory=ClassicalConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
-    crop: dict = Field(default_factory=dict, description="crop policy fields (mouseact.crop.CropPolicy: window, pad_ratio, square, min_side, out_size) for the crop columns")
+    crop: dict = Field(default_factory=dict,
+        description="crop policy fields (mouseact.crop.CropPolicy: window, pad_ratio, square, min_side, out_size) for the crop columns")
     learned_conf: float = Field(0.25, ge=0, le=1, description="score threshold of the learned detector")
 
 

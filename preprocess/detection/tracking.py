@@ -24,12 +24,16 @@ from mouseact.intervals import runs
 
 
 class TrackerConfig(Config):
-    max_gap_s: float = Field(1.0, ge=0, description="gaps up to this long (seconds) are interpolated; longer ones are 'lost'")
-    max_jump: float = Field(1.5, gt=0, description="centre jump (in box diagonals) from the local median that marks an outlier")
-    max_area_ratio: float = Field(3.0, gt=1, description="area this many times off the local median marks an outlier")
+    max_gap_s: float = Field(1.0, ge=0,
+        description="gaps up to this long (seconds) are interpolated; longer ones are 'lost'")
+    max_jump: float = Field(1.5, gt=0,
+        description="centre jump (in box diagonals) from the local median that marks an outlier")
+    max_area_ratio: float = Field(3.0, gt=1,
+        description="area this many times off the local median marks an outlier")
     outlier_window: int = Field(9, ge=3, description="frames in the running median used for outlier tests")
     smooth_frames: int = Field(3, ge=1, description="moving-average length for box smoothing (1 = off)")
-    edge_hold_s: float = Field(0.5, ge=0, description="hold the first/last box this long before/after the detections")
+    edge_hold_s: float = Field(0.5, ge=0,
+        description="hold the first/last box this long before/after the detections")
 
 
 @dataclasses.dataclass
