@@ -26,6 +26,26 @@ class Embedder(Protocol):
     def embed_batch(self, items: Sequence[Item]) -> np.ndarray: ...
 
 
+def window_starts(n_total: int, window: int, max_windows: int) -> list[int]:
+    """Starts of half-overlapping windows covering ``n_total`` frames (last one flush with the end),
+    thinned evenly to at most ``max_windows`` so a long segment costs a bounded amount."""
+    starts = list(range(0, n_total - window + 1, max(1, window // 2)))
+    if starts[-1] != n_total - window:
+        starts.append(n_total - window)
+    if len(starts) > max_windows:
+        starts = [starts[j] for j in np.linspace(0, len(starts) - 1, max_windows).round().astype(int)]
+    return starts
+
+
+def embed_each(embedder, items: Sequence[Item]) -> np.ndarray:
+    """``embed_batch`` for embedders that embed one checked segment at a time."""
+    out = np.zeros((len(items), embedder.dim), np.float32)
+    for i, (frames, rects) in enumerate(items):
+        frames, rects = check_item(frames, rects, embedder.min_frames, i)
+        out[i] = embedder.embed_segment(frames, rects)
+    return out
+
+
 def check_item(
     frames: np.ndarray, rects: np.ndarray, min_frames: int, index: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from mouseact.classifier.embedders import Item, check_item
+from mouseact.classifier.embedders import Item, embed_each, window_starts
 from mouseact.config import Config
 from mouseact.crop import apply_crop
 from pydantic import Field
@@ -155,21 +155,11 @@ class FastEmbedder:
 
     # -- public --------------------------------------------------------------------------------
     def embed_batch(self, items: Sequence[Item]) -> np.ndarray:
-        out = np.zeros((len(items), self.dim), np.float32)
-        for i, (frames, rects) in enumerate(items):
-            frames, rects = check_item(frames, rects, self.min_frames, i)
-            out[i] = self.embed_segment(frames, rects)
-        return out
+        return embed_each(self, items)
 
     def embed_segment(self, frames: np.ndarray, rects: np.ndarray) -> np.ndarray:
         n = self.cfg.n_frames
-        starts = list(range(0, len(frames) - n + 1, max(1, n // 2)))
-        if starts[-1] != len(frames) - n:
-            starts.append(len(frames) - n)
-        if len(starts) > self.cfg.max_windows:
-            starts = [
-                starts[j] for j in np.linspace(0, len(starts) - 1, self.cfg.max_windows).round().astype(int)
-            ]
+        starts = window_starts(len(frames), n, self.cfg.max_windows)
         return np.mean([self._window(frames[s : s + n], rects[s : s + n]) for s in starts], axis=0)
 
     # -- one window ----------------------------------------------------------------------------
