@@ -12,8 +12,11 @@ Frames are ``uint8`` RGB arrays shaped ``(T, H, W, 3)``. Every failure to open o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
+import sys
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -60,6 +63,29 @@ def _check_file(path: Path) -> None:
         raise VideoError("empty file (0 bytes)", path)
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Silence what FFmpeg/decord print from C on stderr while a file is probed.
+
+    Their lines ("moov atom not found", "ERROR opening ...") would precede our own one-line
+    error; the reason is kept in the exception text instead.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded interpreters): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class VideoReader:
     """Read one video; resize on decode when ``width``/``height`` are given (-1 keeps aspect)."""
 
@@ -72,6 +98,13 @@ class VideoReader:
         self._decord = None
         self._av_container = None
         errors = []
+        with _native_stderr_silenced():
+            self._open(backend, errors)
+        if self._decord is None and self._av_container is None:
+            raise VideoError("cannot open as video: truncated, corrupt or not a video file ("
+                             + "; ".join(errors)[:300] + ")", self.path)
+
+    def _open(self, backend: str, errors: list[str]) -> None:
         if backend in ("auto", "decord"):
             try:
                 self._open_decord()
@@ -86,9 +119,6 @@ class VideoReader:
                 raise
             except Exception as exc:
                 errors.append(f"pyav: {_short_error(exc, self.path)}")
-        if self._decord is None and self._av_container is None:
-            raise VideoError("cannot open as video: truncated, corrupt or not a video file ("
-                             + "; ".join(errors)[:300] + ")", self.path)
 
     # -- opening -----------------------------------------------------------------------------
     def _open_decord(self) -> None:
