@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from mouseact.classifier.embedders import Item, embed_each, window_starts
+from mouseact.classifier.embedders import Item, embed_each, pop_features_version, window_starts
 from mouseact.config import Config
 from mouseact.crop import apply_crop
 from mouseact.errors import ModelError
@@ -79,12 +79,7 @@ class AppearanceEmbedder:
     kind = "appearance"
 
     def __init__(self, **config):
-        version = config.pop("features_version", FEATURES_VERSION)
-        if version != FEATURES_VERSION:
-            raise ModelError(
-                f"model was trained on appearance-embedder features v{version}; this MouseAct "
-                f"computes v{FEATURES_VERSION}: retrain it (mouseact train classifier)"
-            )
+        pop_features_version(config, FEATURES_VERSION, "appearance")
         self.cfg = AppearanceEmbedderConfig(**config)
         if self.cfg.normalise not in ("none", "gray_eq", "silhouette"):
             raise ModelError(f"unknown normalise {self.cfg.normalise!r} (none | gray_eq | silhouette)")

@@ -26,6 +26,19 @@ class Embedder(Protocol):
     def embed_batch(self, items: Sequence[Item]) -> np.ndarray: ...
 
 
+def pop_features_version(config: dict, current: int, kind: str) -> None:
+    """Refuse a model card whose embedder computed another feature version than this code does
+    (its head would silently score features it was never trained on)."""
+    version = config.pop("features_version", current)
+    if version != current:
+        from mouseact.errors import ModelError
+
+        raise ModelError(
+            f"model was trained on {kind}-embedder features v{version}; this MouseAct computes "
+            f"v{current}: retrain it (mouseact train classifier)"
+        )
+
+
 def window_starts(n_total: int, window: int, max_windows: int) -> list[int]:
     """Starts of half-overlapping windows covering ``n_total`` frames (last one flush with the end),
     thinned evenly to at most ``max_windows`` so a long segment costs a bounded amount."""

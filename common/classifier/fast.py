@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from mouseact.classifier.embedders import Item, embed_each, window_starts
+from mouseact.classifier.embedders import Item, embed_each, pop_features_version, window_starts
 from mouseact.config import Config
 from mouseact.crop import apply_crop
 from pydantic import Field
@@ -138,14 +138,7 @@ class FastEmbedder:
     kind = "fast"
 
     def __init__(self, **config):
-        version = config.pop("features_version", FEATURES_VERSION)
-        if version != FEATURES_VERSION:
-            from mouseact.errors import ModelError
-
-            raise ModelError(
-                f"model was trained on fast-embedder features v{version}; this MouseAct computes "
-                f"v{FEATURES_VERSION}: retrain it (mouseact train classifier)"
-            )
+        pop_features_version(config, FEATURES_VERSION, "fast")
         self.cfg = FastEmbedderConfig(**config)
         # the feature version is part of the config: it keys the embedding cache and the card
         self.config = {"kind": self.kind, "features_version": FEATURES_VERSION, **self.cfg.model_dump()}
