@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from mouseact.crop import CropPolicy, crop_boxes
 from mouseact.errors import MouseActError
+from mouseact.frozen import moving_span
 from mouseact.progress import bar
 from mouseact.video import VideoReader, list_videos
 
@@ -38,14 +39,21 @@ class Windows:
 
 
 def bsoid_clips(folder: str | Path) -> list[Clip]:
-    """B-SOiD example clips: ``<folder>/<animal>/<behaviour>.mp4`` (or one animal folder)."""
+    """B-SOiD example clips: ``<folder>/<animal>/<behaviour>.mp4`` (or one animal folder), each cut
+    to the frames that move (:func:`mouseact.frozen.moving_span`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise MouseActError("B-SOiD clip folder not found", folder)
     animals = sorted(p for p in folder.iterdir() if p.is_dir() and list_videos(p))
     if not animals and list_videos(folder):
         animals = [folder]
-    clips = [Clip(v, v.stem, a.name) for a in animals for v in list_videos(a)]
+    clips = []
+    for a in animals:
+        for v in list_videos(a):
+            # a montage panel keeps showing its last picture after its example ends (up to 77 %
+            # of a clip): those frames are no behaviour, so the clip stops at its last moving frame
+            start, stop, _ = moving_span(v)
+            clips.append(Clip(v, v.stem, a.name, start, stop - 1))
     if not clips:
         raise MouseActError("no .mp4 clips found (expected <animal>/<behaviour>.mp4)", folder)
     return clips
