@@ -22,6 +22,11 @@ class StageTimer:
             self.seconds[name] += time.perf_counter() - t0
             self.calls[name] += 1
 
+    def add(self, name: str, seconds: float, calls: int = 1) -> None:
+        """Time measured elsewhere (e.g. in a worker process) under ``name``."""
+        self.seconds[name] += float(seconds)
+        self.calls[name] += int(calls)
+
     def report(self, n_frames: int | None = None) -> dict[str, dict[str, float]]:
         out = {}
         for name, s in self.seconds.items():

@@ -34,7 +34,7 @@ from mouseact import postprocess
 from mouseact.postprocess import PostprocessConfig
 from mouseact.config import Config
 from mouseact.crop import CropPolicy, crop_boxes
-from mouseact.errors import ModelError
+from mouseact.errors import ModelError, VideoError
 from mouseact.intervals import Interval
 from mouseact.progress import bar
 from mouseact.timing import StageTimer
@@ -70,8 +70,13 @@ class PipelineConfig(Config):
                                                          "frames instead of seeking (~ the key-frame interval)")
     read_group_mb: float = Field(128, gt=0, description="stage 2: MB of mouse crops held per sequential read "
                                                          "(two reads in flight); bounds memory")
-    prefetch_chunks: int = Field(2, ge=0, description="chunks decoded ahead in a background thread while "
+    prefetch_chunks: int = Field(2, ge=0, description="chunks decoded ahead in the background while "
                                                       "the previous one is processed (0 = no thread)")
+    decode_process: bool = Field(True, description="streaming pass: decode in a child process into a shared "
+                                                   "ring of chunk buffers (no GIL contention with detection; "
+                                                   "Linux fork only, else a thread)")
+    stage2_workers: int = Field(2, ge=0, description="stage 2: worker processes that re-read and embed the "
+                                                     "candidate segments (0 = in this process, reading in a thread)")
     batch_size: int = Field(8, ge=1, description="segments per stage-2 batch")
     keep_unknown: bool = Field(False, description="keep segments the open-set classifier calls 'unknown'")
     postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
@@ -156,6 +161,110 @@ def prefetch(iterator: Iterator, depth: int) -> Iterator:
         thread.join(timeout=5)
 
 
+class ProcessChunks:
+    """``VideoReader.iter_chunks`` decoded in a child process into a ring of shared chunk buffers.
+
+    With decoding in a thread, its Python side (one call per frame) and the detector's many
+    small numpy/OpenCV calls take turns on the GIL; in a child process decoding runs on the
+    other core undisturbed. Frames are decoded straight into an anonymous shared mapping of
+    ``depth + hold`` chunk slots (memory fixed: ~60 MB per 64-frame 640x480 chunk), so nothing
+    is pickled. A yielded chunk is a view into its slot and stays valid until ``hold`` more
+    chunks have been yielded (the feature extractor keeps references to a few past frames), or
+    until :meth:`close`. Errors in the child re-raise here as :class:`VideoError`.
+    """
+
+    def __init__(self, path: str | Path, info: VideoInfo, chunk_size: int, depth: int, backend: str = "av",
+                 keep_frames: int = 16):
+        import mmap
+        import multiprocessing as mp
+
+        self.path, self.chunk_size, self.backend = Path(path), int(chunk_size), backend
+        self.hold = 1 + int(np.ceil(keep_frames / self.chunk_size))
+        self.n_slots = max(1, depth) + self.hold
+        self.shape = (self.n_slots, self.chunk_size, info.height, info.width, 3)
+        self._mm = mmap.mmap(-1, int(np.prod(self.shape)))  # MAP_SHARED|MAP_ANONYMOUS: inherited by fork
+        self.buf = np.frombuffer(self._mm, np.uint8).reshape(self.shape)
+        ctx = mp.get_context("fork")
+        # two one-way pipes: free slot numbers to the child, filled (slot, start, n) back
+        self._free_r, self._free_w = ctx.Pipe(duplex=False)
+        self._full_r, self._full_w = ctx.Pipe(duplex=False)
+        for k in range(self.n_slots):
+            self._free_w.send(k)
+        self._proc = ctx.Process(target=self._work, name="mouseact-decode", daemon=True)
+        self._proc.start()
+
+    @staticmethod
+    def available() -> bool:
+        import multiprocessing as mp
+
+        return "fork" in mp.get_all_start_methods()
+
+    def _work(self) -> None:  # in the child
+        from mouseact.video import VideoReader
+
+        try:
+            with VideoReader(self.path, backend=self.backend) as vr:
+                slot, k, start = None, 0, 0
+                for frame in vr.iter_frames():
+                    if slot is None:
+                        slot = self._free_r.recv()
+                        if slot is None:  # the consumer stopped early
+                            return
+                    if frame.shape != self.shape[2:]:
+                        raise VideoError(f"frame size changed mid-stream to {frame.shape[1]}x{frame.shape[0]}",
+                                         self.path)
+                    self.buf[slot, k] = frame
+                    k += 1
+                    if k == self.chunk_size:
+                        self._full_w.send((slot, start, k))
+                        slot, start, k = None, start + k, 0
+                if k:
+                    self._full_w.send((slot, start, k))
+            self._full_w.send(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._full_w.send(("error", str(exc)))
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        import collections
+
+        held: collections.deque = collections.deque()
+        while True:
+            while not self._full_r.poll(1.0):  # a child that died sends nothing
+                if not self._proc.is_alive() and not self._full_r.poll(0):
+                    raise VideoError(f"decoder process died (exit code {self._proc.exitcode})", self.path)
+            msg = self._full_r.recv()
+            if msg is None:
+                return
+            if msg[0] == "error":
+                raise VideoError(f"decoding in the background failed: {msg[1]}", self.path)
+            slot, start, n = msg
+            while len(held) >= self.hold:
+                self._free_w.send(held.popleft())
+            held.append(slot)
+            yield start, self.buf[slot, :n]
+
+    def close(self) -> None:
+        if self._proc is not None:
+            if self._proc.is_alive():
+                try:
+                    for _ in range(self.n_slots):
+                        self._free_w.send(None)
+                except OSError:
+                    pass
+                self._proc.join(timeout=2)
+                if self._proc.is_alive():
+                    self._proc.terminate()
+                    self._proc.join(timeout=2)
+            self._proc = None
+        self.buf = None  # the mapping is freed when the last view of it is gone
+
+    def __enter__(self) -> "ProcessChunks":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def sample_indices(start: int, end: int, n: int) -> np.ndarray:
     return np.linspace(start, end, n).round().astype(np.int64)
 
@@ -216,6 +325,45 @@ def read_segment_crops(vr: VideoReader, group: list[tuple[int, int]], rects_all:
             crops[k][i - starts[k]] = frame[y1:y2, x1:x2]
     return [(c, rects_all[s:e + 1] - np.array([u[0], u[1], u[0], u[1]]))
             for c, u, (s, e) in zip(crops, unions, group)]
+
+
+def split_tasks(segments: list[tuple[int, int]], n_workers: int, max_per_task: int = 64
+                ) -> list[list[tuple[int, int]]]:
+    """Sorted ``segments`` cut into contiguous runs for ``n_workers`` stage-2 processes.
+
+    At least 4 runs per worker (so the last one to finish does not idle the others long) and at
+    most ``max_per_task`` segments per run; each run costs one extra seek (at most one GOP of
+    decoding) over a single sequential read.
+    """
+    segments = sorted(segments)
+    if not segments:
+        return []
+    n = max(min(len(segments), 4 * max(n_workers, 1)), int(np.ceil(len(segments) / max_per_task)))
+    edges = np.linspace(0, len(segments), n + 1).round().astype(int)
+    return [segments[a:b] for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+# set by Predictor._classify_in_workers just before its pool forks; read by _stage2_task in the workers
+_STAGE2: dict[str, Any] = {}
+
+
+def _stage2_task(task: list[tuple[int, int]]) -> tuple[np.ndarray, float, float]:
+    """In a worker process: re-read one run of segments (grouped sequential reads) and embed it."""
+    import time
+
+    st = _STAGE2
+    rects_all, embedder, bs = st["rects"], st["embedder"], st["batch_size"]
+    out, t_read, t_embed = [], 0.0, 0.0
+    for group in read_groups(task, st["read_gap"], st["max_bytes"], st["cost"]):
+        t0 = time.perf_counter()
+        with VideoReader(st["video"]) as vr:
+            items = read_segment_crops(vr, group, rects_all)
+        t1 = time.perf_counter()
+        for b in range(0, len(items), bs):
+            out.append(embedder.embed_batch(items[b:b + bs]))
+        t_read, t_embed = t_read + t1 - t0, t_embed + time.perf_counter() - t1
+        del items
+    return np.concatenate(out), t_read, t_embed
 
 
 class Predictor:
@@ -322,22 +470,36 @@ class Predictor:
             detector = self._make_detector(info)
         extractor = None if self.dense else self.localizer.feature_extractor(info.fps)
         features: list[np.ndarray] = []
-        chunks = prefetch(vr.iter_chunks(self.config.chunk_size), self.config.prefetch_chunks)
-        with bar(info.n_frames, f"{Path(info.path).name}: detect+features", disable=self._no_bar()) as pbar:
-            while True:
-                with timer.stage("decode"):
-                    item = next(chunks, None)
-                if item is None:
-                    break
-                start, frames = item
-                with timer.stage("detect"):
-                    boxes = detector.process(start, frames)
-                if extractor is not None:
-                    with timer.stage("features"):
-                        features.append(np.asarray(extractor.process(start, frames, boxes), np.float32))
-                pbar.update(len(frames))
-                if progress is not None:
-                    progress(start + len(frames), info.n_frames)
+        cfg = self.config
+        source = None
+        if cfg.decode_process and cfg.prefetch_chunks and ProcessChunks.available():
+            vr.close()  # the child opens its own reader
+            source = ProcessChunks(info.path, info, cfg.chunk_size, cfg.prefetch_chunks, cfg.stream_backend)
+            chunks = iter(source)
+        else:
+            chunks = prefetch(vr.iter_chunks(cfg.chunk_size), cfg.prefetch_chunks)
+        try:
+            with bar(info.n_frames, f"{Path(info.path).name}: detect+features", disable=self._no_bar()) as pbar:
+                while True:
+                    with timer.stage("decode"):
+                        item = next(chunks, None)
+                    if item is None:
+                        break
+                    start, frames = item
+                    with timer.stage("detect"):
+                        boxes = detector.process(start, frames)
+                    if extractor is not None:
+                        with timer.stage("features"):
+                            features.append(np.asarray(extractor.process(start, frames, boxes), np.float32))
+                    pbar.update(len(frames))
+                    if progress is not None:
+                        progress(start + len(frames), info.n_frames)
+                    del frames, item
+        finally:
+            if extractor is not None:
+                extractor.reset()  # drops its references to past frames (views of the shared buffers)
+            if source is not None:
+                source.close()
         with timer.stage("detect"):
             track = detector.finalize()
         feats = np.concatenate(features) if features else None
@@ -375,6 +537,16 @@ class Predictor:
             return []  # shorter than one stage-2 window: nothing can be classified
         with timer.stage("read_clips"):
             rects_all = crop_boxes(np.asarray(track.boxes, np.float64), info.width, info.height, self.crop_policy)
+
+        def crop_bytes(seg):
+            r = rects_all[seg[0]:seg[1] + 1]
+            return (seg[1] - seg[0] + 1) * 3 * float(r[:, 2].max() - r[:, 0].min()) * float(r[:, 3].max() - r[:, 1].min())
+
+        # forked workers only for the numpy/OpenCV fast embedder: a torch embedder's thread pool
+        # does not survive fork reliably
+        if (self.config.stage2_workers > 0 and len(segments) > 1 and ProcessChunks.available()
+                and getattr(self.classifier.embedder, "kind", None) == "fast"):
+            return self._classify_in_workers(video, segments, rects_all, crop_bytes, info, timer)
         out: list[Interval] = []
         bs = self.config.batch_size
         with bar(len(segments), f"{Path(info.path).name}: classify", unit="segment",
@@ -384,10 +556,6 @@ class Predictor:
                 # an open decord reader keeps decoding ahead meanwhile (unbounded memory)
                 with VideoReader(video) as vr:
                     return group, read_segment_crops(vr, group, rects_all)
-
-            def crop_bytes(seg):
-                r = rects_all[seg[0]:seg[1] + 1]
-                return (seg[1] - seg[0] + 1) * 3 * float(r[:, 2].max() - r[:, 0].min()) * float(r[:, 3].max() - r[:, 1].min())
 
             groups = read_groups(sorted(segments), self.config.read_gap_frames,
                                  self.config.read_group_mb * 2**20, crop_bytes)
@@ -412,6 +580,50 @@ class Predictor:
                         out.append(Interval(int(s), int(e), str(label), float(conf)))
                     pbar.update(len(batch))
                 del items
+        return out
+
+    def _labelled(self, segments, labels, confs) -> list[Interval]:
+        return [Interval(int(s), int(e), str(label), float(conf)) for (s, e), label, conf in zip(segments, labels, confs)
+                if label in self.classes or self.config.keep_unknown]
+
+    def _classify_in_workers(self, video: Path, segments: list[tuple[int, int]], rects_all: np.ndarray,
+                             crop_bytes, info: VideoInfo, timer: StageTimer) -> list[Interval]:
+        """Stage 2 in ``stage2_workers`` forked processes: each re-reads a contiguous run of the
+        candidate segments and embeds it (the embedder is Python-heavy: threads would share one
+        core through the GIL). Same segments, same order, same embeddings as in-process; each
+        worker holds at most one read group (``read_group_mb``) of mouse crops.
+
+        Timing: ``embed`` is the wall time spent waiting for the workers (reading and embedding
+        overlap there); the workers' own summed times are reported as ``read_clips (workers)``
+        and ``embed (workers)``.
+        """
+        import multiprocessing as mp
+
+        cfg = self.config
+        tasks = split_tasks(segments, cfg.stage2_workers)
+        _STAGE2.update(video=str(video), rects=rects_all, embedder=self.classifier.embedder,
+                       batch_size=cfg.batch_size, read_gap=cfg.read_gap_frames,
+                       max_bytes=cfg.read_group_mb * 2**20, cost=crop_bytes)
+        out: list[Interval] = []
+        pool = mp.get_context("fork").Pool(min(cfg.stage2_workers, len(tasks)))
+        try:
+            with bar(len(segments), f"{Path(info.path).name}: classify", unit="segment",
+                     disable=self._no_bar()) as pbar:
+                results = pool.imap(_stage2_task, tasks)  # in task order: same output order as in-process
+                for task in tasks:
+                    with timer.stage("embed"):
+                        emb, t_read, t_embed = next(results)
+                    timer.add("read_clips (workers)", t_read)
+                    timer.add("embed (workers)", t_embed)
+                    with timer.stage("classify"):
+                        labels, confs = self.classifier.predict(emb)
+                    out += self._labelled(task, labels, confs)
+                    pbar.update(len(task))
+            pool.close()
+        finally:
+            pool.terminate()
+            pool.join()
+            _STAGE2.clear()
         return out
 
     def _no_bar(self) -> bool | None:
