@@ -233,7 +233,17 @@ class VideoReader:
         else:
             yield from self._iter_av(start, stop)
 
-    def _iter_av(self, start: int, stop: int) -> Iterator[np.ndarray]:
+    def iter_frames_pts(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[np.ndarray, int | None]]:
+        """Like :meth:`iter_frames`, with each frame's presentation timestamp (PyAV backend;
+        ``None`` with decord). A table of them lets :func:`iter_av_range` seek to exact frames."""
+        if self._decord is not None:
+            for frame in self.iter_frames(start, stop):
+                yield frame, None
+        else:
+            stop = self.info.n_frames if stop is None else min(stop, self.info.n_frames)
+            yield from self._iter_av(start, stop, with_pts=True)
+
+    def _iter_av(self, start: int, stop: int, with_pts: bool = False) -> Iterator[np.ndarray]:
         import av
 
         container = self._av_container
@@ -249,9 +259,10 @@ class VideoReader:
                     if frame.width == w and frame.height == h:
                         # no size arguments at native size: same pixels, ~2x cheaper conversion
                         # (PyAV then skips its scaling set-up; measured 0.15 vs 0.31 ms/frame 640x480)
-                        yield frame.to_ndarray(format="rgb24")
+                        rgb = frame.to_ndarray(format="rgb24")
                     else:
-                        yield frame.to_ndarray(format="rgb24", width=w, height=h)
+                        rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
+                    yield (rgb, frame.pts) if with_pts else rgb
                 i += 1
         except av.error.FFmpegError as exc:
             raise VideoError(f"decode failed near frame {i}: {exc}", self.path) from None
@@ -312,6 +323,70 @@ class VideoReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def iter_av_range(path: str | Path, pts: Sequence[int], start: int, stop: int) -> Iterator[tuple[int, "av.VideoFrame"]]:
+    """Decoded (not converted) PyAV frames ``start..stop-1`` given the video's frame timestamps.
+
+    ``pts`` holds every frame's presentation timestamp as a sequential decode saw them
+    (:meth:`VideoReader.iter_frames_pts`). One seek to the key frame before ``start``, then
+    decoding forward; frames are matched by timestamp, so the indices are exactly those of the
+    sequential decode. A frame that does not come where expected is a :class:`VideoError`
+    (callers then read another way).
+    """
+    import av
+
+    if not 0 <= start < stop <= len(pts):
+        raise VideoError(f"frame range [{start}, {stop}) outside [0, {len(pts)})", path)
+    want = {int(pts[i]): i for i in range(start, stop)}
+    last = int(pts[stop - 1])
+    expect = start
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            container.seek(int(pts[start]), stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                i = want.get(frame.pts)
+                if i is None:
+                    if frame.pts is not None and frame.pts > last:
+                        break
+                    continue  # decoded on the way from the key frame
+                if i != expect:
+                    raise VideoError(f"frame {expect} not found after seeking (got {i})", path)
+                yield i, frame
+                expect += 1
+                if expect >= stop:
+                    return
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"decode failed near frame {expect}: {exc}", path) from None
+    raise VideoError(f"frame {expect} not found after seeking (stream ended)", path)
+
+
+def crop_rgb(frame, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
+    """RGB pixels ``[y1:y2, x1:x2]`` of a decoded PyAV frame, converting only that region.
+
+    For yuv420p frames of even size the region (widened to even edges) is cut from the Y/U/V
+    planes and converted alone: the same pixels as converting the whole frame and cropping
+    (FFmpeg converts each 2x2 block from its own chroma sample; checked by the callers and in
+    tests), at a fraction of the cost for a mouse-sized region. Other formats: whole frame.
+    """
+    W, H = frame.width, frame.height
+    if frame.format.name != "yuv420p" or W % 2 or H % 2:
+        return frame.to_ndarray(format="rgb24")[y1:y2, x1:x2]
+    ex1, ey1 = x1 & ~1, y1 & ~1
+    ex2, ey2 = min(W, x2 + (x2 & 1)), min(H, y2 + (y2 & 1))
+    planes = []
+    for k, (a, b, c, d) in enumerate(((ey1, ey2, ex1, ex2), (ey1 // 2, ey2 // 2, ex1 // 2, ex2 // 2))
+                                     + ((ey1 // 2, ey2 // 2, ex1 // 2, ex2 // 2),)):
+        pl = frame.planes[k]
+        arr = np.frombuffer(pl, np.uint8).reshape(-1, pl.line_size)
+        planes.append(arr[a:b, c:d].ravel())
+    h, w = ey2 - ey1, ex2 - ex1
+    import av
+
+    sub = av.VideoFrame.from_ndarray(np.concatenate(planes).reshape(h * 3 // 2, w), format="yuv420p")
+    sub.colorspace, sub.color_range = frame.colorspace, frame.color_range
+    return sub.to_ndarray(format="rgb24")[y1 - ey1:y2 - ey1, x1 - ex1:x2 - ex1]
 
 
 def _short_error(exc: BaseException, path: Path) -> str:

@@ -182,6 +182,7 @@ class ProcessChunks:
         self.hold = 1 + int(np.ceil(keep_frames / self.chunk_size))
         self.n_slots = max(1, depth) + self.hold
         self.shape = (self.n_slots, self.chunk_size, info.height, info.width, 3)
+        self.pts: list[int] | None = []  # every frame's timestamp (PyAV), for exact seeks in stage 2
         self._mm = mmap.mmap(-1, int(np.prod(self.shape)))  # MAP_SHARED|MAP_ANONYMOUS: inherited by fork
         self.buf = np.frombuffer(self._mm, np.uint8).reshape(self.shape)
         ctx = mp.get_context("fork")
@@ -204,8 +205,8 @@ class ProcessChunks:
 
         try:
             with VideoReader(self.path, backend=self.backend) as vr:
-                slot, k, start = None, 0, 0
-                for frame in vr.iter_frames():
+                slot, k, start, pts = None, 0, 0, []
+                for frame, ts in vr.iter_frames_pts():
                     if slot is None:
                         slot = self._free_r.recv()
                         if slot is None:  # the consumer stopped early
@@ -214,12 +215,13 @@ class ProcessChunks:
                         raise VideoError(f"frame size changed mid-stream to {frame.shape[1]}x{frame.shape[0]}",
                                          self.path)
                     self.buf[slot, k] = frame
+                    pts.append(ts)
                     k += 1
                     if k == self.chunk_size:
-                        self._full_w.send((slot, start, k))
-                        slot, start, k = None, start + k, 0
+                        self._full_w.send((slot, start, k, pts))
+                        slot, start, k, pts = None, start + k, 0, []
                 if k:
-                    self._full_w.send((slot, start, k))
+                    self._full_w.send((slot, start, k, pts))
             self._full_w.send(None)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             self._full_w.send(("error", str(exc)))
@@ -237,7 +239,12 @@ class ProcessChunks:
                 return
             if msg[0] == "error":
                 raise VideoError(f"decoding in the background failed: {msg[1]}", self.path)
-            slot, start, n = msg
+            slot, start, n, pts = msg
+            if self.pts is not None:
+                if any(t is None for t in pts):
+                    self.pts = None
+                else:
+                    self.pts.extend(pts)
             while len(held) >= self.hold:
                 self._free_w.send(held.popleft())
             held.append(slot)
@@ -356,14 +363,70 @@ def _stage2_task(task: list[tuple[int, int]]) -> tuple[np.ndarray, float, float]
     out, t_read, t_embed = [], 0.0, 0.0
     for group in read_groups(task, st["read_gap"], st["max_bytes"], st["cost"]):
         t0 = time.perf_counter()
-        with VideoReader(st["video"]) as vr:
-            items = read_segment_crops(vr, group, rects_all)
+        items = read_group(st["video"], group, rects_all, st["pts"])
         t1 = time.perf_counter()
         for b in range(0, len(items), bs):
             out.append(embedder.embed_batch(items[b:b + bs]))
         t_read, t_embed = t_read + t1 - t0, t_embed + time.perf_counter() - t1
         del items
     return np.concatenate(out), t_read, t_embed
+
+
+def read_segment_crops_av(video: str | Path, group: list[tuple[int, int]], rects_all: np.ndarray,
+                          pts: Sequence[int]) -> list:
+    """:func:`read_segment_crops` with PyAV, seeking by the streaming pass's frame timestamps.
+
+    Cheaper than decoding full RGB frames: frames in the gaps between segments are decoded but
+    never converted, and of the others only the bounding box of the crop unions needed there is
+    converted (:func:`mouseact.video.crop_rgb`). The first frame of every read is also converted
+    whole and compared: if the region conversion ever differs, the read converts whole frames.
+    """
+    from mouseact.video import crop_rgb, iter_av_range
+
+    lo, hi = min(s for s, _ in group), max(e for _, e in group)
+    unions, crops = [], []
+    for s, e in group:
+        r = rects_all[s:e + 1]
+        u = np.array([r[:, 0].min(), r[:, 1].min(), r[:, 2].max(), r[:, 3].max()])
+        unions.append(u)
+        crops.append(np.empty((e - s + 1, u[3] - u[1], u[2] - u[0], 3), np.uint8))
+    starts = np.array([s for s, _ in group])
+    ends = np.array([e for _, e in group])
+    u_all = np.array(unions)
+    exact: bool | None = None  # region conversion checked against the whole frame?
+    for i, frame in iter_av_range(video, pts, lo, hi + 1):
+        ks = np.flatnonzero((starts <= i) & (ends >= i))
+        if not len(ks):
+            continue  # a gap frame: decoded on the way, never converted
+        bx1, by1 = (int(v) for v in u_all[ks, :2].min(0))
+        bx2, by2 = (int(v) for v in u_all[ks, 2:].max(0))
+        if exact is None:
+            full = frame.to_ndarray(format="rgb24")
+            exact = np.array_equal(crop_rgb(frame, bx1, by1, bx2, by2), full[by1:by2, bx1:bx2])
+            region = full[by1:by2, bx1:bx2]
+        elif exact:
+            region = crop_rgb(frame, bx1, by1, bx2, by2)
+        else:
+            region = frame.to_ndarray(format="rgb24")[by1:by2, bx1:bx2]
+        for k in ks:
+            x1, y1, x2, y2 = unions[k]
+            crops[k][i - starts[k]] = region[y1 - by1:y2 - by1, x1 - bx1:x2 - bx1]
+    return [(c, rects_all[s:e + 1] - np.array([u[0], u[1], u[0], u[1]]))
+            for c, u, (s, e) in zip(crops, unions, group)]
+
+
+def read_group(video: str | Path, group: list[tuple[int, int]], rects_all: np.ndarray,
+               pts: Sequence[int] | None = None) -> list:
+    """One group's crops: by timestamp with PyAV when the pass recorded them, else (or when that
+    fails) with a fresh :class:`VideoReader`, closed before the embedder runs (an open decord
+    reader keeps decoding ahead meanwhile: unbounded memory)."""
+    if pts is not None:
+        try:
+            return read_segment_crops_av(video, group, rects_all, pts)
+        except VideoError:
+            pass
+    with VideoReader(video) as vr:
+        return read_segment_crops(vr, group, rects_all)
 
 
 class Predictor:
@@ -447,7 +510,7 @@ class Predictor:
         # of the arena video). PyAV decodes only what is asked for.
         with VideoReader(video, backend=cfg.stream_backend) as vr:
             info = vr.info
-            track, features = self._streaming_pass(vr, timer, progress)
+            track, features, pts = self._streaming_pass(vr, timer, progress)
             n, fps = info.n_frames, info.fps
             if self.dense:
                 segments = dense_windows(n, self.segment_frames(fps), max(1, int(round(cfg.dense_stride_s * fps))))
@@ -455,7 +518,7 @@ class Predictor:
                 with timer.stage("localize"):
                     segments = self._proposals(features, fps)
         del features
-        candidates = self._classify_segments(video, segments, track, info, timer)
+        candidates = self._classify_segments(video, segments, track, info, timer, pts)
         with timer.stage("postprocess"):
             intervals = postprocess.run(candidates, n, fps, cfg.postprocess, self.classes)
         steps = {step: round(1000 * sum(timer.seconds.get(s, 0.0) for s in parts) / n, 3)
@@ -503,7 +566,10 @@ class Predictor:
         with timer.stage("detect"):
             track = detector.finalize()
         feats = np.concatenate(features) if features else None
-        return track, feats
+        pts = source.pts if source is not None else None
+        if pts is not None and (len(pts) != info.n_frames or np.any(np.diff(pts) <= 0)):
+            pts = None  # not one increasing timestamp per frame: stage 2 reads without seeking by them
+        return track, feats, pts
 
     def segment_frames(self, fps: float) -> int:
         """Stage-2 segment length in frames: ``segment_s``, but never below the embedder's minimum."""
@@ -523,7 +589,7 @@ class Predictor:
         return sorted(set(out))
 
     def _classify_segments(self, video: Path, segments: list[tuple[int, int]], track, info: VideoInfo,
-                           timer: StageTimer) -> list[Interval]:
+                           timer: StageTimer, pts: Sequence[int] | None = None) -> list[Interval]:
         """Stage 2 on each segment: its consecutive frames re-read by random access.
 
         Crop rectangles are the training ones: ``crop_boxes`` of the track with the classifier's
@@ -546,16 +612,13 @@ class Predictor:
         # does not survive fork reliably
         if (self.config.stage2_workers > 0 and len(segments) > 1 and ProcessChunks.available()
                 and getattr(self.classifier.embedder, "kind", None) == "fast"):
-            return self._classify_in_workers(video, segments, rects_all, crop_bytes, info, timer)
+            return self._classify_in_workers(video, segments, rects_all, crop_bytes, info, timer, pts)
         out: list[Interval] = []
         bs = self.config.batch_size
         with bar(len(segments), f"{Path(info.path).name}: classify", unit="segment",
                  disable=self._no_bar()) as pbar:
             def read(group):
-                # a fresh reader per group, closed before the (possibly slow) embedder runs:
-                # an open decord reader keeps decoding ahead meanwhile (unbounded memory)
-                with VideoReader(video) as vr:
-                    return group, read_segment_crops(vr, group, rects_all)
+                return group, read_group(video, group, rects_all, pts)
 
             groups = read_groups(sorted(segments), self.config.read_gap_frames,
                                  self.config.read_group_mb * 2**20, crop_bytes)
@@ -587,7 +650,7 @@ class Predictor:
                 if label in self.classes or self.config.keep_unknown]
 
     def _classify_in_workers(self, video: Path, segments: list[tuple[int, int]], rects_all: np.ndarray,
-                             crop_bytes, info: VideoInfo, timer: StageTimer) -> list[Interval]:
+                             crop_bytes, info: VideoInfo, timer: StageTimer, pts=None) -> list[Interval]:
         """Stage 2 in ``stage2_workers`` forked processes: each re-reads a contiguous run of the
         candidate segments and embeds it (the embedder is Python-heavy: threads would share one
         core through the GIL). Same segments, same order, same embeddings as in-process; each
@@ -601,7 +664,7 @@ class Predictor:
 
         cfg = self.config
         tasks = split_tasks(segments, cfg.stage2_workers)
-        _STAGE2.update(video=str(video), rects=rects_all, embedder=self.classifier.embedder,
+        _STAGE2.update(video=str(video), rects=rects_all, embedder=self.classifier.embedder, pts=pts,
                        batch_size=cfg.batch_size, read_gap=cfg.read_gap_frames,
                        max_bytes=cfg.read_group_mb * 2**20, cost=crop_bytes)
         out: list[Interval] = []

@@ -134,6 +134,29 @@ def _band_power(x: np.ndarray) -> np.ndarray:
     return np.array([t.sum() for t in thirds]) / p.sum()
 
 
+class _SharedFind:
+    """What overlapping windows of one segment share in ``FastEmbedder._find`` (speed only):
+    find-size crops made once per frame, and boxes keyed by (frame, floor-colour key)."""
+
+    def __init__(self, frames: np.ndarray, rects: np.ndarray, size: int):
+        self.frames, self.rects, self.size = frames, rects, size
+        self._crops: dict[int, np.ndarray] = {}
+        self.boxes: dict[tuple, np.ndarray] = {}
+        self.offset = 0
+
+    def at(self, offset: int) -> _SharedFind:
+        self.offset = offset
+        return self
+
+    def crops(self, n: int) -> np.ndarray:
+        idx = range(self.offset, self.offset + n)
+        todo = [i for i in idx if i not in self._crops]
+        if todo:
+            for i, crop in zip(todo, apply_crop(self.frames[todo], self.rects[todo], self.size)):
+                self._crops[i] = crop
+        return np.stack([self._crops[i] for i in idx])
+
+
 class FastEmbedder:
     kind = "fast"
 
@@ -153,20 +176,36 @@ class FastEmbedder:
     def embed_segment(self, frames: np.ndarray, rects: np.ndarray) -> np.ndarray:
         n = self.cfg.n_frames
         starts = window_starts(len(frames), n, self.cfg.max_windows)
-        return np.mean([self._window(frames[s : s + n], rects[s : s + n]) for s in starts], axis=0)
+        # Overlapping windows share frames: each frame's find-size crop is made once per segment,
+        # and its silhouette found once per window floor colour (the only window-dependent input
+        # of that step). Pure speed: the vectors are the same as window by window.
+        shared = _SharedFind(frames, rects, self.cfg.find_size) if len(starts) > 1 else None
+        return np.mean(
+            [self._window(frames[s : s + n], rects[s : s + n], _shared=shared and shared.at(s)) for s in starts],
+            axis=0,
+        )
 
     # -- one window ----------------------------------------------------------------------------
-    def _find(self, frames: np.ndarray, rects: np.ndarray, return_floor: bool = False):
+    def _find(self, frames: np.ndarray, rects: np.ndarray, return_floor: bool = False, _shared=None):
         """Per-frame mouse boxes in frame pixels (NaN where nothing was found); with
         ``return_floor`` also the floor colour (median RGB of the crops) used as background."""
 
         size = self.cfg.find_size
-        crops = apply_crop(frames, rects, size)
+        crops = apply_crop(frames, rects, size) if _shared is None else _shared.crops(len(frames))
         boxes = np.full((len(frames), 4), np.nan)
         bg_rgb = np.median(crops[::4, ::4, ::4].reshape(-1, 3), axis=0)  # floor colour of the whole window
+        # what _foreground_score takes from the floor colour (its cache key across windows)
+        floor_key = (round(float(np.mean(bg_rgb))), round(float(np.max(bg_rgb) - np.min(bg_rgb))))
         for t, crop in enumerate(crops):
+            if _shared is not None:
+                known = _shared.boxes.get((_shared.offset + t, floor_key))
+                if known is not None:
+                    boxes[t] = known
+                    continue
             mask = _largest_blob(_foreground_score(crop, bg_rgb)[0], self.cfg.dark_margin)
             if mask is None:
+                if _shared is not None:
+                    _shared.boxes[(_shared.offset + t, floor_key)] = boxes[t].copy()
                 continue
             ys, xs = np.nonzero(mask)
             x1, y1, x2, y2 = rects[t]
@@ -177,13 +216,15 @@ class FastEmbedder:
                 x1 + (xs.max() + 1) * sx,
                 y1 + (ys.max() + 1) * sy,
             ]
+            if _shared is not None:
+                _shared.boxes[(_shared.offset + t, floor_key)] = boxes[t].copy()
         return (boxes, bg_rgb) if return_floor else boxes
 
-    def _window(self, frames: np.ndarray, rects: np.ndarray) -> np.ndarray:
+    def _window(self, frames: np.ndarray, rects: np.ndarray, _shared=None) -> np.ndarray:
         import cv2
 
         h, w = frames.shape[1:3]
-        boxes, floor_rgb = self._find(frames, rects, return_floor=True)
+        boxes, floor_rgb = self._find(frames, rects, return_floor=True, _shared=_shared)
         found = np.isfinite(boxes).all(1)
         if found.any():
             b = boxes[found]
@@ -275,7 +316,7 @@ class FastEmbedder:
             ]
         )
         paw_motion = (diff * pink[1:]).sum((1, 2)) / np.maximum(pcount[1:], 1) / 255.0
-        spread = np.array([np.std(np.nonzero(m)[1]) + np.std(np.nonzero(m)[0]) for m in masks]) / body
+        spread = np.array([np.std(xs) + np.std(ys) for ys, xs in map(np.nonzero, masks)]) / body
 
         series = {
             "rel_area": area / np.median(area),
@@ -299,11 +340,12 @@ class FastEmbedder:
         feats = []
         for name in PER_FRAME:
             x = np.asarray(series[name], np.float64)
+            p10, p90 = np.percentile(x, [10, 90])  # one partition for both (same values)
             feats += [
                 x.mean(),
                 x.std(),
-                np.percentile(x, 10),
-                np.percentile(x, 90),
+                p10,
+                p90,
                 np.abs(np.diff(x)).mean() if len(x) > 1 else 0.0,
             ]
         feats += list(_band_power(motion_around)) + list(_band_power(area))
