@@ -75,6 +75,8 @@ class PipelineConfig(Config):
     decode_process: bool = Field(True, description="streaming pass: decode in a child process into a shared "
                                                    "ring of chunk buffers (no GIL contention with detection; "
                                                    "Linux fork only, else a thread)")
+    feature_process: bool = Field(True, description="streaming pass (with decode_process): stage-1 features in "
+                                                    "another child process, one chunk behind the detector")
     stage2_workers: int = Field(2, ge=0, description="stage 2: worker processes that re-read and embed the "
                                                      "candidate segments (0 = in this process, reading in a thread)")
     batch_size: int = Field(8, ge=1, description="segments per stage-2 batch")
@@ -174,15 +176,16 @@ class ProcessChunks:
     """
 
     def __init__(self, path: str | Path, info: VideoInfo, chunk_size: int, depth: int, backend: str = "av",
-                 keep_frames: int = 16):
+                 keep_frames: int = 16, hold_extra: int = 0):
         import mmap
         import multiprocessing as mp
 
         self.path, self.chunk_size, self.backend = Path(path), int(chunk_size), backend
-        self.hold = 1 + int(np.ceil(keep_frames / self.chunk_size))
+        self.hold = 1 + int(np.ceil(keep_frames / self.chunk_size)) + int(hold_extra)
         self.n_slots = max(1, depth) + self.hold
         self.shape = (self.n_slots, self.chunk_size, info.height, info.width, 3)
         self.pts: list[int] | None = []  # every frame's timestamp (PyAV), for exact seeks in stage 2
+        self.last_slot = -1  # slot of the chunk yielded last (a FeatureProcess reads it from there)
         self._mm = mmap.mmap(-1, int(np.prod(self.shape)))  # MAP_SHARED|MAP_ANONYMOUS: inherited by fork
         self.buf = np.frombuffer(self._mm, np.uint8).reshape(self.shape)
         ctx = mp.get_context("fork")
@@ -240,6 +243,7 @@ class ProcessChunks:
             if msg[0] == "error":
                 raise VideoError(f"decoding in the background failed: {msg[1]}", self.path)
             slot, start, n, pts = msg
+            self.last_slot = slot
             if self.pts is not None:
                 if any(t is None for t in pts):
                     self.pts = None
@@ -270,6 +274,78 @@ class ProcessChunks:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class FeatureProcess:
+    """Stage-1 features of the chunks of a :class:`ProcessChunks` in another forked process.
+
+    The detector and the feature extractor are both many small numpy/OpenCV calls: in one
+    process they take turns on one core. Here the consumer detects chunk ``k`` while this
+    process computes the features of chunk ``k-1`` from the same shared buffers (it keeps
+    references to past frames there: the source must hold ``lag`` chunks more, see
+    ``ProcessChunks(hold_extra=...)``). Results come back in order; the same extractor object,
+    so the same numbers as in-process.
+    """
+
+    lag = 1  # chunks in flight
+
+    def __init__(self, extractor, source: ProcessChunks):
+        import multiprocessing as mp
+
+        self.extractor, self.source = extractor, source
+        ctx = mp.get_context("fork")
+        self._job_r, self._job_w = ctx.Pipe(duplex=False)
+        self._res_r, self._res_w = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=self._work, name="mouseact-features", daemon=True)
+        self._proc.start()
+        self.pending = 0
+        self.seconds = 0.0  # the worker's own time
+
+    def _work(self) -> None:  # in the child
+        import time
+
+        try:
+            while True:
+                job = self._job_r.recv()
+                if job is None:
+                    return
+                slot, start, n, boxes = job
+                t0 = time.perf_counter()
+                out = np.asarray(self.extractor.process(start, self.source.buf[slot, :n], boxes), np.float32)
+                self._res_w.send((out, time.perf_counter() - t0))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            try:
+                self._res_w.send(("error", f"{type(exc).__name__}: {exc}"))
+            except OSError:
+                pass
+
+    def submit(self, start: int, n: int, boxes: np.ndarray) -> None:
+        self._job_w.send((self.source.last_slot, start, n, np.asarray(boxes)))
+        self.pending += 1
+
+    def result(self) -> np.ndarray:
+        while not self._res_r.poll(1.0):
+            if not self._proc.is_alive() and not self._res_r.poll(0):
+                raise RuntimeError(f"feature process died (exit code {self._proc.exitcode})")
+        msg = self._res_r.recv()
+        self.pending -= 1
+        if isinstance(msg[0], str):
+            raise RuntimeError(f"feature extraction failed in the background: {msg[1]}")
+        self.seconds += msg[1]
+        return msg[0]
+
+    def close(self) -> None:
+        if self._proc is not None:
+            if self._proc.is_alive():
+                try:
+                    self._job_w.send(None)
+                except OSError:
+                    pass
+                self._proc.join(timeout=2)
+                if self._proc.is_alive():
+                    self._proc.terminate()
+                    self._proc.join(timeout=2)
+            self._proc = None
 
 
 def sample_indices(start: int, end: int, n: int) -> np.ndarray:
@@ -534,11 +610,15 @@ class Predictor:
         extractor = None if self.dense else self.localizer.feature_extractor(info.fps)
         features: list[np.ndarray] = []
         cfg = self.config
-        source = None
+        source = fproc = None
         if cfg.decode_process and cfg.prefetch_chunks and ProcessChunks.available():
             vr.close()  # the child opens its own reader
-            source = ProcessChunks(info.path, info, cfg.chunk_size, cfg.prefetch_chunks, cfg.stream_backend)
+            use_fproc = extractor is not None and cfg.feature_process
+            source = ProcessChunks(info.path, info, cfg.chunk_size, cfg.prefetch_chunks, cfg.stream_backend,
+                                   hold_extra=FeatureProcess.lag if use_fproc else 0)
             chunks = iter(source)
+            if use_fproc:
+                fproc = FeatureProcess(extractor, source)
         else:
             chunks = prefetch(vr.iter_chunks(cfg.chunk_size), cfg.prefetch_chunks)
         try:
@@ -551,14 +631,26 @@ class Predictor:
                     start, frames = item
                     with timer.stage("detect"):
                         boxes = detector.process(start, frames)
-                    if extractor is not None:
+                    if fproc is not None:
+                        with timer.stage("features"):  # waiting for the previous chunk's features
+                            if fproc.pending >= FeatureProcess.lag:
+                                features.append(fproc.result())
+                            fproc.submit(start, len(frames), boxes)
+                    elif extractor is not None:
                         with timer.stage("features"):
                             features.append(np.asarray(extractor.process(start, frames, boxes), np.float32))
                     pbar.update(len(frames))
                     if progress is not None:
                         progress(start + len(frames), info.n_frames)
                     del frames, item
+                if fproc is not None:
+                    with timer.stage("features"):
+                        while fproc.pending:
+                            features.append(fproc.result())
+                    timer.add("features (worker)", fproc.seconds)
         finally:
+            if fproc is not None:
+                fproc.close()
             if extractor is not None:
                 extractor.reset()  # drops its references to past frames (views of the shared buffers)
             if source is not None:

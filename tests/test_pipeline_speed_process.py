@@ -119,3 +119,22 @@ def test_segment_crops_by_timestamp_equal_the_decord_read(arena_video):
         b = read_segment_crops(vr, group, rects)
     for (ca, ra), (cb, rb) in zip(a, b):
         assert np.array_equal(ca, cb) and np.array_equal(ra, rb)
+
+
+def test_feature_process_gives_the_same_features(bsoid_dir):
+    """Features computed in a child process one chunk behind the detector: the same numbers
+    (up to OpenCV's run-to-run float noise, ~1e-7) and the same boxes and timestamps."""
+    from mouseact.timing import StageTimer
+
+    video = bsoid_dir / "mouse1" / "body_groom.mp4"
+    out = {}
+    for fp in (True, False):
+        pred = Predictor(progress_bars=False, overrides=[f"feature_process={str(fp).lower()}", "chunk_size=16"])
+        timer = StageTimer()
+        with VideoReader(video, backend="av") as vr:
+            out[fp] = pred._streaming_pass(vr, timer)
+        assert ("features (worker)" in timer.seconds) == fp
+    (ta, fa, pa), (tb, fb, pb) = out[True], out[False]
+    assert fa.shape == fb.shape and np.allclose(fa, fb, atol=1e-5)
+    assert np.array_equal(np.asarray(ta.boxes), np.asarray(tb.boxes), equal_nan=True)
+    assert pa is not None and pa == pb

@@ -94,7 +94,11 @@ def _largest_blob(score: np.ndarray, margin: float):
 
     # adaptive: a very dark mouse raises the bar so the faint shadow next to it stays out
     flat = score.ravel()
-    top = float(np.partition(flat, int(0.99 * (len(flat) - 1)))[int(0.99 * (len(flat) - 1))])
+    kth = int(0.99 * (len(flat) - 1))
+    if flat.dtype == np.uint8:  # the same order statistic from a histogram (no partition copy)
+        top = float(np.searchsorted(np.cumsum(np.bincount(flat, minlength=256)), kth, side="right"))
+    else:
+        top = float(np.partition(flat, kth)[kth])
     margin = max(margin, 0.4 * top)
     mask = (score > margin).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
@@ -104,9 +108,10 @@ def _largest_blob(score: np.ndarray, margin: float):
         return None
     # the component with the most mouse-score mass, not the largest: floor shadows can be big
     # but are only a little darker than the floor; a mouse is much darker or much more coloured
-    mass = np.bincount(
-        labels.ravel(), weights=np.clip(score.astype(np.float32) - margin, 0, None).ravel(), minlength=n
-    )
+    # (summed over labelled pixels only, in the same order: the same sums as over all pixels)
+    lab = labels.ravel()
+    on = lab > 0
+    mass = np.bincount(lab[on], weights=np.clip(flat[on].astype(np.float32) - margin, 0, None), minlength=n)
     k = 1 + int(np.argmax(mass[1:]))
     return labels == k
 
@@ -240,7 +245,12 @@ class FastEmbedder:
         union = np.array([ux1, uy1, ux1 + int(side), uy1 + int(side)])
         size = self.cfg.describe_size
         rgb = apply_crop(frames, union, size)
-        gray = rgb.astype(np.float32).mean(-1)
+        # = rgb.astype(np.float32).mean(-1), without the slow length-3 reduction (exact integer
+        # sums in float32, then the same correctly rounded division)
+        gray = rgb[..., 0].astype(np.float32)
+        gray += rgb[..., 1]
+        gray += rgb[..., 2]
+        gray /= np.float32(3)
 
         t_len = len(frames)
         rows = np.full((t_len, 6), np.nan)  # area, cx, cy, elong, angle, brightness
@@ -338,9 +348,15 @@ class FastEmbedder:
             "spread": spread,
         }
         feats = []
+        arrays = {name: np.asarray(series[name], np.float64) for name in PER_FRAME}
+        pct = {}  # 10th/90th percentiles, one call per series length (row by row: the same values)
+        for length in {len(x) for x in arrays.values()}:
+            names = [k for k in PER_FRAME if len(arrays[k]) == length]
+            p = np.percentile(np.stack([arrays[k] for k in names]), [10, 90], axis=1)
+            pct.update({k: (p[0, j], p[1, j]) for j, k in enumerate(names)})
         for name in PER_FRAME:
-            x = np.asarray(series[name], np.float64)
-            p10, p90 = np.percentile(x, [10, 90])  # one partition for both (same values)
+            x = arrays[name]
+            p10, p90 = pct[name]
             feats += [
                 x.mean(),
                 x.std(),
