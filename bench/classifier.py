@@ -1,8 +1,11 @@
 """Stage-2 classifier benchmark on the B-SOiD clips → docs/benchmarks/06-classifier.md.
 
-    nice -n 10 .venv/bin/python bench/classifier.py [--cache DIR] [--seeds 5]
+    nice -n 10 .venv/bin/python bench/classifier.py [--cache DIR] [--seeds 5] [--skip-embedder-variants]
 
-* clip top-1 / macro F1, train on mouse1 → test on mouse2 and the reverse, per head (fast embedder);
+* clip top-1 / macro F1, train on mouse1 → test on mouse2 and the reverse, per head (fast embedder),
+  with the committed default model's training config (augmentation, standardisation) and without;
+* augmentation (left-right mirror, speed 0.5x/2x) × standardisation (training statistics,
+  per video) × head, and the seed/k spread of the MLP and k-means heads;
 * few-shot: k = 1, 3 windows per class drawn from the training animal vs the full-data head;
 * the pipeline path (one embed_batch call on the whole clip) vs the mean of window probabilities;
 * other embedders / standardisations / heads measured on the same leave-one-mouse-out split
@@ -105,7 +108,7 @@ def flow_windows(clips, classes, cache_dir: Path, stride: int = 8):
     from mouseact.classifier.embedders import check_item
     from mouseact.video import VideoReader
 
-    path = Path(cache_dir) / f"flow-v1-stride{stride}.npz"
+    path = Path(cache_dir) / f"flow-v2-moving-stride{stride}.npz"  # v2: the clips' moving frames only
     if path.is_file():
         d = np.load(path)
         return d["x"], d["y"], d["clip"], d["group"], float(d["win_per_s"])
@@ -115,7 +118,7 @@ def flow_windows(clips, classes, cache_dir: Path, stride: int = 8):
     t0, n = time.perf_counter(), 0
     for ci, c in enumerate(clips):
         with VideoReader(c.video) as vr:
-            fr = vr.get_frames(range(vr.info.n_frames))
+            fr = vr.get_frames(range(c.start, (vr.info.n_frames - 1 if c.end is None else c.end) + 1))
         for s in window_starts(len(fr), 16, stride):
             f, r = check_item(fr[s : s + 16], whole_frame_rect(fr), 16)
             xs.append(np.concatenate([flow_features(aligner.aligned_crops(f, r)), fast._window(f, r)]))
@@ -134,15 +137,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "mouseact-bench-embeddings"))
     ap.add_argument("--seeds", type=int, default=5, help="random draws per few-shot setting")
+    ap.add_argument(
+        "--skip-embedder-variants",
+        action="store_true",
+        help="skip the slow appearance / optical-flow section (its table is then missing from the doc)",
+    )
     args = ap.parse_args()
 
-    from mouseact.classifier import HeadConfig, make_embedder, whole_frame_rect
+    from mouseact import modelcard
+    from mouseact.classifier import DEFAULT_MODEL_DIR, HeadConfig, make_embedder, whole_frame_rect
     from mouseact.classifier.cache import EmbeddingCache
     from mouseact.classifier.data import bsoid_clips
     from mouseact.classifier.heads import UNKNOWN, expected_calibration_error
     from mouseact.classifier.model import Classifier
     from mouseact.classifier.train_run import subset
-    from mouseact.classifier.training import TrainConfig, clip_predictions, clip_scores, embed, fit_windows
+    from mouseact.classifier.training import (
+        TrainConfig,
+        clip_predictions,
+        clip_scores,
+        embed,
+        embed_augmented,
+        fit_windows,
+    )
     from mouseact.crop import CropPolicy
     from mouseact.video import VideoReader
 
@@ -150,8 +166,13 @@ def main() -> None:
     classes = sorted({c.label for c in clips})
     policy = CropPolicy()
     emb = make_embedder("fast")
-    cfg = TrainConfig()
-    w = embed(clips, classes, emb, cfg, policy, EmbeddingCache(args.cache))
+    # the committed default model's training config (augmentation, standardisation, heads)
+    default_card = modelcard.load(DEFAULT_MODEL_DIR, "classifier")
+    dcfg = TrainConfig(**default_card["training"]["config"])
+    cfg = TrainConfig(window=dcfg.window, stride=dcfg.stride)
+    cache = EmbeddingCache(args.cache)
+    w = embed(clips, classes, emb, cfg, policy, cache)
+    extra = embed_augmented(clips, classes, emb, dcfg, policy, cache)
     lines = [
         "## 06 Stage-2 classifier (B-SOiD clips)",
         "",
@@ -169,48 +190,69 @@ def main() -> None:
         return tr, te, subset(w, tr), subset(w, te)
 
     # -- full heads ----------------------------------------------------------------------------
+    dh = dcfg.head
     lines += [
         "### Leave one mouse out, per head",
         "",
-        "| head | train→test | clip top-1 | clip top-3 | clip macro F1 | window top-1 | unknown share | test ECE |",
-        "|---|---|---|---|---|---|---|---|",
+        f"*default training*: the committed model's config — left-right mirror augmentation "
+        f"{'on' if dcfg.augment_mirror else 'off'}, speeds {dcfg.augment_speeds or 'none'}, standardisation "
+        f"`{dh.standardise}`, auto few-shot head `{dh.few_shot_head}` (k={dh.kmeans_k}). With `per_video` the "
+        "test animal's windows are z-scored by their own statistics (all 11 clips of the test folder stand "
+        "for one video). *plain*: no augmentation, training-animal statistics (the previous default). "
+        "Window ECE = expected calibration error of the window probabilities on the test animal.",
+        "",
+        "| training | head | train→test | clip top-1 | clip top-3 | clip macro F1 | window top-1 | unknown share | test ECE |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     summary = {}
-    for head in ("auto", "mlp", "prototype", "kmeans"):
-        tops = []
-        for tr_g in ("mouse1", "mouse2"):
-            tr, te, wtr, wte = split(tr_g)
-            model, info = fit_windows(
-                wtr, [clips[i] for i in tr], classes, emb, policy, TrainConfig(head=HeadConfig(head=head))
-            )
-            proba = clip_predictions(model, wte, len(te))
-            y = np.array([classes.index(clips[i].label) for i in te])
-            s = clip_scores(y, proba, classes)
-            pw = model.predict_proba(wte.x)
-            labels, _ = model.predict(wte.x)
-            unk = np.mean([lab == UNKNOWN for lab in labels])
-            te_g = "mouse2" if tr_g == "mouse1" else "mouse1"
-            lines.append(
-                f"| {head} | {tr_g}→{te_g} | {s['top1']:.2f} | {s['top3']:.2f} | {s['macro_f1']:.2f} | "
-                f"{(pw.argmax(1) == wte.y).mean():.2f} | {unk:.2f} | {expected_calibration_error(pw, wte.y):.2f} |"
-            )
-            tops.append(s["top1"])
-        summary[head] = np.mean(tops)
+    plain_summary = {}
+    for setting in ("default", "plain"):
+        for head in ("auto", "mlp", "prototype", "kmeans"):
+            tops = []
+            for tr_g in ("mouse1", "mouse2"):
+                tr, te, wtr, wte = split(tr_g)
+                if setting == "default":
+                    tcfg = dcfg.model_copy(update={"head": dh.model_copy(update={"head": head})})
+                    ex = subset(extra, tr)
+                else:
+                    tcfg, ex = TrainConfig(head=HeadConfig(head=head)), None
+                model, info = fit_windows(wtr, [clips[i] for i in tr], classes, emb, policy, tcfg, ex)
+                proba = clip_predictions(model, wte, len(te))
+                y = np.array([classes.index(clips[i].label) for i in te])
+                s = clip_scores(y, proba, classes)
+                pw = model.predict_proba(wte.x, wte.x)
+                labels, _ = model.predict(wte.x, wte.x)
+                unk = np.mean([lab == UNKNOWN for lab in labels])
+                te_g = "mouse2" if tr_g == "mouse1" else "mouse1"
+                lines.append(
+                    f"| {setting} | {head} | {tr_g}→{te_g} | {s['top1']:.2f} | {s['top3']:.2f} | {s['macro_f1']:.2f} | "
+                    f"{(pw.argmax(1) == wte.y).mean():.2f} | {unk:.2f} | {expected_calibration_error(pw, wte.y):.2f} |"
+                )
+                tops.append(s["top1"])
+            (summary if setting == "default" else plain_summary)[head] = np.mean(tops)
     lines += [
         "",
-        "Mean clip top-1 over both directions: " + ", ".join(f"{h} {v:.2f}" for h, v in summary.items()),
+        "Mean clip top-1 over both directions, default training: "
+        + ", ".join(f"{h} {v:.2f}" for h, v in summary.items())
+        + "; plain: "
+        + ", ".join(f"{h} {v:.2f}" for h, v in plain_summary.items()),
         "",
     ]
 
+    # -- augmentation x standardisation x head ---------------------------------------------------
+    lines += augmentation_section(clips, classes, w, emb, policy, cache, split)
+
     # -- other embedders, standardisations, heads (same split) ----------------------------------
-    lines += variants_section(clips, classes, w, args.cache)
+    if not args.skip_embedder_variants:
+        lines += variants_section(clips, classes, w, args.cache)
 
     # -- few-shot ------------------------------------------------------------------------------
     lines += [
         "### Few-shot: k windows per class from the training animal",
         "",
         "A *shot* is one 16-frame window (about 1 s); each animal has one clip per behaviour, so "
-        "k clips per class do not exist in this data. Mean over "
+        "k clips per class do not exist in this data (plain training: no augmentation, training-animal "
+        "statistics). Mean over "
         f"{args.seeds} draws × both directions; clip top-1 on the other animal.",
         "",
         "| k | prototype | kmeans (k=3 centroids) | mlp |",
@@ -238,33 +280,65 @@ def main() -> None:
             row[head] = np.mean(res)
         lines.append(f"| {k} | {row['prototype']:.2f} | {row['kmeans']:.2f} | {row['mlp']:.2f} |")
     lines += [
-        f"| all windows | {summary['prototype']:.2f} | {summary['kmeans']:.2f} | {summary['mlp']:.2f} |",
+        f"| all windows | {plain_summary['prototype']:.2f} | {plain_summary['kmeans']:.2f} | {plain_summary['mlp']:.2f} |",
         "",
     ]
 
     # -- pipeline path ------------------------------------------------------------------------
-    tr, te, wtr, wte = split("mouse1")
-    model, _ = fit_windows(wtr, [clips[i] for i in tr], classes, emb, policy, TrainConfig())
-    whole = []
+    whole = np.zeros((len(clips), emb.dim), np.float32)
     t0 = time.perf_counter()
     n_frames_total = 0
-    for i in te:
-        with VideoReader(clips[i].video) as vr:
-            fr = vr.get_frames(range(vr.info.n_frames))
+    for i, c in enumerate(clips):
+        with VideoReader(c.video) as vr:
+            fr = vr.get_frames(range(c.start, (vr.info.n_frames - 1 if c.end is None else c.end) + 1))
         n_frames_total += len(fr)
-        whole.append(emb.embed_batch([(fr, whole_frame_rect(fr))])[0])
+        whole[i] = emb.embed_batch([(fr, whole_frame_rect(fr))])[0]
     t_whole = time.perf_counter() - t0
-    y = np.array([classes.index(clips[i].label) for i in te])
-    s_whole = clip_scores(y, model.predict_proba(np.stack(whole)), classes)
-    s_win = clip_scores(y, clip_predictions(model, wte, len(te)), classes)
+    prow = {}
+    for setting in ("default", "plain"):
+        for tr_g in ("mouse1", "mouse2"):
+            tr, te, wtr, wte = split(tr_g)
+            if setting == "default":
+                model, _ = fit_windows(
+                    wtr, [clips[i] for i in tr], classes, emb, policy, dcfg, subset(extra, tr)
+                )
+            else:
+                model, _ = fit_windows(wtr, [clips[i] for i in tr], classes, emb, policy, TrainConfig())
+            y = np.array([classes.index(clips[i].label) for i in te])
+            xw = whole[te]
+            prow.setdefault(setting, []).append(
+                [
+                    clip_scores(y, clip_predictions(model, wte, len(te)), classes)["top1"],
+                    clip_scores(y, clip_predictions(model, wte, len(te), video=False), classes)["top1"],
+                    clip_scores(y, model.predict_proba(xw, wte.x), classes)["top1"],
+                    clip_scores(y, model.predict_proba(xw, xw), classes)["top1"],
+                    clip_scores(y, model.predict_proba(xw), classes)["top1"],
+                ]
+            )
     lines += [
-        "### Pipeline path (mouse1→mouse2)",
+        "### Pipeline path",
         "",
-        f"One `embed_batch` item per whole clip (windows averaged in embedding space, at most "
-        f"{emb.cfg.max_windows} windows; {n_frames_total / t_whole:.0f} frames/s incl. decode): clip top-1 {s_whole['top1']:.2f}, macro F1 {s_whole['macro_f1']:.2f}; "
-        f"mean of window probabilities (every window): top-1 {s_win['top1']:.2f}, macro F1 {s_win['macro_f1']:.2f}.",
+        "Clip top-1, mouse1→mouse2 / mouse2→mouse1. *windows*: every 16-frame window scored, clip = mean "
+        "of its windows' probabilities (the tables above). *whole clip*: one `embed_batch` item per clip "
+        f"(its moving frames; windows averaged in embedding space, at most {emb.cfg.max_windows}; "
+        f"{n_frames_total / t_whole:.0f} frames/s incl. decode), as the pipeline embeds a candidate segment. "
+        "*video statistics*: a `per_video` model z-scores by the statistics of the rows passed as "
+        "`video_embeddings`: the test animal's 16-frame windows (as in training), or the 11 whole-clip "
+        "vectors themselves; *none*: `predict(emb)` without them falls back to the training statistics — "
+        "what the pipeline does today (it classifies each batch of segments as it goes). The plain model "
+        "ignores video statistics.",
         "",
+        "| training | windows + window statistics | windows, none | whole clip + window statistics "
+        "| whole clip + whole-clip statistics | whole clip, none |",
+        "|---|---|---|---|---|---|",
     ]
+    for setting, r in prow.items():
+        lines.append(
+            f"| {setting} | "
+            + " | ".join(f"{r[0][k]:.2f} / {r[1][k]:.2f}" for k in range(5))
+            + " |"
+        )
+    lines.append("")
 
     # -- throughput ---------------------------------------------------------------------------
     with VideoReader(DATA / "mouse1" / "locomote.mp4") as vr:
@@ -346,6 +420,88 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("\n".join(lines) + "\n")
     print(OUT.read_text())
+
+
+def augmentation_section(clips, classes, w, emb, policy, cache, split) -> list[str]:
+    """Augmentation × standardisation × head on the leave-one-mouse-out split (fast embedder)."""
+    from mouseact.classifier import HeadConfig
+    from mouseact.classifier.augment import augmented_windows
+    from mouseact.classifier.heads import expected_calibration_error
+    from mouseact.classifier.train_run import subset
+    from mouseact.classifier.training import TrainConfig, clip_predictions, clip_scores, fit_windows
+
+    augs = {
+        "none": None,
+        "mirror": augmented_windows(clips, classes, emb, 16, 4, policy, cache, True, []),
+        "2x": augmented_windows(clips, classes, emb, 16, 4, policy, cache, False, [2.0]),
+        "mirror + 2x": augmented_windows(clips, classes, emb, 16, 4, policy, cache, True, [2.0]),
+        "mirror + 0.5x + 2x": augmented_windows(clips, classes, emb, 16, 4, policy, cache, True, [0.5, 2.0]),
+    }
+
+    def run(head_cfg, extra):
+        out = []
+        for tr_g in ("mouse1", "mouse2"):
+            tr, te, wtr, wte = split(tr_g)
+            model, _ = fit_windows(
+                wtr, [clips[i] for i in tr], classes, emb, policy, TrainConfig(head=head_cfg), subset(extra, tr)
+            )
+            y = np.array([classes.index(clips[i].label) for i in te])
+            pw = model.predict_proba(wte.x, wte.x)
+            out.append(
+                (
+                    clip_scores(y, clip_predictions(model, wte, len(te)), classes)["top1"],
+                    float((pw.argmax(1) == wte.y).mean()),
+                    expected_calibration_error(pw, wte.y),
+                )
+            )
+        return out
+
+    lines = [
+        "### Augmentation × standardisation × head (leave one mouse out, fast embedder)",
+        "",
+        "Training windows added: *mirror* = every window flipped left-right (orient_L ↔ orient_R swap "
+        "labels, the rest keep theirs); *2x* = every second frame of 32; *0.5x* = each frame of 8 shown "
+        "twice. Extra windows: "
+        + ", ".join(f"{k} {0 if v is None else len(v.y)}" for k, v in augs.items())
+        + f" (plain: {len(w.y)}). *standardise*: `train` = training animal's statistics; `per_video` = "
+        "each video (training animal, each of its augmented copies, the test animal) z-scored by its own "
+        "window statistics. Heads: prototype = class means, kmeans = 3 centroids per class, mlp = seed 0. "
+        "Cells: mouse1→mouse2 / mouse2→mouse1.",
+        "",
+        "| augmentation | standardise | head | clip top-1 | mean | window top-1 | window ECE |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for aug, extra in augs.items():
+        for st in ("train", "per_video"):
+            for head in ("prototype", "kmeans", "mlp"):
+                r = run(HeadConfig(head=head, standardise=st), extra)
+                lines.append(
+                    f"| {aug} | {st} | {head} | {r[0][0]:.2f} / {r[1][0]:.2f} | {(r[0][0] + r[1][0]) / 2:.2f} | "
+                    f"{r[0][1]:.2f} / {r[1][1]:.2f} | {r[0][2]:.2f} / {r[1][2]:.2f} |"
+                )
+    lines += [
+        "",
+        "Spread over head settings (clip top-1, mouse1→mouse2 / mouse2→mouse1): MLP mean [min–max] over "
+        "seeds 0–4; k-means with 2, 3 (default) and 5 centroids per class.",
+        "",
+        "| augmentation | standardise | mlp, 5 seeds | kmeans k=2 | kmeans k=3 | kmeans k=5 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for aug in ("none", "mirror"):
+        for st in ("train", "per_video"):
+            m = np.array(
+                [[r[0] for r in run(HeadConfig(head="mlp", standardise=st, seed=sd), augs[aug])] for sd in range(5)]
+            )
+            cells = [
+                f"{m[:, 0].mean():.2f} [{m[:, 0].min():.2f}–{m[:, 0].max():.2f}] / "
+                f"{m[:, 1].mean():.2f} [{m[:, 1].min():.2f}–{m[:, 1].max():.2f}]"
+            ]
+            for k in (2, 3, 5):
+                r = run(HeadConfig(head="kmeans", kmeans_k=k, standardise=st), augs[aug])
+                cells.append(f"{r[0][0]:.2f} / {r[1][0]:.2f}")
+            lines.append(f"| {aug} | {st} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
 
 
 def variants_section(clips, classes, w, cache_dir) -> list[str]:

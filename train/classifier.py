@@ -22,9 +22,12 @@ def register_train(train_sub) -> None:
         "classifier",
         help="train the stage-2 segment classifier",
         description="Train the stage-2 classifier on labelled clips. Config keys (--set KEY=VALUE): window, "
-        "stride, val_fraction, head.head (auto|mlp|prototype|kmeans), head.min_clips_for_mlp, "
-        "head.kmeans_k, head.hidden, head.max_epochs, head.patience, head.open_set, "
-        "head.radius_margin; embedder keys go to --embedder-set.",
+        "stride, val_fraction, augment_mirror (true: also train on left-right mirrored windows, X_L/X_R "
+        "labels swap), augment_speeds ([0.5, 2]), head.head (auto|mlp|prototype|kmeans), "
+        "head.min_clips_for_mlp, head.few_shot_head (prototype|kmeans), head.kmeans_k, "
+        "head.standardise (train|per_video|per_video_mean), head.hidden, head.max_epochs, head.patience, "
+        "head.open_set, head.radius_margin; embedder keys go to --embedder-set. The default model: "
+        "--set augment_mirror=true --set head.standardise=per_video --set head.few_shot_head=kmeans.",
         formatter_class=HelpFormatter,
     )
     p.add_argument("project", nargs="?", help="Supervisely video project with behaviour tags (training data)")

@@ -3,6 +3,8 @@
 ``Classifier.load(dir)`` → ``.embedder.embed_batch([(frames, crop_rects), ...])`` → ``.predict(embeddings)``.
 Embedders: ``fast`` (default, CPU, no weights), ``qwen`` (Qwen2/2.5-VL from a local dir),
 ``hf`` (any Hugging Face video model from a local dir). See docs/notes/issue-6-classifier.md.
+The default model standardises per video: pass all embeddings of one video as
+``.predict(embeddings, video_embeddings=all_of_the_video)`` (without them it uses training statistics).
 """
 
 from mouseact.classifier.embedders import KINDS, Embedder, make_embedder, whole_frame_rect

@@ -36,6 +36,12 @@ class Windows:
     y: np.ndarray  # (N,) class index
     clip: np.ndarray  # (N,) index into the clip list
     position: np.ndarray  # (N,) window start relative to its clip, as a share of the clip
+    variant: np.ndarray | None = None  # (N,) augmentation tag ("" = plain window), None = all plain
+
+    def variants(self) -> np.ndarray:
+        if self.variant is None:
+            return np.full(len(self.y), "", dtype=object)
+        return np.asarray(self.variant, object)
 
 
 def bsoid_clips(folder: str | Path) -> list[Clip]:

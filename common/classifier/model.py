@@ -10,6 +10,13 @@ prototype probability, the MLP classes share the rest in the MLP's proportions. 
 force ``mlp``, ``prototype`` (class means) or ``kmeans`` (``kmeans_k`` centroids per class)
 for all classes. Open set: a segment farther than every class radius (distance to the nearest
 centroid of each class, in standardised units) is labelled ``"unknown"``.
+
+Standardisation (``standardise``): ``train`` z-scores every embedding by the training data's
+statistics; ``per_video`` z-scores each video by its own statistics (training: each group —
+animal/video — and each augmented copy of it; inference: the caller passes the embeddings of the
+whole video as ``video_embeddings``, else the pooled training statistics are used). Per-video
+scaling removes what differs between animals/rigs as a whole (size, coat contrast, frame rate of
+motion) and keeps how a segment differs from the rest of its video.
 """
 
 from __future__ import annotations
@@ -49,6 +56,9 @@ class HeadConfig(Config):
         default_factory=list, description="auto: behaviours always scored by prototypes (user's choice)"
     )
     kmeans_k: int = Field(3, ge=1, description="centroids per class for head=kmeans")
+    few_shot_head: Literal["prototype", "kmeans"] = Field(
+        "prototype", description="auto: how few-shot classes are scored (class means or kmeans_k centroids)"
+    )
     hidden: int = Field(64, ge=4, description="MLP hidden units")
     dropout: float = Field(0.3, ge=0, lt=1)
     lr: float = Field(3e-3, gt=0)
@@ -60,7 +70,30 @@ class HeadConfig(Config):
     radius_margin: float = Field(
         2.0, gt=0, description="open set: class radius = 95th pct own distance x this"
     )
+    standardise: Literal["train", "per_video", "per_video_mean"] = Field(
+        "train",
+        description="train = z-score embeddings by the training data's statistics; per_video = by the "
+        "mean and std of each video's own embeddings (training: per group; inference: pass the "
+        "embeddings of the whole video, see Classifier.predict_proba); per_video_mean = subtract each "
+        "video's mean, divide by the training videos' pooled std",
+    )
+    min_video_rows: int = Field(
+        8, ge=2, description="per_video: fewer rows than this fall back to the training statistics"
+    )
     seed: int = 0
+
+
+def per_group_z(x: np.ndarray, groups: np.ndarray, scale: bool = True) -> np.ndarray:
+    """Each group's rows minus that group's own mean and (``scale``) divided by its own standard
+    deviation."""
+    out = np.empty_like(np.asarray(x, np.float32))
+    for g in np.unique(groups):
+        sel = groups == g
+        if scale:
+            out[sel] = Standardizer.fit(x[sel])(x[sel])
+        else:
+            out[sel] = x[sel] - x[sel].mean(0)
+    return out
 
 
 class Classifier:
@@ -93,18 +126,45 @@ class Classifier:
     def few_shot_classes(self) -> list[int]:
         return [c for c in range(len(self.classes)) if c not in self.mlp_classes]
 
-    def _check(self, embeddings) -> np.ndarray:
+    @property
+    def needs_video_statistics(self) -> bool:
+        """True when :meth:`predict` should get ``video_embeddings``: the embeddings of 16-frame
+        windows (``embedder.n_frames``) spread over the whole video, as the model was trained."""
+        return self.config.standardise != "train"
+
+    def _check(self, embeddings, video_embeddings=None) -> np.ndarray:
         x = np.asarray(embeddings, np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.standardizer.mean):
             raise MouseActError(
                 f"embeddings must be (N, {len(self.standardizer.mean)}) from this model's "
                 f"embedder, got {tuple(x.shape)}"
             )
-        return self.standardizer(x)
+        return self.standardizer_for(x, video_embeddings)(x)
 
-    def predict_proba(self, embeddings) -> np.ndarray:
-        """Calibrated class probabilities ``(N, C)`` in the order of ``classes``."""
-        z = self._check(embeddings)
+    def standardizer_for(self, x: np.ndarray, video_embeddings=None) -> Standardizer:
+        """The z-scoring applied to ``x``: the training statistics, or (``standardise=per_video``)
+        the statistics of ``video_embeddings`` (all segment embeddings of the video ``x`` comes
+        from). Without ``video_embeddings``, or with fewer than ``min_video_rows`` rows, a
+        per-video model falls back to the training statistics (pooled over its training videos)."""
+        if self.config.standardise == "train" or video_embeddings is None:
+            return self.standardizer
+        v = np.asarray(video_embeddings, np.float32)
+        if v.ndim != 2 or v.shape[1] != x.shape[1]:
+            raise MouseActError(f"video_embeddings must be (M, {x.shape[1]}), got {tuple(v.shape)}")
+        if len(v) < self.config.min_video_rows:
+            return self.standardizer
+        if self.config.standardise == "per_video_mean":
+            return Standardizer(v.mean(0), self.standardizer.scale)
+        return Standardizer.fit(v)
+
+    def predict_proba(self, embeddings, video_embeddings=None) -> np.ndarray:
+        """Calibrated class probabilities ``(N, C)`` in the order of ``classes``.
+
+        ``video_embeddings`` matters only for a ``standardise=per_video`` model: the embeddings of
+        every segment of the video ``embeddings`` come from (e.g. embed all candidate segments of
+        a video, then ``predict(emb, video_embeddings=emb)``); without it the training statistics
+        are used (see :meth:`standardizer_for`)."""
+        z = self._check(embeddings, video_embeddings)
         n_cls = len(self.classes)
         proto = softmax(self.prototypes.logits(z, n_cls))
         if self.mlp is None:
@@ -117,14 +177,16 @@ class Classifier:
         out[:, self.mlp_classes] = (1 - few_mass) * p_mlp
         return out
 
-    def predict(self, embeddings) -> tuple[list[str], np.ndarray]:
-        """Best label and its probability per row; ``"unknown"`` for open-set outliers."""
+    def predict(self, embeddings, video_embeddings=None) -> tuple[list[str], np.ndarray]:
+        """Best label and its probability per row; ``"unknown"`` for open-set outliers.
+        ``video_embeddings``: as in :meth:`predict_proba`."""
         z_raw = np.asarray(embeddings, np.float32)
-        p = self.predict_proba(z_raw)
+        p = self.predict_proba(z_raw, video_embeddings)
         labels = [self.classes[i] for i in p.argmax(1)]
         conf = p.max(1)
         if self.config.open_set and len(p):
-            unknown = self.prototypes.is_unknown(self.standardizer(z_raw), len(self.classes))
+            z = self.standardizer_for(z_raw, video_embeddings)(z_raw)
+            unknown = self.prototypes.is_unknown(z, len(self.classes))
             labels = [UNKNOWN if u else lab for lab, u in zip(labels, unknown)]
         return labels, conf
 
@@ -148,9 +210,13 @@ class Classifier:
         x_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
         clip_ids: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+        groups_val: np.ndarray | None = None,
     ) -> tuple[Classifier, dict]:
         """``clip_ids`` (one per row of ``x``) says which windows come from the same labelled clip;
-        without it every row counts as its own clip."""
+        without it every row counts as its own clip. ``groups`` / ``groups_val`` (one per row of
+        ``x`` / ``x_val``: the video each row comes from) are needed for ``standardise=per_video``:
+        each video is z-scored by the statistics of all its rows (training and validation)."""
         config = config or HeadConfig()
         n_cls = len(classes)
         counts = np.bincount(y, minlength=n_cls)
@@ -158,9 +224,26 @@ class Classifier:
             missing = [classes[i] for i in np.nonzero(counts == 0)[0]]
             raise MouseActError(f"no training windows for class(es): {', '.join(missing)}")
         std = Standardizer.fit(x)
-        z = std(x)
-        zv = std(x_val) if x_val is not None and len(x_val) else None
-        k = config.kmeans_k if config.head == "kmeans" else 1
+        has_val = x_val is not None and len(x_val) > 0
+        if config.standardise != "train":
+            g = np.asarray(groups if groups is not None else np.zeros(len(x), int)).astype(str)
+            n_val = len(x_val) if has_val else 0
+            gv = np.asarray(groups_val if groups_val is not None else np.zeros(n_val, int)).astype(str)
+            if len(g) != len(x) or len(gv) != n_val:
+                raise MouseActError("groups must give one video per embedding row")
+            scale = config.standardise == "per_video"
+            z_all = per_group_z(
+                np.concatenate([x, x_val]) if has_val else x, np.concatenate([g, gv]), scale=scale
+            )
+            if not scale:  # the pooled spread of the centred videos is the model's fixed scale
+                std = Standardizer(std.mean, Standardizer.fit(z_all).scale)
+                z_all = z_all / std.scale
+            z, zv = z_all[: len(x)], (z_all[len(x) :] if has_val else None)
+        else:
+            z = std(x)
+            zv = std(x_val) if has_val else None
+        kmeans = config.head == "kmeans" or (config.head == "auto" and config.few_shot_head == "kmeans")
+        k = config.kmeans_k if kmeans else 1
         protos = PrototypeHead.fit(z, y, n_cls, k=k, radius_margin=config.radius_margin, seed=config.seed)
         if config.head == "mlp":
             mlp_classes = list(range(n_cls))

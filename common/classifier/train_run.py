@@ -10,7 +10,14 @@ import numpy as np
 from mouseact.classifier.cache import EmbeddingCache
 from mouseact.classifier.data import Clip, Windows, bsoid_clips, project_clips
 from mouseact.classifier.embedders import make_embedder
-from mouseact.classifier.training import TrainConfig, clip_predictions, clip_scores, embed, fit_windows
+from mouseact.classifier.training import (
+    TrainConfig,
+    clip_predictions,
+    clip_scores,
+    embed,
+    embed_augmented,
+    fit_windows,
+)
 from mouseact.crop import CropPolicy
 from mouseact.errors import MouseActError
 
@@ -23,16 +30,31 @@ def default_cache_dir() -> Path:
     return Path(base) / "mouseact" / "embeddings"
 
 
-def subset(w: Windows, clip_ids: list[int]) -> Windows:
+def subset(w: Windows | None, clip_ids: list[int]) -> Windows | None:
+    if w is None:
+        return None
     remap = {c: i for i, c in enumerate(clip_ids)}
     sel = np.isin(w.clip, clip_ids)
-    return Windows(w.x[sel], w.y[sel], np.array([remap[c] for c in w.clip[sel]], dtype=int), w.position[sel])
+    return Windows(
+        w.x[sel],
+        w.y[sel],
+        np.array([remap[c] for c in w.clip[sel]], dtype=int),
+        w.position[sel],
+        None if w.variant is None else np.asarray(w.variant)[sel],
+    )
 
 
 def leave_one_group_out(
-    w: Windows, clips: list[Clip], classes: list[str], embedder, policy: CropPolicy, config: TrainConfig
+    w: Windows,
+    clips: list[Clip],
+    classes: list[str],
+    embedder,
+    policy: CropPolicy,
+    config: TrainConfig,
+    extra: Windows | None = None,
 ) -> dict:
-    """Train on all groups but one, score clips of the held-out group; per held-out group."""
+    """Train on all groups but one (plus their augmented windows ``extra``), score the plain
+    windows of the held-out group's clips; per held-out group."""
     groups = sorted({c.group for c in clips})
     out = {}
     for g in groups:
@@ -41,12 +63,14 @@ def leave_one_group_out(
         wtr, wte = subset(w, tr), subset(w, te)
         if len(wtr.y) == 0 or len(wte.y) == 0 or set(wte.y) - set(wtr.y):
             continue
-        model, _ = fit_windows(wtr, [clips[i] for i in tr], classes, embedder, policy, config)
+        model, _ = fit_windows(
+            wtr, [clips[i] for i in tr], classes, embedder, policy, config, subset(extra, tr)
+        )
         proba = clip_predictions(model, wte, len(te))
         y = np.array([classes.index(clips[i].label) for i in te])
         out[f"test_{g}"] = clip_scores(y, proba, classes)
         out[f"test_{g}"]["window_top1"] = round(
-            float((model.predict_proba(wte.x).argmax(1) == wte.y).mean()), 4
+            float((model.predict_proba(wte.x, wte.x).argmax(1) == wte.y).mean()), 4
         )
     return out
 
@@ -78,22 +102,25 @@ def train(
     policy = CropPolicy()
     cache = EmbeddingCache(cache_dir or default_cache_dir())
     w = embed(clips, classes, embedder, config, policy, cache)
+    extra = embed_augmented(clips, classes, embedder, config, policy, cache)
     skipped = sorted(
         {f"{c.video.name}:{c.start}-{c.end}" for i, c in enumerate(clips) if i not in set(w.clip.tolist())}
     )
     metrics: dict = {}
     if lomo and len({c.group for c in clips}) >= 2:
-        metrics["leave_one_group_out"] = leave_one_group_out(w, clips, classes, embedder, policy, config)
+        metrics["leave_one_group_out"] = leave_one_group_out(
+            w, clips, classes, embedder, policy, config, extra
+        )
     if train_groups:
         unknown = set(train_groups) - {c.group for c in clips}
         if unknown:
             raise MouseActError(f"--train-groups: unknown group(s) {sorted(unknown)}", source)
         tr = [i for i, c in enumerate(clips) if c.group in train_groups]
         fit_clips = [clips[i] for i in tr]
-        wfit = subset(w, tr)
+        wfit, efit = subset(w, tr), subset(extra, tr)
     else:
-        fit_clips, wfit = clips, w
-    model, info = fit_windows(wfit, fit_clips, classes, embedder, policy, config)
+        fit_clips, wfit, efit = clips, w, extra
+    model, info = fit_windows(wfit, fit_clips, classes, embedder, policy, config, efit)
     if command is None:
         command = "mouseact " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     card = {

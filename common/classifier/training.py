@@ -17,6 +17,14 @@ class TrainConfig(Config):
     val_fraction: float = Field(
         0.2, ge=0, lt=1, description="share held out for early stopping and calibration"
     )
+    augment_mirror: bool = Field(
+        False,
+        description="also train on left-right mirrored windows (mirror pairs such as orient_L/orient_R "
+        "swap labels; other behaviours keep theirs)",
+    )
+    augment_speeds: list[float] = Field(
+        default_factory=list, description="also train on windows played at these speeds (0.5 and/or 2)"
+    )
     head: HeadConfig = Field(default_factory=HeadConfig)
 
 
@@ -48,10 +56,34 @@ def validation_mask(w: Windows, clips: list[Clip], val_fraction: float) -> tuple
     return w.position > (1 - val_fraction) + gap, f"last {val_fraction:.0%} of each clip (time block)"
 
 
+def join(w: Windows, extra: Windows | None) -> Windows:
+    """Plain windows followed by augmented ones (tags kept)."""
+    if extra is None or not len(extra.y):
+        return w
+    return Windows(
+        np.concatenate([w.x, extra.x]),
+        np.concatenate([w.y, extra.y]),
+        np.concatenate([w.clip, extra.clip]),
+        np.concatenate([w.position, extra.position]),
+        np.concatenate([w.variants(), extra.variants()]),
+    )
+
+
 def fit_windows(
-    w: Windows, clips: list[Clip], classes: list[str], embedder, policy: CropPolicy, config: TrainConfig
+    w: Windows,
+    clips: list[Clip],
+    classes: list[str],
+    embedder,
+    policy: CropPolicy,
+    config: TrainConfig,
+    extra: Windows | None = None,
 ) -> tuple[Classifier, dict]:
+    """Fit on the windows ``w`` plus augmented training windows ``extra`` (same clip indices).
+    For ``standardise=per_video`` every (group, augmentation) is its own video: a mirrored video
+    has its own statistics."""
+    w = join(w, extra)
     val, how = validation_mask(w, clips, config.val_fraction)
+    video = np.array([f"{clips[c].group}|{v}" for c, v in zip(w.clip, w.variants())])
     # drop windows overlapping the boundary between train and val of one clip (leak)
     model, info = Classifier.fit(
         w.x[~val],
@@ -63,14 +95,22 @@ def fit_windows(
         w.x[val] if val.any() else None,
         w.y[val] if val.any() else None,
         clip_ids=w.clip[~val],
+        groups=video[~val],
+        groups_val=video[val],
     )
     info["validation"] = {"how": how, "windows": int(val.sum())}
+    if extra is not None and len(extra.y):
+        tags, counts = np.unique(extra.variants(), return_counts=True)
+        info["augmented_windows"] = {str(t): int(n) for t, n in zip(tags, counts)}
     return model, info
 
 
-def clip_predictions(model: Classifier, w: Windows, n_clips: int) -> np.ndarray:
-    """Per clip: mean of its windows' probabilities ``(n_clips, C)``; NaN rows for clips with no window."""
-    p = model.predict_proba(w.x)
+def clip_predictions(model: Classifier, w: Windows, n_clips: int, video=None) -> np.ndarray:
+    """Per clip: mean of its windows' probabilities ``(n_clips, C)``; NaN rows for clips with no window.
+    ``video`` (rows for a per-video model's statistics): default ``w.x``, i.e. the windows scored
+    together come from one video (in leave-one-group-out: the held-out animal); ``False`` = none."""
+    video = w.x if video is None else (None if video is False else video)
+    p = model.predict_proba(w.x, video)
     out = np.full((n_clips, p.shape[1]), np.nan, np.float32)
     for c in range(n_clips):
         sel = w.clip == c
@@ -97,6 +137,20 @@ def clip_scores(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> di
         "macro_f1": round(float(f1_score(yt, pred, labels=present, average="macro", zero_division=0)), 4),
         "window_top1": None,
     }
+
+
+def embed_augmented(
+    clips: list[Clip], classes: list[str], embedder, config: TrainConfig, policy: CropPolicy, cache=None
+) -> Windows | None:
+    """The extra training windows ``config`` asks for (mirror / speeds), or None."""
+    if not config.augment_mirror and not config.augment_speeds:
+        return None
+    from mouseact.classifier.augment import augmented_windows
+
+    return augmented_windows(
+        clips, classes, embedder, config.window, config.stride, policy, cache,
+        config.augment_mirror, config.augment_speeds,
+    )
 
 
 def embed(
