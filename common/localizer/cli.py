@@ -4,6 +4,13 @@ Decodes the video once in 64-frame chunks, finds the mouse (stage 0), computes t
 features, then per-frame actionness and the proposals at the model's operating point.
 Writes one JSON per video (segments with scores, share of frames proposed) and, with
 ``--actionness``, the per-frame actionness as CSV.
+
+Pose (DeepLabCut CSV/.h5, SLEAP analysis .h5, CalMS21): a model trained with pose
+(``mouseact train localizer ... --pose`` or ``--pose-labels``) needs it here too:
+``--pose FILE`` per video (same order) or ``--pose DIR`` (matched by video stem). The pose must
+have exactly the video's frame count. A model trained on pose alone runs without a video:
+``mouseact localize --pose FILE --fps 30 --model DIR --out OUT`` (output named after the pose
+file). A model refuses inputs of another kind than it was trained on (one-line error).
 """
 
 from __future__ import annotations
@@ -17,29 +24,47 @@ def register(sub) -> None:
 
     p = sub.add_parser("localize", help="find candidate action segments (stage 1)", formatter_class=HelpFormatter,
                        description=__doc__)
-    p.add_argument("videos", nargs="+", help="video file(s)")
+    p.add_argument("videos", nargs="*", help="video file(s) (omit for a pose-only model: give --pose and --fps)")
     p.add_argument("--model", default=None, metavar="DIR",
                    help="localizer model directory (default: the committed default localizer)")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for <video>.localize.json (created)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for <video>.localize.json (<pose file>.localize.json without video; created)")
+    p.add_argument("--pose", action="append", default=None, metavar="FILE|DIR",
+                   help="pose of the video(s), for models trained with pose: one FILE per video in the same "
+                        "order (repeat --pose), or one DIR with <video stem>.csv/.h5/.json/.npy or "
+                        "<video stem>DLC_*.csv; without videos: the pose file(s) to localize (needs --fps)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frame rate of pose-only input (no video); ignored when videos are given")
     p.add_argument("--detector", default="classical", help="detector kind: classical, yolo or rtdetr")
     p.add_argument("--detector-model", default=None, metavar="DIR", help="trained detector (yolo/rtdetr)")
     p.add_argument("--stride", type=int, default=2, help="run the detector on every n-th frame")
-    p.add_argument("--actionness", action="store_true", help="also write per-frame actionness <video>.actionness.csv")
+    p.add_argument("--actionness", action="store_true",
+                   help="also write per-frame actionness <video>.actionness.csv")
     p.add_argument("--high", type=float, default=None, help="override the stored high threshold (more/fewer proposals)")
     p.add_argument("--low", type=float, default=None, help="override the stored low threshold")
     p.set_defaults(func=run)
 
 
 def localize_video(video: Path, loc, detector: str = "classical", detector_model=None, stride: int = 2,
-                   progress: bool = True):
-    """``(actionness (N,), segments, info, boxes)`` for one video."""
+                   progress: bool = True, pose=None):
+    """``(actionness (N,), segments, info, boxes)`` for one video.
+
+    ``pose``: a :class:`~mouseact.localizer.pose.Pose` of the video, for models trained with pose
+    (its frame count is checked against the video's before decoding).
+    """
     import numpy as np
+    from mouseact.localizer.pose import check_frame_count
     from mouseact.preprocess.detection import StreamingDetector, make_detector
     from mouseact.progress import bar
     from mouseact.video import VideoReader
 
+    loc.check_inputs(video=True, pose=pose is not None)
     with VideoReader(video) as vr:
         info = vr.info
+        pose_f = None
+        if pose is not None:
+            check_frame_count(pose, info.n_frames, pose.source)
+            pose_f = loc.pose_features(pose, info.fps)
         fx = loc.feature_extractor(info.fps)
         stream = StreamingDetector(make_detector(detector, model_path=detector_model), stride=stride, fps=info.fps)
         stream.prime(video)
@@ -50,36 +75,76 @@ def localize_video(video: Path, loc, detector: str = "classical", detector_model
                 feats.append(fx.process(start, frames, b))
                 boxes.append(b)
                 pb.update(len(frames))
-    a = loc.actionness(np.concatenate(feats), info.fps)
+    feats = np.concatenate(feats)
+    if pose is not None:
+        check_frame_count(pose, len(feats), pose.source, against=f"the decoded video ({video.name})")
+    a = loc.actionness(loc.combine(feats, pose_f), info.fps)
     return a, loc.propose(a, info.fps), info, np.concatenate(boxes)
+
+
+def _pose_paths(args, videos: list[Path]) -> list[Path | None]:
+    """One pose path (or None) per video."""
+    from mouseact.errors import MouseActError
+    from mouseact.localizer.pose import find_pose_file
+
+    if not args.pose:
+        return [None] * len(videos)
+    if len(args.pose) == 1 and Path(args.pose[0]).is_dir():
+        return [find_pose_file(args.pose[0], v.stem) for v in videos]
+    if len(args.pose) != len(videos):
+        raise MouseActError(f"{len(args.pose)} --pose file(s) for {len(videos)} video(s): give one per video "
+                            "in the same order, or one folder")
+    return [Path(p) for p in args.pose]
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     from mouseact import atomic
+    from mouseact.errors import MouseActError
     from mouseact.localizer import DEFAULT_MODEL_DIR, Localizer
+    from mouseact.localizer.pose import read_pose
     from mouseact.localizer.proposals import proposed_fraction
 
+    if not args.videos and not args.pose:
+        raise MouseActError("give video file(s), or --pose FILE --fps FPS for a pose-only model")
+    if not args.videos and (args.fps is None or args.fps <= 0):
+        raise MouseActError("pose without video needs the frame rate: --fps FPS")
     model_dir = Path(args.model) if args.model else DEFAULT_MODEL_DIR
     loc = Localizer.load(model_dir)
+    loc.check_inputs(video=bool(args.videos), pose=bool(args.pose))
     if args.high is not None or args.low is not None:
         upd = {k: v for k, v in (("high", args.high), ("low", args.low)) if v is not None}
         loc.proposal_config = loc.proposal_config.model_copy(update=upd)
     out = Path(args.out)
-    for v in args.videos:
-        video = Path(v)
-        a, segs, info, boxes = localize_video(video, loc, args.detector, args.detector_model, args.stride)
-        found = float(np.isfinite(boxes).all(1).mean()) if len(boxes) else 0.0
+    if args.videos:
+        videos = [Path(v) for v in args.videos]
+        jobs = list(zip(videos, _pose_paths(args, videos)))
+    else:
+        jobs = [(None, Path(p)) for p in args.pose]
+    poses = [read_pose(p) if p is not None else None for _, p in jobs]  # bad pose files fail before decoding
+    for (video, pose_path), pose in zip(jobs, poses):
+        if video is not None:
+            a, segs, info, boxes = localize_video(video, loc, args.detector, args.detector_model, args.stride,
+                                                  pose=pose)
+            fps, n_frames, name = info.fps, info.n_frames, video
+            found = round(float(np.isfinite(boxes).all(1).mean()), 4) if len(boxes) else 0.0
+        else:
+            fps, n_frames, name = float(args.fps), pose.n_frames, pose_path
+            a = loc.actionness(loc.combine(None, loc.pose_features(pose, fps)), fps)
+            segs = loc.propose(a, fps)
+            found = None
         result = {
-            "video": str(video), "fps": info.fps, "n_frames": info.n_frames,
+            "video": str(video) if video is not None else None,
+            "pose": str(pose_path) if pose_path is not None else None,
+            "inputs": loc.inputs, "fps": fps, "n_frames": n_frames,
             "model": str(model_dir), "proposal_config": loc.proposal_config.model_dump(),
-            "frames_proposed": round(proposed_fraction(segs, info.n_frames), 4),
-            "mouse_found_share": round(found, 4),
+            "frames_proposed": round(proposed_fraction(segs, n_frames), 4),
+            "mouse_found_share": found,
             "segments": [s.to_json() for s in segs],
         }
-        atomic.write_json(out / f"{video.stem}.localize.json", result)
+        atomic.write_json(out / f"{name.stem}.localize.json", result)
         if args.actionness:
-            atomic.write_text(out / f"{video.stem}.actionness.csv",
+            atomic.write_text(out / f"{name.stem}.actionness.csv",
                               "frame,actionness\n" + "".join(f"{i},{x:.4f}\n" for i, x in enumerate(a)))
-        print(f"{video.name}: {len(segs)} segments, {100 * result['frames_proposed']:.1f}% of frames proposed")
+        print(f"{name.name}: {len(segs)} segments, {100 * result['frames_proposed']:.1f}% of frames proposed")
     return 0

@@ -14,7 +14,8 @@ from typing import Literal
 import numpy as np
 from mouseact.config import Config
 from mouseact.localizer.features import FeatureConfig
-from mouseact.localizer.model import DEFAULT_WINDOWS_S, ESTIMATORS, Localizer, actionness_of, window_features
+from mouseact.localizer.model import DEFAULT_WINDOWS_S, ESTIMATORS, INPUTS, Localizer, actionness_of, window_features
+from mouseact.localizer.pose import PoseConfig
 from mouseact.localizer.proposals import ProposalConfig, choose_operating_point, evaluate, operating_curve
 from pydantic import Field
 
@@ -36,6 +37,7 @@ class LocalizerTrainConfig(Config):
     min_duration_s: float = Field(0.4, ge=0, description="proposals: drop shorter segments (s)")
     pad_s: float = Field(0.25, ge=0, description="proposals: pad each segment on both sides (s)")
     features: FeatureConfig = Field(FeatureConfig(), description="per-frame feature settings (--set features.KEY=V)")
+    pose: PoseConfig = Field(PoseConfig(), description="pose features, when pose is given (--set pose.KEY=V)")
     seed: int = Field(0, description="random seed")
 
     def proposal_base(self) -> ProposalConfig:
@@ -81,8 +83,19 @@ def out_of_group(groups: Sequence[Sequence], cfg: LocalizerTrainConfig) -> list[
 
 
 def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, feature_names: Sequence[str],
-                    provenance: dict | None = None) -> tuple[Localizer, dict]:
-    """Fit the final model on all groups; operating point from out-of-group predictions."""
+                    provenance: dict | None = None, inputs: str = "video",
+                    pose: dict | None = None) -> tuple[Localizer, dict]:
+    """Fit the final model on all groups; operating point from out-of-group predictions.
+
+    ``inputs``: ``video``, ``video+pose`` or ``pose`` (what the sequences' feature columns are).
+    With pose, ``pose`` describes it: ``feature_names`` (the pose columns, last in
+    ``feature_names``), ``format``, ``animals``, ``bodyparts``; stored in the card so the model
+    refuses inputs of another kind.
+    """
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs must be one of {INPUTS}")
+    if (inputs != "video") != bool(pose):
+        raise ValueError("pose description needed exactly when inputs include pose")
     oog, used_groups = out_of_group(groups, cfg)
     acts = [a for g in oog for a in g]
     seqs = [s for g in used_groups for s in g]
@@ -110,6 +123,9 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
             "proposal_config": prop.model_dump(),
         },
         "curve": [{k: round(v, 4) if isinstance(v, float) else v for k, v in c.items()} for c in curve],
+        "inputs": inputs,
+        **({"pose_feature_names": list(pose["feature_names"]), "pose_config": cfg.pose.model_dump(),
+            "pose": {k: v for k, v in pose.items() if k != "feature_names"}} if pose else {}),
         "training_data": {"groups": len(used_groups), "sequences": len(seqs), "frames": int(n_frames),
                           "action_share": float(np.mean(np.concatenate(labels) > 0)),
                           **(provenance or {})},

@@ -7,6 +7,11 @@ that is always fidgety, or a camera with more noise, shifts its own baseline). A
 model or gradient boosting then scores each frame independently. Estimators are chosen by
 measurement (docs/benchmarks/05-localizer.md).
 
+Inputs (card ``inputs``): ``video`` (the streaming video features), ``video+pose`` (video
+features then pose features, concatenated per frame) or ``pose`` (pose features alone, no
+video needed). A model trained with pose records ``pose_feature_names`` and the pose
+format/animals/bodyparts it saw, and refuses features without pose (and the reverse).
+
 Storage: the logistic model is plain numbers in ``logreg.npz`` (no pickle); gradient
 boosting is ``hgb.joblib`` (a pickle, guarded by the card's SHA-256 like every model file).
 """
@@ -24,6 +29,7 @@ from mouseact.localizer.features import FeatureConfig, FeatureExtractor
 from mouseact.localizer.proposals import ProposalConfig, propose
 
 KIND = "localizer"
+INPUTS = ("video", "video+pose", "pose")
 DEFAULT_WINDOWS_S = (0.33, 1.0, 3.0)
 
 
@@ -163,6 +169,18 @@ class Localizer:
         self.train_fps: float = float(card["train_fps"])
         self.centre: bool = bool(card.get("centre_logit", False))
         self.proposal_config = ProposalConfig(**card["operating_point"]["proposal_config"])
+        self.pose_feature_names: list[str] = list(card.get("pose_feature_names") or [])
+        self.inputs: str = card.get("inputs") or ("video+pose" if self.pose_feature_names else "video")
+        if self.inputs not in INPUTS:
+            raise ModelError(f"unknown localizer inputs {self.inputs!r} (known: {', '.join(INPUTS)})", model_dir)
+
+    @property
+    def uses_video(self) -> bool:
+        return self.inputs != "pose"
+
+    @property
+    def uses_pose(self) -> bool:
+        return self.inputs != "video"
 
     # -- artifact ---------------------------------------------------------------------------
     @classmethod
@@ -186,6 +204,52 @@ class Localizer:
         return modelcard.save(out_dir, KIND, card, self.estimator.save, overwrite=overwrite)
 
     # -- use ----------------------------------------------------------------------------------
+    def check_inputs(self, video: bool, pose: bool) -> None:
+        """One-line ``ModelError`` unless this model takes exactly these inputs."""
+        where = self.model_dir
+        if self.inputs == "pose" and not pose:
+            raise ModelError("this localizer was trained on pose alone: give the pose file (--pose FILE)", where)
+        if self.inputs == "video+pose" and not pose:
+            raise ModelError("this localizer was trained on video + pose features: give the video's pose "
+                             "file too (--pose FILE)", where)
+        if self.inputs == "video" and pose:
+            raise ModelError("this localizer was trained without pose: drop --pose, or use a model trained "
+                             "with pose (mouseact train localizer ... --pose)", where)
+        if self.inputs == "pose" and video:
+            raise ModelError("this localizer was trained on pose alone: give --pose FILE --fps FPS without "
+                             "the video", where)
+        if self.inputs == "video+pose" and not video:
+            raise ModelError("this localizer was trained on video + pose features: give the video too", where)
+
+    def pose_features(self, pose, fps: float) -> np.ndarray:
+        """Pose features ``(T, P)`` as in training; ``ModelError`` if the pose has other animals/features."""
+        from mouseact.localizer.pose import PoseConfig, pose_features, positional_names
+
+        if not self.uses_pose:
+            self.check_inputs(video=True, pose=True)
+        feats, names = pose_features(pose, fps, PoseConfig(**self.card.get("pose_config", {})))
+        info = self.card.get("pose", {})
+        want = positional_names(self.pose_feature_names, list(info.get("animals", [])))
+        got = positional_names(names, pose.animals)
+        if got != want:
+            raise ModelError(f"pose gives {len(names)} features for {len(pose.animals)} animal(s) "
+                             f"({', '.join(pose.animals)}) but this localizer was trained on {len(want)} for "
+                             f"{len(info.get('animals', []))} ({', '.join(info.get('animals', []))}): "
+                             "use pose with the same number of animals", self.model_dir)
+        return feats
+
+    def combine(self, video_features: np.ndarray | None, pose_features: np.ndarray | None) -> np.ndarray:
+        """The model's input columns: video features, pose features or both side by side."""
+        self.check_inputs(video=video_features is not None, pose=pose_features is not None)
+        if self.inputs == "pose":
+            return np.asarray(pose_features)
+        if self.inputs == "video":
+            return np.asarray(video_features)
+        if len(video_features) != len(pose_features):
+            raise ModelError(f"video features have {len(video_features)} frames but pose features "
+                             f"{len(pose_features)}", self.model_dir)
+        return np.concatenate([np.asarray(video_features, np.float32), np.asarray(pose_features, np.float32)], 1)
+
     def feature_extractor(self, fps: float) -> FeatureExtractor:
         """The extractor this model was trained with, set to the video's frame rate."""
         return FeatureExtractor(FeatureConfig(**{**self.feature_config, "fps": float(fps)}))
@@ -198,11 +262,19 @@ class Localizer:
         ``fps`` sets the temporal windows (seconds → frames); default: the training frame rate.
         """
         features = np.asarray(features)
+        n_pose = len(self.pose_feature_names)
+        if self.uses_pose and features.ndim == 2 and features.shape[1] == len(self.feature_names) - n_pose:
+            raise ModelError(f"this localizer was trained with {n_pose} pose features ({self.inputs}) but got "
+                             "features without pose: add Localizer.pose_features(read_pose(FILE), fps) "
+                             "(mouseact localize --pose FILE)", self.model_dir)
         if features.ndim != 2 or features.shape[1] != len(self.feature_names):
             got = features.shape[1] if features.ndim == 2 else features.shape
             raise ModelError(f"features have {got} columns but this localizer was trained on "
                              f"{len(self.feature_names)} ({', '.join(self.feature_names[:4])}, ...): "
-                             "extract them with Localizer.feature_extractor(fps)", self.model_dir)
+                             + {"video": "extract them with Localizer.feature_extractor(fps)",
+                                "pose": "it takes pose features alone (Localizer.pose_features)",
+                                "video+pose": "video features then Localizer.pose_features, see "
+                                              "Localizer.combine"}[self.inputs], self.model_dir)
         if len(features) == 0:
             return np.zeros(0, np.float32)
         return actionness_of(self.estimator, features, fps or self.train_fps, self.windows_s, self.centre)

@@ -38,6 +38,7 @@ class Pose:
     animals: list[str]
     bodyparts: list[str]
     source: str = ""
+    format: str = ""        # dlc_csv, dlc_h5, sleap_h5, calms21 (set by read_pose)
 
     @property
     def n_frames(self) -> int:
@@ -171,14 +172,17 @@ def read_calms21(path: str | Path, sequence: str | None = None) -> Pose:
     return Pose(xy, sc, ["resident", "intruder"][: xy.shape[1]], parts, f"{path}:{name}")
 
 
+POSE_SUFFIXES = (".csv", ".h5", ".hdf5", ".json", ".npy")
+
+
 def read_pose(path: str | Path) -> Pose:
-    """Pick the reader by file content/extension."""
+    """Pick the reader by file content/extension (``Pose.format`` says which one was used)."""
     path = Path(path)
     if not path.is_file():
         raise AnnotationError("pose file not found", path)
     suf = path.suffix.lower()
     if suf == ".csv":
-        return read_dlc_csv(path)
+        return dataclasses.replace(read_dlc_csv(path), format="dlc_csv")
     if suf in (".h5", ".hdf5", ".slp"):
         if suf == ".slp":
             raise AnnotationError("SLEAP .slp project files are not read; export an analysis .h5 "
@@ -194,17 +198,62 @@ def read_pose(path: str | Path) -> Pose:
                 is_sleap = "tracks" in f
         except ImportError:
             is_sleap = False
-        return read_sleap_h5(path) if is_sleap else read_dlc_h5(path)
+        if is_sleap:
+            return dataclasses.replace(read_sleap_h5(path), format="sleap_h5")
+        return dataclasses.replace(read_dlc_h5(path), format="dlc_h5")
     if suf in (".json", ".npy"):
-        return read_calms21(path)
+        return dataclasses.replace(read_calms21(path), format="calms21")
     raise AnnotationError("unknown pose format (DeepLabCut .csv/.h5, SLEAP analysis .h5, CalMS21 .json/.npy)", path)
 
 
-def check_frame_count(pose: Pose, n_frames: int, path: str | Path | None = None) -> None:
+def find_pose_file(folder: str | Path, stem: str) -> Path:
+    """The pose file of the video named ``stem`` in ``folder``.
+
+    ``<stem>.<ext>`` if it exists, else the one file whose name starts with ``<stem>`` followed
+    by ``DLC`` (DeepLabCut appends ``DLC_<network>...``), ``_``, ``-`` or ``.``; several
+    candidates (e.g. DLC's plain and ``_filtered`` outputs side by side) are an error.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AnnotationError("pose folder not found", folder)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in POSE_SUFFIXES)
+    exact = [p for p in files if p.stem == stem]
+    if len(exact) == 1:
+        return exact[0]
+    cands = exact or [p for p in files if any(p.stem.startswith(stem + sep) for sep in ("DLC", "_", "-", "."))]
+    if not cands:
+        raise AnnotationError(f"no pose file for video {stem!r} (expected {stem}.csv/.h5/.json/.npy or "
+                              f"{stem}DLC_*.csv)", folder)
+    if len(cands) > 1:
+        raise AnnotationError(f"several pose files for video {stem!r}: {', '.join(p.name for p in cands)} "
+                              "(keep one per video in the folder)", folder)
+    return cands[0]
+
+
+def positional_names(names: list[str], animals: list[str]) -> list[str]:
+    """Feature names with animal names replaced by their position (``animal0``, ``animal1``, ...).
+
+    Two pose files describe the same features when these agree, whatever the animals are
+    called (DLC ``individual1`` vs ``adult``).
+    """
+    import re
+
+    order = sorted(range(len(animals)), key=lambda i: -len(animals[i]))
+    out = []
+    for n in names:
+        for i in order:
+            n = re.sub(rf"(?:(?<=_)|^){re.escape(animals[i])}(?=_|$)", f"\x00{i}", n)
+        out.append(n.replace("\x00", "animal"))
+    return out
+
+
+def check_frame_count(pose: Pose, n_frames: int, path: str | Path | None = None,
+                      against: str = "the video") -> None:
+    """``AnnotationError`` naming the pose file if it does not have ``n_frames`` frames."""
     if pose.n_frames != n_frames:
-        raise AnnotationError(f"pose has {pose.n_frames} frames but the video has {n_frames}: "
-                              "is it the pose of this video (same trimming, same frame rate)?",
-                              path or pose.source)
+        raise AnnotationError(f"pose has {pose.n_frames} frames but {against} has {n_frames}: "
+                              f"is it the pose of {'this video' if against == 'the video' else against} "
+                              "(same trimming, same frame rate)?", path or pose.source)
 
 
 # -- features ------------------------------------------------------------------------------
