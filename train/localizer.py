@@ -27,7 +27,8 @@ import shlex
 import sys
 from pathlib import Path
 
-DEFAULT_BACKGROUND = "inactive,locomote,idle,background,other,none"
+# the mouse resting; locomotion is a behaviour stage 2 must see (see mouseact.localizer.sequences)
+DEFAULT_BACKGROUND = "inactive,idle,background,other,none"
 
 
 def register_train(train_sub) -> None:
