@@ -246,10 +246,15 @@ class VideoReader:
     def _iter_av(self, start: int, stop: int, with_pts: bool = False) -> Iterator[np.ndarray]:
         import av
 
+        from av.video.reformatter import VideoReformatter
+
         container = self._av_container
         container.seek(0)
         stream = container.streams.video[0]
         w, h = self.info.width, self.info.height
+        # one converter for the whole read: frame.to_ndarray() sets up a new one per frame
+        # (same pixels; measured ~0.1 ms/frame less at 640x480)
+        reformatter = VideoReformatter()
         i = 0
         try:
             for frame in container.decode(stream):
@@ -259,7 +264,7 @@ class VideoReader:
                     if frame.width == w and frame.height == h:
                         # no size arguments at native size: same pixels, ~2x cheaper conversion
                         # (PyAV then skips its scaling set-up; measured 0.15 vs 0.31 ms/frame 640x480)
-                        rgb = frame.to_ndarray(format="rgb24")
+                        rgb = reformatter.reformat(frame, format="rgb24").to_ndarray()
                     else:
                         rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
                     yield (rgb, frame.pts) if with_pts else rgb
@@ -362,17 +367,23 @@ def iter_av_range(path: str | Path, pts: Sequence[int], start: int, stop: int) -
     raise VideoError(f"frame {expect} not found after seeking (stream ended)", path)
 
 
-def crop_rgb(frame, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
+def crop_rgb(frame, x1: int, y1: int, x2: int, y2: int, reformatter=None) -> np.ndarray:
     """RGB pixels ``[y1:y2, x1:x2]`` of a decoded PyAV frame, converting only that region.
 
     For yuv420p frames of even size the region (widened to even edges) is cut from the Y/U/V
     planes and converted alone: the same pixels as converting the whole frame and cropping
     (FFmpeg converts each 2x2 block from its own chroma sample; checked by the callers and in
     tests), at a fraction of the cost for a mouse-sized region. Other formats: whole frame.
+    Pass one ``av.video.reformatter.VideoReformatter`` for a whole read: a new frame object
+    otherwise sets up a new converter every time (~5x the cost of the conversion itself).
     """
+    if reformatter is None:
+        from av.video.reformatter import VideoReformatter
+
+        reformatter = VideoReformatter()
     W, H = frame.width, frame.height
     if frame.format.name != "yuv420p" or W % 2 or H % 2:
-        return frame.to_ndarray(format="rgb24")[y1:y2, x1:x2]
+        return reformatter.reformat(frame, format="rgb24").to_ndarray()[y1:y2, x1:x2]
     ex1, ey1 = x1 & ~1, y1 & ~1
     ex2, ey2 = min(W, x2 + (x2 & 1)), min(H, y2 + (y2 & 1))
     planes = []
@@ -386,7 +397,7 @@ def crop_rgb(frame, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
 
     sub = av.VideoFrame.from_ndarray(np.concatenate(planes).reshape(h * 3 // 2, w), format="yuv420p")
     sub.colorspace, sub.color_range = frame.colorspace, frame.color_range
-    return sub.to_ndarray(format="rgb24")[y1 - ey1:y2 - ey1, x1 - ex1:x2 - ex1]
+    return reformatter.reformat(sub, format="rgb24").to_ndarray()[y1 - ey1:y2 - ey1, x1 - ex1:x2 - ex1]
 
 
 def _short_error(exc: BaseException, path: Path) -> str:

@@ -457,6 +457,8 @@ def read_segment_crops_av(video: str | Path, group: list[tuple[int, int]], rects
     converted (:func:`mouseact.video.crop_rgb`). The first frame of every read is also converted
     whole and compared: if the region conversion ever differs, the read converts whole frames.
     """
+    from av.video.reformatter import VideoReformatter
+
     from mouseact.video import crop_rgb, iter_av_range
 
     lo, hi = min(s for s, _ in group), max(e for _, e in group)
@@ -470,6 +472,7 @@ def read_segment_crops_av(video: str | Path, group: list[tuple[int, int]], rects
     ends = np.array([e for _, e in group])
     u_all = np.array(unions)
     exact: bool | None = None  # region conversion checked against the whole frame?
+    conv = VideoReformatter()  # one converter for the whole read (a new one per frame costs ~5x)
     for i, frame in iter_av_range(video, pts, lo, hi + 1):
         ks = np.flatnonzero((starts <= i) & (ends >= i))
         if not len(ks):
@@ -477,13 +480,13 @@ def read_segment_crops_av(video: str | Path, group: list[tuple[int, int]], rects
         bx1, by1 = (int(v) for v in u_all[ks, :2].min(0))
         bx2, by2 = (int(v) for v in u_all[ks, 2:].max(0))
         if exact is None:
-            full = frame.to_ndarray(format="rgb24")
-            exact = np.array_equal(crop_rgb(frame, bx1, by1, bx2, by2), full[by1:by2, bx1:bx2])
+            full = VideoReformatter().reformat(frame, format="rgb24").to_ndarray()
+            exact = np.array_equal(crop_rgb(frame, bx1, by1, bx2, by2, conv), full[by1:by2, bx1:bx2])
             region = full[by1:by2, bx1:bx2]
         elif exact:
-            region = crop_rgb(frame, bx1, by1, bx2, by2)
+            region = crop_rgb(frame, bx1, by1, bx2, by2, conv)
         else:
-            region = frame.to_ndarray(format="rgb24")[by1:by2, bx1:bx2]
+            region = conv.reformat(frame, format="rgb24").to_ndarray()[by1:by2, bx1:bx2]
         for k in ks:
             x1, y1, x2, y2 = unions[k]
             crops[k][i - starts[k]] = region[y1 - by1:y2 - by1, x1 - bx1:x2 - bx1]
