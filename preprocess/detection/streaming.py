@@ -52,6 +52,30 @@ class StreamingDetector:
         boxes, scores = self.detector.detect(frames)
         return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32).reshape(-1)
 
+    def _detect_at(self, frames: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Detect at the sorted positions ``pos`` of ``frames``. For the classical detector (which
+        reads frame by frame) evenly spaced runs of positions are passed as strided views instead
+        of a fancy-indexed copy (half a chunk of full frames, ~30 MB per 64-frame chunk at 640x480):
+        the same frames in the same order, so the same boxes."""
+        if getattr(self.detector, "kind", None) != "classical" or len(pos) < 2:
+            return self._detect(frames[pos])
+        out_b, out_s = [], []
+        i = 0
+        while i < len(pos):
+            j = i + 1
+            if j < len(pos):
+                step = int(pos[j] - pos[i])
+                while j + 1 < len(pos) and pos[j + 1] - pos[j] == step:
+                    j += 1
+                j += 1
+            else:
+                step = 1
+            b, s = self._detect(frames[pos[i]: pos[j - 1] + 1: step])
+            out_b.append(b)
+            out_s.append(s)
+            i = j
+        return np.concatenate(out_b), np.concatenate(out_s)
+
     def process(self, start: int, frames: np.ndarray) -> np.ndarray:
         """Boxes ``(T, 4)`` float32 for the chunk starting at absolute frame ``start``."""
         frames = np.asarray(frames)
@@ -68,7 +92,7 @@ class StreamingDetector:
         if self._last is None:
             anchor[0] = True
         a_pos = np.flatnonzero(anchor)
-        b, s = self._detect(frames[a_pos])
+        b, s = self._detect_at(frames, a_pos)
         boxes[a_pos], scores[a_pos] = b, s
         prev = self._last
         refine: list[int] = []
@@ -88,7 +112,7 @@ class StreamingDetector:
             prev = (start + p, boxes[p].copy(), float(scores[p]))
         if refine:
             r = np.asarray(refine)
-            boxes[r], scores[r] = self._detect(frames[r])
+            boxes[r], scores[r] = self._detect_at(frames, r)
         self._last = prev
         self._store(start, boxes, scores)
         self._next = start + t
