@@ -4,12 +4,18 @@
     actionness -> proposals -> stage-2 only on candidates         }  inference
     named post-processing stages                                  }  postprocess
 
-Per frame only small arrays are kept (a box, a feature row). The pass decodes with PyAV
-(decord buffers ahead without bound when its consumer is slower than decoding), in a bounded
-background thread so decoding overlaps detection. Stage 2 needs the pixels of the candidate
-segments after the pass; they are **re-read**: neighbouring segments in one sequential read
-(decoding through short gaps beats seeking back to a key frame), each segment cut at once to the
-union of its crop rectangles. Keeping a disk-backed memmap of crops during the pass instead
+Per frame only small arrays are kept (a box, a feature row, a timestamp). The pass decodes with
+PyAV (decord buffers ahead without bound when its consumer is slower than decoding) in a child
+process, into a small ring of shared chunk buffers (:class:`ProcessChunks`); the detector runs
+here while a second child computes the stage-1 features one chunk behind
+(:class:`FeatureProcess`): three processes that do not share a GIL, on the machine's cores.
+(``decode_process=false`` / ``feature_process=false``: a decode thread and in-process features.)
+Stage 2 needs the pixels of the candidate segments after the pass; they are **re-read**:
+neighbouring segments in one sequential read (decoding through short gaps beats seeking back to
+a key frame), each segment cut at once to the union of its crop rectangles; with the pass's
+frame timestamps the read seeks exactly and converts only the mouse's region of the frames it
+needs (:func:`read_segment_crops_av`). ``stage2_workers`` forked processes read and embed
+contiguous runs of segments in parallel. Keeping a disk-backed memmap of crops during the pass instead
 cannot reproduce the training crop: the classifier's crop is ``crop_boxes`` of the *smoothed*
 track (a 15-frame union window), known only after the pass. ``bench/pipeline.py`` measures what
 the re-reading costs (``read_clips``).
@@ -169,20 +175,24 @@ class ProcessChunks:
     With decoding in a thread, its Python side (one call per frame) and the detector's many
     small numpy/OpenCV calls take turns on the GIL; in a child process decoding runs on the
     other core undisturbed. Frames are decoded straight into an anonymous shared mapping of
-    ``depth + hold`` chunk slots (memory fixed: ~60 MB per 64-frame 640x480 chunk), so nothing
-    is pickled. A yielded chunk is a view into its slot and stays valid until ``hold`` more
+    ``depth + hold`` chunk slots (memory fixed: ~60 MB per 64-frame 640x480 chunk; ``depth`` is
+    lowered for large frames so the ring stays under ``ring_mb`` when it can), so nothing is
+    pickled. A yielded chunk is a view into its slot and stays valid until ``hold`` more
     chunks have been yielded (the feature extractor keeps references to a few past frames), or
     until :meth:`close`. Errors in the child re-raise here as :class:`VideoError`.
     """
 
     def __init__(self, path: str | Path, info: VideoInfo, chunk_size: int, depth: int, backend: str = "av",
-                 keep_frames: int = 16, hold_extra: int = 0):
+                 keep_frames: int = 16, hold_extra: int = 0, ring_mb: float = 512):
         import mmap
         import multiprocessing as mp
 
         self.path, self.chunk_size, self.backend = Path(path), int(chunk_size), backend
         self.hold = 1 + int(np.ceil(keep_frames / self.chunk_size)) + int(hold_extra)
-        self.n_slots = max(1, depth) + self.hold
+        # decode fewer chunks ahead for large frames: the ring stays under ~0.5 GB when it can
+        slot_bytes = self.chunk_size * info.height * info.width * 3
+        depth = max(1, min(depth, int(ring_mb * 2**20 // slot_bytes) - self.hold))
+        self.n_slots = depth + self.hold
         self.shape = (self.n_slots, self.chunk_size, info.height, info.width, 3)
         self.pts: list[int] | None = []  # every frame's timestamp (PyAV), for exact seeks in stage 2
         self.last_slot = -1  # slot of the chunk yielded last (a FeatureProcess reads it from there)
@@ -756,6 +766,7 @@ class Predictor:
         and ``embed (workers)``.
         """
         import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
         cfg = self.config
         tasks = split_tasks(segments, cfg.stage2_workers)
@@ -763,11 +774,12 @@ class Predictor:
                        batch_size=cfg.batch_size, read_gap=cfg.read_gap_frames,
                        max_bytes=cfg.read_group_mb * 2**20, cost=crop_bytes)
         out: list[Interval] = []
-        pool = mp.get_context("fork").Pool(min(cfg.stage2_workers, len(tasks)))
+        # a worker that dies (e.g. killed for memory) raises BrokenProcessPool here instead of hanging
+        pool = ProcessPoolExecutor(min(cfg.stage2_workers, len(tasks)), mp_context=mp.get_context("fork"))
         try:
             with bar(len(segments), f"{Path(info.path).name}: classify", unit="segment",
                      disable=self._no_bar()) as pbar:
-                results = pool.imap(_stage2_task, tasks)  # in task order: same output order as in-process
+                results = pool.map(_stage2_task, tasks)  # in task order: same output order as in-process
                 for task in tasks:
                     with timer.stage("embed"):
                         emb, t_read, t_embed = next(results)
@@ -777,10 +789,8 @@ class Predictor:
                         labels, confs = self.classifier.predict(emb)
                     out += self._labelled(task, labels, confs)
                     pbar.update(len(task))
-            pool.close()
         finally:
-            pool.terminate()
-            pool.join()
+            pool.shutdown(wait=True, cancel_futures=True)
             _STAGE2.clear()
         return out
 
