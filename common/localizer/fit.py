@@ -14,7 +14,8 @@ from typing import Literal
 import numpy as np
 from mouseact.config import Config
 from mouseact.localizer.features import FeatureConfig
-from mouseact.localizer.model import DEFAULT_WINDOWS_S, ESTIMATORS, INPUTS, Localizer, actionness_of, window_features
+from mouseact.localizer.model import (DEFAULT_WINDOWS_S, ESTIMATORS, INPUTS, Localizer, actionness_of,
+                                      window_features, without)
 from mouseact.localizer.pose import PoseConfig
 from mouseact.localizer.proposals import ProposalConfig, choose_operating_point, evaluate, operating_curve
 from pydantic import Field
@@ -38,20 +39,29 @@ class LocalizerTrainConfig(Config):
     pad_s: float = Field(0.25, ge=0, description="proposals: pad each segment on both sides (s)")
     features: FeatureConfig = Field(FeatureConfig(), description="per-frame feature settings (--set features.KEY=V)")
     pose: PoseConfig = Field(PoseConfig(), description="pose features, when pose is given (--set pose.KEY=V)")
+    ignore_features: tuple[str, ...] = Field(
+        ("box_missing",), description="features extracted but not scored. box_missing says whether the detector "
+                                      "saw the mouse, not what the mouse does: the classical detector loses a mouse "
+                                      "that rests in one place long enough to enter its background, so on spliced "
+                                      "or long-resting data it alone separates rest from action (measured: frame AUC "
+                                      "1.000 from it alone) and would not carry to videos where the mouse rests briefly")
     seed: int = Field(0, description="random seed")
+
+    def ignored_columns(self, feature_names: Sequence[str]) -> list[int]:
+        return [i for i, n in enumerate(feature_names) if n in set(self.ignore_features)]
 
     def proposal_base(self) -> ProposalConfig:
         return ProposalConfig(max_gap_s=self.max_gap_s, min_duration_s=self.min_duration_s, pad_s=self.pad_s)
 
 
-def _xy(seqs, cfg: LocalizerTrainConfig):
-    x = np.concatenate([window_features(s.features, s.fps, cfg.windows_s) for s in seqs])
+def _xy(seqs, cfg: LocalizerTrainConfig, ignored: Sequence[int] = ()):
+    x = np.concatenate([window_features(without(s.features, ignored), s.fps, cfg.windows_s) for s in seqs])
     y = np.concatenate([(np.asarray(s.labels) > 0).astype(np.int8) for s in seqs])
     return x, y
 
 
-def fit_estimator(seqs, cfg: LocalizerTrainConfig):
-    x, y = _xy(seqs, cfg)
+def fit_estimator(seqs, cfg: LocalizerTrainConfig, ignored: Sequence[int] = ()):
+    x, y = _xy(seqs, cfg, ignored)
     if y.min() == y.max():
         from mouseact.errors import MouseActError
 
@@ -62,11 +72,12 @@ def fit_estimator(seqs, cfg: LocalizerTrainConfig):
     return est.fit(x, y, max_iter=cfg.hgb_iter, seed=cfg.seed)
 
 
-def predict(est, seqs, cfg: LocalizerTrainConfig) -> list[np.ndarray]:
-    return [actionness_of(est, s.features, s.fps, cfg.windows_s, cfg.centre_logit) for s in seqs]
+def predict(est, seqs, cfg: LocalizerTrainConfig, ignored: Sequence[int] = ()) -> list[np.ndarray]:
+    return [actionness_of(est, s.features, s.fps, cfg.windows_s, cfg.centre_logit, ignored) for s in seqs]
 
 
-def out_of_group(groups: Sequence[Sequence], cfg: LocalizerTrainConfig) -> list[list[np.ndarray]]:
+def out_of_group(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, ignored: Sequence[int] = ()
+                 ) -> list[list[np.ndarray]]:
     """Actionness of every sequence from a model that did not see its group."""
     if len(groups) == 1:  # one animal only: two halves of its sequences
         seqs = list(groups[0])
@@ -78,7 +89,7 @@ def out_of_group(groups: Sequence[Sequence], cfg: LocalizerTrainConfig) -> list[
     out = []
     for i, g in enumerate(groups):
         rest = [s for j, gg in enumerate(groups) if j != i for s in gg]
-        out.append(predict(fit_estimator(rest, cfg), g, cfg))
+        out.append(predict(fit_estimator(rest, cfg, ignored), g, cfg, ignored))
     return out, groups
 
 
@@ -96,7 +107,8 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
         raise ValueError(f"inputs must be one of {INPUTS}")
     if (inputs != "video") != bool(pose):
         raise ValueError("pose description needed exactly when inputs include pose")
-    oog, used_groups = out_of_group(groups, cfg)
+    ignored = cfg.ignored_columns(feature_names)
+    oog, used_groups = out_of_group(groups, cfg, ignored)
     acts = [a for g in oog for a in g]
     seqs = [s for g in used_groups for s in g]
     labels = [s.labels for s in seqs]
@@ -104,13 +116,14 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
     curve = operating_curve(acts, labels, fpss, cfg.proposal_base(), threshold=cfg.tiou, match=cfg.match)
     point, met = choose_operating_point(curve, cfg.target_recall)
     prop = cfg.proposal_base().model_copy(update={"high": point["high"], "low": point["low"]})
-    final = fit_estimator(seqs, cfg)
+    final = fit_estimator(seqs, cfg, ignored)
     n_frames = sum(len(s.labels) for s in seqs)
     card = {
         "estimator": cfg.estimator,
         "feature_names": list(feature_names),
         "feature_config": cfg.features.model_dump(),
         "windows_s": list(cfg.windows_s),
+        "ignored_features": [feature_names[i] for i in ignored],
         "centre_logit": cfg.centre_logit,
         "train_fps": float(np.median(fpss)),
         "config": cfg.model_dump(),

@@ -67,8 +67,17 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
+def without(features: np.ndarray, columns: Sequence[int]) -> np.ndarray:
+    """``features`` with the given columns set to 0: what the estimator sees (see ``ignore_features``)."""
+    if not len(columns):
+        return features
+    out = np.array(features, dtype=np.float32, copy=True)
+    out[:, list(columns)] = 0.0
+    return out
+
+
 def actionness_of(estimator, features: np.ndarray, fps: float, windows_s: Sequence[float],
-                  centre: bool) -> np.ndarray:
+                  centre: bool, ignored: Sequence[int] = ()) -> np.ndarray:
     """Per-frame actionness; with ``centre`` the logit is shifted by the video's median logit.
 
     Why centre: the same model gives a light mouse on a light floor systematically higher
@@ -76,7 +85,7 @@ def actionness_of(estimator, features: np.ndarray, fps: float, windows_s: Sequen
     segment coverage drops from 0.67 to 0.49 with centring). The shift assumes that most of a
     video is background (actions < half of the frames), which is the premise of a localizer.
     """
-    z = estimator.decision(window_features(features, fps, windows_s))
+    z = estimator.decision(window_features(without(features, ignored), fps, windows_s))
     if centre and len(z):
         z = z - np.median(z)
     return _sigmoid(z).astype(np.float32)
@@ -168,6 +177,9 @@ class Localizer:
         self.windows_s: tuple[float, ...] = tuple(card["windows_s"])
         self.train_fps: float = float(card["train_fps"])
         self.centre: bool = bool(card.get("centre_logit", False))
+        # columns extracted (and reported) but not scored, e.g. box_missing (see LocalizerTrainConfig)
+        ignored = set(card.get("ignored_features") or [])
+        self.ignored_columns: list[int] = [i for i, n in enumerate(self.feature_names) if n in ignored]
         self.proposal_config = ProposalConfig(**card["operating_point"]["proposal_config"])
         self.pose_feature_names: list[str] = list(card.get("pose_feature_names") or [])
         self.inputs: str = card.get("inputs") or ("video+pose" if self.pose_feature_names else "video")
@@ -277,7 +289,8 @@ class Localizer:
                                               "Localizer.combine"}[self.inputs], self.model_dir)
         if len(features) == 0:
             return np.zeros(0, np.float32)
-        return actionness_of(self.estimator, features, fps or self.train_fps, self.windows_s, self.centre)
+        return actionness_of(self.estimator, features, fps or self.train_fps, self.windows_s, self.centre,
+                             self.ignored_columns)
 
     def propose(self, actionness: np.ndarray, fps: float) -> list[Interval]:
         """Candidate segments (label ``"action"``) at the operating point stored in the card."""
