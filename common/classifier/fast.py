@@ -88,6 +88,16 @@ def _foreground_score(rgb: np.ndarray, bg_rgb: np.ndarray | None = None):
     return cv2.add(darker, colour), bg_rgb
 
 
+def _stacked_scores(crops: np.ndarray, bg_rgb: np.ndarray) -> np.ndarray:
+    """``_foreground_score`` of each crop ``(T, S, S, 3)`` with one floor colour, in one call on the
+    crops stacked into one tall image (every step is per pixel: the same scores, without the
+    per-call overhead of ~10 OpenCV calls per frame)."""
+    if len(crops) == 0:
+        return np.zeros(crops.shape[:3], np.uint8)
+    t, h, w = crops.shape[:3]
+    return _foreground_score(crops.reshape(t * h, w, 3), bg_rgb)[0].reshape(t, h, w)
+
+
 def _largest_blob(score: np.ndarray, margin: float):
     """Mask of the strongest connected component with ``score > margin`` (the mouse), or None."""
     import cv2
@@ -201,13 +211,14 @@ class FastEmbedder:
         bg_rgb = np.median(crops[::4, ::4, ::4].reshape(-1, 3), axis=0)  # floor colour of the whole window
         # what _foreground_score takes from the floor colour (its cache key across windows)
         floor_key = (round(float(np.mean(bg_rgb))), round(float(np.max(bg_rgb) - np.min(bg_rgb))))
-        for t, crop in enumerate(crops):
-            if _shared is not None:
-                known = _shared.boxes.get((_shared.offset + t, floor_key))
-                if known is not None:
-                    boxes[t] = known
-                    continue
-            mask = _largest_blob(_foreground_score(crop, bg_rgb)[0], self.cfg.dark_margin)
+        todo = [t for t in range(len(crops))
+                if _shared is None or (_shared.offset + t, floor_key) not in _shared.boxes]
+        for t in range(len(crops)):
+            if t not in todo:
+                boxes[t] = _shared.boxes[(_shared.offset + t, floor_key)]
+        scores = _stacked_scores(crops[todo], bg_rgb)
+        for t, score in zip(todo, scores):
+            mask = _largest_blob(score, self.cfg.dark_margin)
             if mask is None:
                 if _shared is not None:
                     _shared.boxes[(_shared.offset + t, floor_key)] = boxes[t].copy()
@@ -255,9 +266,9 @@ class FastEmbedder:
         t_len = len(frames)
         rows = np.full((t_len, 6), np.nan)  # area, cx, cy, elong, angle, brightness
         masks = np.zeros((t_len, size, size), bool)
+        scores = _stacked_scores(rgb, floor_rgb)
         for t in range(t_len):
-            score, _ = _foreground_score(rgb[t], floor_rgb)
-            mask = _largest_blob(score, self.cfg.dark_margin)
+            mask = _largest_blob(scores[t], self.cfg.dark_margin)
             if mask is None:
                 continue
             m = _moments(mask)
