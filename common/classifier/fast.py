@@ -106,7 +106,8 @@ def _largest_blob(score: np.ndarray, margin: float):
     flat = score.ravel()
     kth = int(0.99 * (len(flat) - 1))
     if flat.dtype == np.uint8:  # the same order statistic from a histogram (no partition copy)
-        top = float(np.searchsorted(np.cumsum(np.bincount(flat, minlength=256)), kth, side="right"))
+        hist = cv2.calcHist([np.ascontiguousarray(score)], [0], None, [256], [0, 256]).ravel()  # exact (< 2**24)
+        top = float(np.searchsorted(np.cumsum(hist), kth, side="right"))
     else:
         top = float(np.partition(flat, kth)[kth])
     margin = max(margin, 0.4 * top)
@@ -131,7 +132,11 @@ def _moments(mask: np.ndarray):
     if len(xs) < 3:
         return None
     cx, cy = xs.mean(), ys.mean()
-    cov = np.cov(np.stack([xs - cx, ys - cy]))
+    # = np.cov(np.stack([xs - cx, ys - cy])), its steps without its argument handling (same values)
+    x = np.stack([xs - cx, ys - cy])
+    x -= x.mean(axis=1)[:, None]
+    cov = np.dot(x, x.T.conj())
+    cov *= np.true_divide(1, x.shape[1] - 1)
     ev, evec = np.linalg.eigh(cov)
     ev = np.maximum(ev, 1e-6)
     angle = float(np.arctan2(evec[1, 1], evec[0, 1]))
