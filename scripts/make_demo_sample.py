@@ -6,7 +6,8 @@
 Source: ``<data>/bsoid_clips/mouse2/<behaviour>.mp4`` (YttriLab/B-SOID, GPL-3.0; one behaviour per
 clip). The clips are concatenated in a fixed shuffled order (every behaviour once, the short
 ``itch`` and ``orient_L`` twice, never the same behaviour twice in a row so bouts stay separate),
-``body_groom`` cut to its first 12 s so the whole video stays under 90 s, and re-encoded as one
+each clip cut to the frames that move (``mouseact.frozen``: montage panels repeat their last
+picture after the example ends), ``body_groom`` to its first 12 s, and re-encoded as one
 H.264 video (15 fps, 30-frame keyframe interval) with ``mouseact.video.write_video``.
 
 Written (atomically, the directory replaced as a whole):
@@ -58,6 +59,7 @@ def _sha256(path: Path) -> str:
 def build(data_dir: Path, out_dir: Path, crf: int = 20) -> Path:
     from mouseact import atomic, sly_io
     from mouseact.errors import MouseActError
+    from mouseact.frozen import moving_span
     from mouseact.intervals import Interval
     from mouseact.progress import bar
     from mouseact.video import VideoReader, probe, write_video
@@ -72,10 +74,13 @@ def build(data_dir: Path, out_dir: Path, crf: int = 20) -> Path:
         info = probe(src)
         if abs(info.fps - FPS) > 1e-3:
             raise MouseActError(f"expected {FPS} fps, found {info.fps}", src)
-        n = min(info.n_frames, MAX_FRAMES.get(label, info.n_frames))
+        # only the frames that move: a montage panel repeats its last picture after its example
+        # ends (mouse2's itch moves for 26 of 95 frames), and a repeated picture is no behaviour
+        first, stop, _ = moving_span(src)
+        n = min(stop - first, MAX_FRAMES.get(label, stop - first))
         segments.append({"label": label, "frame_range": [start, start + n - 1],
                          "source": f"bsoid_clips/mouse2/{label}.mp4", "source_sha256": _sha256(src),
-                         "source_frames": [0, n - 1], "source_n_frames": info.n_frames})
+                         "source_frames": [first, first + n - 1], "source_n_frames": info.n_frames})
         start += n
     n_total = start
 
@@ -83,7 +88,7 @@ def build(data_dir: Path, out_dir: Path, crf: int = 20) -> Path:
         with bar(n_total, desc="encoding sample") as progress:
             for seg in segments:
                 with VideoReader(src_dir / f"{seg['label']}.mp4") as vr:
-                    for frame in vr.iter_frames(0, seg["source_frames"][1] + 1):
+                    for frame in vr.iter_frames(seg["source_frames"][0], seg["source_frames"][1] + 1):
                         progress.update(1)
                         yield frame
 
