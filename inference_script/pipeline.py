@@ -277,6 +277,8 @@ class ProcessChunks:
                     self._proc.terminate()
                     self._proc.join(timeout=2)
             self._proc = None
+            for conn in (self._free_r, self._free_w, self._full_r, self._full_w):
+                conn.close()
         self.buf = None  # the mapping is freed when the last view of it is gone
 
     def __enter__(self) -> "ProcessChunks":
@@ -356,6 +358,8 @@ class FeatureProcess:
                     self._proc.terminate()
                     self._proc.join(timeout=2)
             self._proc = None
+            for conn in (self._job_r, self._job_w, self._res_r, self._res_w):
+                conn.close()
 
 
 def sample_indices(start: int, end: int, n: int) -> np.ndarray:
