@@ -722,7 +722,8 @@ class Predictor:
         if (self.config.stage2_workers > 0 and len(segments) > 1 and ProcessChunks.available()
                 and getattr(self.classifier.embedder, "kind", None) == "fast"):
             return self._classify_in_workers(video, segments, rects_all, crop_bytes, info, timer, pts)
-        out: list[Interval] = []
+        done: list[tuple[int, int]] = []
+        embedded: list[np.ndarray] = []
         bs = self.config.batch_size
         with bar(len(segments), f"{Path(info.path).name}: classify", unit="segment",
                  disable=self._no_bar()) as pbar:
@@ -743,16 +744,24 @@ class Predictor:
                 for b in range(0, len(group), bs):
                     batch = group[b:b + bs]
                     with timer.stage("embed"):
-                        emb = self.classifier.embedder.embed_batch(items[b:b + bs])
-                    with timer.stage("classify"):
-                        labels, confs = self.classifier.predict(emb)
-                    for (s, e), label, conf in zip(batch, labels, confs):
-                        if label not in self.classes and not self.config.keep_unknown:
-                            continue
-                        out.append(Interval(int(s), int(e), str(label), float(conf)))
+                        embedded.append(self.classifier.embedder.embed_batch(items[b:b + bs]))
+                    done += batch
                     pbar.update(len(batch))
                 del items
-        return out
+        return self._classify_embedded(done, embedded, timer)
+
+    def _classify_embedded(self, segments, embedded: list[np.ndarray], timer: StageTimer) -> list[Interval]:
+        """Label every embedded segment of one video at once: a classifier trained with per-video
+        standardisation (``needs_video_statistics``) is given the video's segment embeddings as its
+        statistics — in two-stage mode those are the candidates only (the resting stretches stage 1
+        skipped are not embedded), in --dense mode the whole video."""
+        if not segments:
+            return []
+        with timer.stage("classify"):
+            emb = np.concatenate(embedded)
+            video = emb if getattr(self.classifier, "needs_video_statistics", False) else None
+            labels, confs = self.classifier.predict(emb, video_embeddings=video)
+        return self._labelled(segments, labels, confs)
 
     def _labelled(self, segments, labels, confs) -> list[Interval]:
         return [Interval(int(s), int(e), str(label), float(conf)) for (s, e), label, conf in zip(segments, labels, confs)
@@ -777,7 +786,8 @@ class Predictor:
         _STAGE2.update(video=str(video), rects=rects_all, embedder=self.classifier.embedder, pts=pts,
                        batch_size=cfg.batch_size, read_gap=cfg.read_gap_frames,
                        max_bytes=cfg.read_group_mb * 2**20, cost=crop_bytes)
-        out: list[Interval] = []
+        done: list[tuple[int, int]] = []
+        embedded: list[np.ndarray] = []
         # a worker that dies (e.g. killed for memory) raises BrokenProcessPool here instead of hanging
         pool = ProcessPoolExecutor(min(cfg.stage2_workers, len(tasks)), mp_context=mp.get_context("fork"))
         try:
@@ -789,14 +799,13 @@ class Predictor:
                         emb, t_read, t_embed = next(results)
                     timer.add("read_clips (workers)", t_read)
                     timer.add("embed (workers)", t_embed)
-                    with timer.stage("classify"):
-                        labels, confs = self.classifier.predict(emb)
-                    out += self._labelled(task, labels, confs)
+                    embedded.append(emb)
+                    done += task
                     pbar.update(len(task))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             _STAGE2.clear()
-        return out
+        return self._classify_embedded(done, embedded, timer)
 
     def _no_bar(self) -> bool | None:
         return None if self.progress_bars is None else not self.progress_bars
