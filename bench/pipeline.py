@@ -3,13 +3,11 @@
 1. Throughput on the 5.5-min arena video and on a 4x concatenation of it (remuxed, no
    re-encode): end-to-end frames/s as a ratio to decode-only of the same file in the same run,
    peak RSS of each run (each measurement runs in its own child process), time per stage.
-2. Two-stage vs --dense on sequences spliced from real B-SOiD clips (one sequence per mouse,
-   clips in a fixed shuffled order, the clip's behaviour as ground truth): wall time ratio and
-   segment F1@0.5 / frame F1 of each.
 
-    nice -n 10 .venv/bin/python bench/pipeline.py            # everything
-    nice -n 10 .venv/bin/python bench/pipeline.py --quick    # 1x arena only + one B-SOiD mouse
-    nice -n 10 .venv/bin/python bench/pipeline.py --skip-dense   # the throughput section alone
+Two-stage vs --dense is measured by bench/two_stage.py (docs/benchmarks/07b-two-stage.md).
+
+    nice -n 10 .venv/bin/python bench/pipeline.py            # 1x and 4x
+    nice -n 10 .venv/bin/python bench/pipeline.py --quick    # 1x arena only
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 ARENA = DATA / "tracktor_arena" / "mouse_video.mp4"
-BSOID = DATA / "bsoid_clips"
 SECTION = ROOT / "docs" / "benchmarks" / "07-pipeline.md"
 CACHE = Path(tempfile.gettempdir()) / "mouseact-bench-pipeline"
 
@@ -139,37 +136,6 @@ def concat_remux(src: Path, dst: Path, times: int) -> Path:
     return dst
 
 
-def bsoid_sequence(mouse: str, seed: int = 7) -> tuple[Path, list[dict], int]:
-    """Clips of one mouse spliced in a fixed shuffled order; returns video, ground truth, n_frames."""
-    import numpy as np
-
-    from mouseact.video import VideoReader, write_video
-
-    clips = sorted((BSOID / mouse).glob("*.mp4"))
-    order = np.random.default_rng(seed).permutation(len(clips))
-    video = CACHE / f"bsoid_{mouse}_seq{seed}.mp4"
-    gt_path = video.with_suffix(".json")
-    if video.is_file() and gt_path.is_file():
-        gt = json.loads(gt_path.read_text())
-        return video, gt["intervals"], gt["n_frames"]
-    gt, start = [], 0
-
-    def frames():
-        nonlocal start
-        for i in order:
-            with VideoReader(clips[i]) as vr:
-                n = vr.info.n_frames
-                for _, chunk in vr.iter_chunks(64):
-                    yield from chunk
-            gt.append({"label": clips[i].stem, "frame_range": [start, start + n - 1], "confidence": 1.0})
-            start += n
-
-    CACHE.mkdir(parents=True, exist_ok=True)
-    write_video(video, frames(), fps=15.0, crf=16)
-    gt_path.write_text(json.dumps({"intervals": gt, "n_frames": start}))
-    return video, gt, start
-
-
 # --------------------------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------------------------
@@ -197,54 +163,8 @@ def throughput(video: Path, label: str, model: str | None, sets: list[str]) -> d
             "steps": inf["steps"], "n_candidates": inf["n_candidates"], "load_s": inf["load_s"]}
 
 
-def two_stage_vs_dense(mouse: str, model: str | None, sets: list[str]) -> dict:
-    from mouseact import metrics
-    from mouseact.intervals import Interval, to_frame_labels
-
-    video, gt_json, n = bsoid_sequence(mouse)
-    out = {"mouse": mouse, "frames": n}
-    gt = [Interval.from_json(o) for o in gt_json]
-    for mode in ("two-stage", "dense"):
-        r = run_child("infer", str(video), mode, model or "", *sets)
-        classes = r["classes"]
-        pred = [Interval.from_json(o) for o in r["intervals"]]
-        seg = metrics.segment_scores([iv for iv in gt if iv.label in classes], pred, classes, thresholds=(0.5,))
-        frame = metrics.frame_scores(to_frame_labels([iv for iv in gt if iv.label in classes], n, classes),
-                                     to_frame_labels(pred, n, classes), classes)
-        # the localizer's "background" behaviours (never proposed by stage 1) left out
-        action = [c for c in classes if c not in _localizer_background(model)]
-        seg_a = metrics.segment_scores([iv for iv in gt if iv.label in action],
-                                       [iv for iv in pred if iv.label in action], action, thresholds=(0.5,))
-        out[mode] = {"seconds": r["seconds"], "n_candidates": r["n_candidates"], "seg_f1_action": _macro_f1(seg_a),
-                     "seg_f1": _macro_f1(seg), "frame_f1": frame["macro"]["f1"], "n_pred": len(pred),
-                     "steps": r["steps"]}
-    out["speed_ratio"] = out["dense"]["seconds"] / out["two-stage"]["seconds"]
-    out["stage2_ratio"] = out["dense"]["steps"]["inference"] / max(out["two-stage"]["steps"]["inference"], 1e-9)
-    return out
-
-
-def _localizer_background(model: str | None) -> list[str]:
-    from mouseact.models import load_bundle
-
-    loc = load_bundle(model).localizer_dir
-    card = json.loads((loc / "model_card.json").read_text()) if loc else {}
-    return list((card.get("training_data") or {}).get("background_labels") or [])
-
-
-def _macro_f1(seg: dict) -> float:
-    macro = seg["macro"]
-    for key in ("f1@0.5", "0.5", 0.5):
-        if key in macro:
-            v = macro[key]
-            return float(v["f1"] if isinstance(v, dict) else v)
-    if "f1" in macro:
-        v = macro["f1"]
-        return float(v.get(0.5, v.get("0.5")) if isinstance(v, dict) else v)
-    raise KeyError(f"no F1@0.5 in segment scores: {list(macro)}")
-
-
-def write_section(cmd: str, tp: list[dict], cmp: list[dict], sets: list[str]) -> None:
-    L = ["## Pipeline (issue 7): throughput, memory, two-stage vs dense", "",
+def write_section(cmd: str, tp: list[dict], sets: list[str]) -> None:
+    L = ["## Pipeline (issue 7): throughput and memory", "",
          f"Command: `{cmd}` ({platform.machine()}, {os.cpu_count()} cores shared with other jobs; "
          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).", ""]
     if sets:
@@ -280,26 +200,6 @@ def write_section(cmd: str, tp: list[dict], cmp: list[dict], sets: list[str]) ->
             L.append(f"| {r['label']} | " + " | ".join(f"{r['timing'].get(k, {}).get('ms_per_frame', 0):.3f}"
                                                       for k in tp[0]["timing"]) + " |")
         L.append("")
-    if cmp:
-        L += ["### Two-stage vs --dense on spliced B-SOiD sequences", "",
-              "One sequence per mouse: all 11 clips of that mouse spliced in a fixed shuffled order (15 fps), each "
-              "clip's behaviour its ground truth. **In-sample**: the default classifier was trained on these clips; "
-              "the comparison is between the two modes with the same models, not a generalisation figure. "
-              "Goals: speed ratio >= 5x; two-stage segment F1@0.5 >= dense - 0.02. Stage-2 ratio = dense / two-stage "
-              "ms/frame of the inference step (localize + read + embed + classify); the wall ratio also "
-              "carries the detection and feature pass both modes share. Action classes = all but the "
-              "localizer's background labels (inactive, locomote), which stage 1 never proposes.", "",
-              "| mouse | frames | two-stage s | dense s | speed ratio (wall) | stage-2 ratio | segments two-stage / dense | "
-              "seg F1@0.5 two-stage | seg F1@0.5 dense | frame F1 two-stage | frame F1 dense | "
-              "seg F1@0.5 action classes two-stage / dense |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for c in cmp:
-            a, d = c["two-stage"], c["dense"]
-            L.append(f"| {c['mouse']} | {c['frames']} | {a['seconds']:.1f} | {d['seconds']:.1f} | "
-                     f"**{c['speed_ratio']:.1f}x** | {c['stage2_ratio']:.1f}x | {a['n_candidates']} / {d['n_candidates']} | {a['seg_f1']:.3f} | "
-                     f"{d['seg_f1']:.3f} | {a['frame_f1']:.3f} | {d['frame_f1']:.3f} | "
-                     f"{a['seg_f1_action']:.3f} / {d['seg_f1_action']:.3f} |")
-        L.append("")
     SECTION.parent.mkdir(parents=True, exist_ok=True)
     SECTION.write_text("\n".join(L) + "\n")
 
@@ -307,11 +207,9 @@ def write_section(cmd: str, tp: list[dict], cmp: list[dict], sets: list[str]) ->
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
-    ap.add_argument("--quick", action="store_true", help="arena 1x only and mouse2 only")
+    ap.add_argument("--quick", action="store_true", help="arena 1x only")
     ap.add_argument("--model", default=None, help="bundle directory (default: the embedded default bundle)")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="pipeline config override")
-    ap.add_argument("--skip-throughput", action="store_true")
-    ap.add_argument("--skip-dense", action="store_true")
     args = ap.parse_args()
     if args.child:
         kind, video, *rest = args.child
@@ -331,31 +229,14 @@ def main() -> None:
         print(json.dumps(res))
         return
     cmd = "nice -n 10 .venv/bin/python bench/pipeline.py" + " ".join(
-        [""] + (["--quick"] if args.quick else []) + (["--skip-throughput"] if args.skip_throughput else [])
-        + (["--skip-dense"] if args.skip_dense else []) + [f"--set {s}" for s in args.sets])
-    tp, cmp = [], []
-    if not args.skip_throughput:
-        tp.append(throughput(ARENA, "arena 5.5 min (1x)", args.model, args.sets))
+        [""] + (["--quick"] if args.quick else []) + [f"--set {s}" for s in args.sets])
+    tp = [throughput(ARENA, "arena 5.5 min (1x)", args.model, args.sets)]
+    print(json.dumps(tp[-1], indent=1), file=sys.stderr)
+    if not args.quick:
+        x4 = concat_remux(ARENA, CACHE / "arena_4x.mp4", 4)
+        tp.append(throughput(x4, "arena 22 min (4x concatenated)", args.model, args.sets))
         print(json.dumps(tp[-1], indent=1), file=sys.stderr)
-        if not args.quick:
-            x4 = concat_remux(ARENA, CACHE / "arena_4x.mp4", 4)
-            tp.append(throughput(x4, "arena 22 min (4x concatenated)", args.model, args.sets))
-            print(json.dumps(tp[-1], indent=1), file=sys.stderr)
-    if not args.skip_dense:
-        for mouse in (["mouse2"] if args.quick else ["mouse1", "mouse2"]):
-            cmp.append(two_stage_vs_dense(mouse, args.model, args.sets))
-            print(json.dumps(cmp[-1], indent=1), file=sys.stderr)
-    # a partial re-run (--skip-*) keeps the other table from the previous full run
-    saved = CACHE / "results.json"
-    prev = json.loads(saved.read_text()) if saved.is_file() else {}
-    if args.skip_throughput and prev.get("tp"):
-        tp, cmd = prev["tp"], prev.get("cmd_tp", cmd) + f"` then `{cmd}"
-    if args.skip_dense and prev.get("cmp"):
-        cmp, cmd = prev["cmp"], prev.get("cmd_cmp", cmd) + f"` then `{cmd}"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps({"tp": tp, "cmp": cmp, "cmd_tp": prev.get("cmd_tp") if args.skip_throughput else cmd,
-                                 "cmd_cmp": prev.get("cmd_cmp") if args.skip_dense else cmd}))
-    write_section(cmd, tp, cmp, args.sets)
+    write_section(cmd, tp, args.sets)
     print(f"wrote {SECTION}")
 
 
