@@ -156,11 +156,12 @@ def test_train_cli_with_mirror_and_per_video(cli, bsoid_dir, tmp_path):
     assert res.returncode == 0 and json.loads(res.stdout)["label"] in card["classes"] + ["unknown"]
 
 
-def test_default_model_is_mirror_trained_and_standardises_per_video(bsoid_dir):
+def test_default_model_is_mirror_trained_with_training_statistics(bsoid_dir):
     from mouseact.classifier import DEFAULT_MODEL_DIR
 
     model = Classifier.load(DEFAULT_MODEL_DIR)
-    assert model.needs_video_statistics and model.config.few_shot_head == "kmeans"
+    # per-video statistics would make labels depend on the video's behaviour mix (docs/notes/issue-6)
+    assert not model.needs_video_statistics and model.config.few_shot_head == "kmeans"
     assert model.card["training"]["config"]["augment_mirror"] is True
     assert "augment_mirror=true" in model.card["training"]["command"]
     with VideoReader(bsoid_dir / "mouse2" / "locomote.mp4") as vr:

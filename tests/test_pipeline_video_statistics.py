@@ -11,7 +11,11 @@ from mouseact.video import VideoReader
 
 def test_segments_are_classified_with_the_videos_statistics(bsoid_dir):
     pred = Predictor(progress_bars=False)
-    assert pred.classifier.needs_video_statistics  # the default model standardises per video
+    # the default model uses its training statistics; the same model asked to standardise per video
+    # (what `--set head.standardise=per_video` trains) must get the video's statistics from stage 2
+    assert not pred.classifier.needs_video_statistics
+    pred.classifier.config = pred.classifier.config.model_copy(update={"standardise": "per_video"})
+    assert pred.classifier.needs_video_statistics
     items = []
     for name in ("itch", "locomote", "rear_minus", "body_groom", "inactive", "face_groom"):
         with VideoReader(bsoid_dir / "mouse1" / f"{name}.mp4") as vr:
