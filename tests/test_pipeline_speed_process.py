@@ -3,6 +3,8 @@ the same chunks as ``iter_chunks``; stage 2 in worker processes gives the same i
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -28,8 +30,12 @@ def test_process_chunks_equal_iter_chunks(bsoid_dir):
         it = iter(src)
         held = [next(it) for _ in range(src.hold)]
         copies = [f.copy() for _, f in held]
-        for _ in range(3):  # let the child run ahead as far as it can
+        # hold - 1 more chunks: the last held one must still be intact however far ahead the child
+        # decodes (one more would free it: then the child may overwrite it — this test used to
+        # advance 3 with hold = 2 and failed whenever the child was quick enough)
+        for _ in range(src.hold - 1):
             next(it, None)
+        time.sleep(0.3)  # let the child run ahead as far as the free slots allow
         assert np.array_equal(held[-1][1], copies[-1])
 
 
