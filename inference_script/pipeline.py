@@ -169,6 +169,22 @@ def prefetch(iterator: Iterator, depth: int) -> Iterator:
         thread.join(timeout=5)
 
 
+def stop_child(proc, ask_to_stop: Callable[[], object], conns) -> None:
+    """End a helper process: ask it to stop (its pipe may already be closed), give it 2 s, then
+    terminate it; close its pipes."""
+    if proc.is_alive():
+        try:
+            ask_to_stop()
+        except OSError:
+            pass
+        proc.join(timeout=2)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout=2)
+    for conn in conns:
+        conn.close()
+
+
 class ProcessChunks:
     """``VideoReader.iter_chunks`` decoded in a child process into a ring of shared chunk buffers.
 
@@ -266,19 +282,9 @@ class ProcessChunks:
 
     def close(self) -> None:
         if self._proc is not None:
-            if self._proc.is_alive():
-                try:
-                    for _ in range(self.n_slots):
-                        self._free_w.send(None)
-                except OSError:
-                    pass
-                self._proc.join(timeout=2)
-                if self._proc.is_alive():
-                    self._proc.terminate()
-                    self._proc.join(timeout=2)
+            stop_child(self._proc, lambda: [self._free_w.send(None) for _ in range(self.n_slots)],
+                       (self._free_r, self._free_w, self._full_r, self._full_w))
             self._proc = None
-            for conn in (self._free_r, self._free_w, self._full_r, self._full_w):
-                conn.close()
         self.buf = None  # the mapping is freed when the last view of it is gone
 
     def __enter__(self) -> "ProcessChunks":
@@ -348,18 +354,9 @@ class FeatureProcess:
 
     def close(self) -> None:
         if self._proc is not None:
-            if self._proc.is_alive():
-                try:
-                    self._job_w.send(None)
-                except OSError:
-                    pass
-                self._proc.join(timeout=2)
-                if self._proc.is_alive():
-                    self._proc.terminate()
-                    self._proc.join(timeout=2)
+            stop_child(self._proc, lambda: self._job_w.send(None),
+                       (self._job_r, self._job_w, self._res_r, self._res_w))
             self._proc = None
-            for conn in (self._job_r, self._job_w, self._res_r, self._res_w):
-                conn.close()
 
 
 def sample_indices(start: int, end: int, n: int) -> np.ndarray:
@@ -401,12 +398,9 @@ def read_groups(segments: list[tuple[int, int]], max_gap: int, max_cost: float, 
         yield group
 
 
-def read_segment_crops(vr: VideoReader, group: list[tuple[int, int]], rects_all: np.ndarray) -> list:
-    """One sequential read over ``group``; each segment's frames cut to the union of its crop rects.
-
-    Returns ``[(crops (T, h, w, 3), rects shifted into the crop (T, 4)), ...]`` in group order:
-    exactly the pixels the embedder would crop from the full frames, without holding full frames.
-    """
+def _group_buffers(group: list[tuple[int, int]], rects_all: np.ndarray):
+    """For one read over ``group``: its frame range, each segment's union rectangle and empty crop
+    array, and the segments' starts and ends as arrays."""
     lo, hi = min(s for s, _ in group), max(e for _, e in group)
     unions, crops = [], []
     for s, e in group:
@@ -414,8 +408,16 @@ def read_segment_crops(vr: VideoReader, group: list[tuple[int, int]], rects_all:
         u = np.array([r[:, 0].min(), r[:, 1].min(), r[:, 2].max(), r[:, 3].max()])
         unions.append(u)
         crops.append(np.empty((e - s + 1, u[3] - u[1], u[2] - u[0], 3), np.uint8))
-    starts = np.array([s for s, _ in group])
-    ends = np.array([e for _, e in group])
+    return lo, hi, unions, crops, np.array([s for s, _ in group]), np.array([e for _, e in group])
+
+
+def read_segment_crops(vr: VideoReader, group: list[tuple[int, int]], rects_all: np.ndarray) -> list:
+    """One sequential read over ``group``; each segment's frames cut to the union of its crop rects.
+
+    Returns ``[(crops (T, h, w, 3), rects shifted into the crop (T, 4)), ...]`` in group order:
+    exactly the pixels the embedder would crop from the full frames, without holding full frames.
+    """
+    lo, hi, unions, crops, starts, ends = _group_buffers(group, rects_all)
     for i, frame in enumerate(vr.iter_frames(lo, hi + 1), start=lo):
         for k in np.flatnonzero((starts <= i) & (ends >= i)):
             x1, y1, x2, y2 = unions[k]
@@ -475,15 +477,7 @@ def read_segment_crops_av(video: str | Path, group: list[tuple[int, int]], rects
 
     from mouseact.video import crop_rgb, iter_av_range
 
-    lo, hi = min(s for s, _ in group), max(e for _, e in group)
-    unions, crops = [], []
-    for s, e in group:
-        r = rects_all[s:e + 1]
-        u = np.array([r[:, 0].min(), r[:, 1].min(), r[:, 2].max(), r[:, 3].max()])
-        unions.append(u)
-        crops.append(np.empty((e - s + 1, u[3] - u[1], u[2] - u[0], 3), np.uint8))
-    starts = np.array([s for s, _ in group])
-    ends = np.array([e for _, e in group])
+    lo, hi, unions, crops, starts, ends = _group_buffers(group, rects_all)
     u_all = np.array(unions)
     exact: bool | None = None  # region conversion checked against the whole frame?
     conv = VideoReformatter()  # one converter for the whole read (a new one per frame costs ~5x)

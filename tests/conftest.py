@@ -35,6 +35,15 @@ def bsoid_dir(data_dir) -> Path:
     return data_dir / "bsoid_clips"
 
 
+def bsoid_subset(bsoid_dir: Path, root: Path, labels=("orient_R", "orient_L", "investigate")) -> Path:
+    """``root/<mouse>/<label>.mp4`` symlinks to a few real B-SOiD clips of both mice (fast training)."""
+    for mouse in ("mouse1", "mouse2"):
+        (root / mouse).mkdir(parents=True)
+        for label in labels:
+            os.symlink(bsoid_dir / mouse / f"{label}.mp4", root / mouse / f"{label}.mp4")
+    return root
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600
             ) -> subprocess.CompletedProcess:
     """Run ``mouseact ARGS`` in a subprocess exactly as a user would (same interpreter)."""

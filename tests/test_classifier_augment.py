@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from mouseact.classifier.data import Clip
 from mouseact.crop import CropPolicy
 from mouseact.errors import MouseActError
 from mouseact.video import VideoReader
+from conftest import bsoid_subset
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +134,7 @@ def test_per_video_standardisation_fits_per_group_and_needs_the_video(tmp_path):
 
 
 def test_train_cli_with_mirror_and_per_video(cli, bsoid_dir, tmp_path):
-    root = tmp_path / "bsoid"
-    for mouse in ("mouse1", "mouse2"):
-        (root / mouse).mkdir(parents=True)
-        for label in ("orient_R", "orient_L", "investigate"):
-            os.symlink(bsoid_dir / mouse / f"{label}.mp4", root / mouse / f"{label}.mp4")
+    root = bsoid_subset(bsoid_dir, tmp_path / "bsoid")
     out = tmp_path / "model"
     res = cli(
         "train", "classifier", "--bsoid", str(root), "--out", str(out), "--cache", str(tmp_path / "cache"),

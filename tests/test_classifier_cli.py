@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 from mouseact.classifier import DEFAULT_MODEL_DIR, Classifier
 from mouseact.video import VideoReader, write_video
+from conftest import bsoid_subset
 
 BSOID = [
     "body_groom",
@@ -107,11 +107,7 @@ def test_damaged_default_copy_is_refused(tmp_path):
 
 
 def test_train_classifier_cli_bsoid(cli, bsoid_dir, tmp_path):
-    root = tmp_path / "bsoid"
-    for mouse in ("mouse1", "mouse2"):
-        (root / mouse).mkdir(parents=True)
-        for label in ("orient_R", "orient_L", "investigate"):
-            os.symlink(bsoid_dir / mouse / f"{label}.mp4", root / mouse / f"{label}.mp4")
+    root = bsoid_subset(bsoid_dir, tmp_path / "bsoid")
     out = tmp_path / "model"
     res = cli(
         "train",
