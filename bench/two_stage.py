@@ -41,9 +41,8 @@ QWEN_S_PER_CLIP = 25.0  # Qwen2.5-VL-3B bf16, 16 frames 224², this CPU kind (DE
 def sparse_sequence(mouse: str, seed: int) -> tuple[Path, list[dict], int]:
     """Render one sparse spliced recording of ``mouse``; returns (video, ground truth, n_frames)."""
     import numpy as np
-    from mouseact.frozen import moving_span
-    from mouseact.localizer.sequences import Piece, SequenceConfig, clip_paths, plan_sequence
-    from mouseact.video import VideoReader, probe, write_video
+    from mouseact.localizer.sequences import clip_paths, plan_moving_sequence
+    from mouseact.video import VideoReader, write_video
 
     video = CACHE / f"{mouse}_seed{seed}_v{VERSION}.mp4"
     gt_path = video.with_suffix(".json")
@@ -51,10 +50,7 @@ def sparse_sequence(mouse: str, seed: int) -> tuple[Path, list[dict], int]:
         doc = json.loads(gt_path.read_text())
         return video, doc["intervals"], doc["n_frames"]
     paths = clip_paths(BSOID / mouse)
-    spans = {c: moving_span(p)[:2] for c, p in paths.items()}
-    fps = probe(next(iter(paths.values()))).fps
-    plan = plan_sequence({c: b - a for c, (a, b) in spans.items()}, fps, np.random.default_rng(seed), SequenceConfig())
-    pieces = [Piece(p.clip, p.start + spans[p.clip][0], p.stop + spans[p.clip][0]) for p in plan]
+    pieces, fps = plan_moving_sequence(BSOID / mouse, np.random.default_rng(seed))
     gt: list[dict] = []
     start = 0
     for p in pieces:  # one interval per piece; touching pieces of one behaviour are one bout

@@ -18,7 +18,6 @@ clips: moving frames change 20 to thousands of pixels by > 8, repeats none). A r
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +73,10 @@ def moving_span(path: str | Path, max_diff: int = 8, min_run: int = 5) -> tuple[
     ``[start, stop)`` runs from the first to the last moving range (frozen runs in the middle are
     kept: they are rare and short). A clip that never moves keeps all its frames.
     """
+    from mouseact.video import _check_file
+
     p = Path(path)
+    _check_file(p)  # a missing or empty file: the same one-line VideoError as VideoReader gives
     st = p.stat()
     return _moving_span(str(p.resolve()), st.st_size, st.st_mtime_ns, max_diff, min_run)
 
@@ -92,8 +94,3 @@ def _moving_span(path: str, size: int, mtime_ns: int, max_diff: int, min_run: in
         return 0, n, n
     return ranges[0][0], ranges[-1][1], n
 
-
-def describe(path: str | Path) -> str:
-    """One line for logs: how much of a clip is frozen."""
-    start, stop, n = moving_span(path)
-    return f"{os.path.basename(str(path))}: frames {start}..{stop - 1} of {n} move"

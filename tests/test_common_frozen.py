@@ -39,3 +39,16 @@ def test_bsoid_clips_are_cut_to_their_moving_frames(bsoid_dir):
     itch = clips[("mouse2", "itch")]
     assert itch.start == 0 and itch.end == moving_span(itch.video)[1] - 1 < 40
     assert clips[("mouse1", "itch")].end == 94
+
+
+def test_bad_files_are_one_line_errors(tmp_path):
+    import pytest
+    from mouseact.errors import VideoError
+
+    with pytest.raises(VideoError, match="not found"):
+        moving_span(tmp_path / "missing.mp4")
+    bad = tmp_path / "text.mp4"
+    bad.write_text("not a video")
+    with pytest.raises(VideoError) as err:
+        moving_span(bad)
+    assert "text.mp4" in str(err.value) and "\n" not in str(err.value)

@@ -204,25 +204,29 @@ def build_sequence(folder: str | Path, pieces: Sequence[Piece], classes: Sequenc
     return Sequence_(np.concatenate(feats), labels, list(classes), cuts, fps, list(pieces), np.concatenate(boxes))
 
 
+def plan_moving_sequence(folder: str | Path, rng: np.random.Generator,
+                         config: SequenceConfig = SequenceConfig()) -> tuple[list[Piece], float]:
+    """One :func:`plan_sequence` over the frames that move in each clip of ``folder`` (a montage
+    panel's frozen tail is no behaviour, see :mod:`mouseact.frozen`); returns (pieces, fps)."""
+    from mouseact.frozen import moving_span
+    from mouseact.video import probe
+
+    paths = clip_paths(folder)
+    spans = {c: moving_span(p)[:2] for c, p in paths.items()}  # cached per file
+    fps = probe(next(iter(paths.values()))).fps
+    plan = plan_sequence({c: stop - start for c, (start, stop) in spans.items()}, fps, rng, config)
+    return [Piece(p.clip, p.start + spans[p.clip][0], p.stop + spans[p.clip][0]) for p in plan], fps
+
+
 def bsoid_sequences(folder: str | Path, n_sequences: int, seed: int = 0,
                     config: SequenceConfig = SequenceConfig(), feature_config=None,
                     progress: bool = True) -> list[Sequence_]:
     """``n_sequences`` random spliced sequences from one mouse's clip folder."""
-    from mouseact.video import probe
-
-    from mouseact.frozen import moving_span
-
-    paths = clip_paths(folder)
-    # pieces come only from the frames that move: a montage panel's frozen tail is no behaviour
-    spans = {c: moving_span(p)[:2] for c, p in paths.items()}
-    lengths = {c: stop - start for c, (start, stop) in spans.items()}
-    fps = probe(next(iter(paths.values()))).fps
-    classes = [c for c in paths if c not in config.background]
+    classes = [c for c in clip_paths(folder) if c not in config.background]
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_sequences):
-        plan = [Piece(p.clip, p.start + spans[p.clip][0], p.stop + spans[p.clip][0])
-                for p in plan_sequence(lengths, fps, rng, config)]
+        plan, _ = plan_moving_sequence(folder, rng, config)
         out.append(build_sequence(folder, plan, classes, feature_config, background=config.background,
                                   progress=progress))
     return out
