@@ -1,11 +1,14 @@
 """Stage-2 classifier benchmark on the B-SOiD clips → docs/benchmarks/06-classifier.md.
 
     nice -n 10 .venv/bin/python bench/classifier.py [--cache DIR] [--seeds 5] [--skip-embedder-variants]
+    nice -n 10 .venv/bin/python bench/classifier.py --section groups   # only the feature-group table
 
 * clip top-1 / macro F1, train on mouse1 → test on mouse2 and the reverse, per head (fast embedder),
   with the committed default model's training config (augmentation, standardisation) and without;
 * augmentation (left-right mirror, speed 0.5x/2x) × standardisation (training statistics,
   per video) × head, and the seed/k spread of the MLP and k-means heads;
+* feature groups of the fast embedder (``FEATURE_GROUPS``): drop one group / keep motion only with the
+  default recipe and the prototype head, k-means seed spread, and what each group encodes;
 * few-shot: k = 1, 3 windows per class drawn from the training animal vs the full-data head;
 * the pipeline path (one embed_batch call on the whole clip) vs the mean of window probabilities;
 * other embedders / standardisations / heads measured on the same leave-one-mouse-out split
@@ -19,6 +22,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -142,7 +146,15 @@ def main() -> None:
         action="store_true",
         help="skip the slow appearance / optical-flow section (its table is then missing from the doc)",
     )
+    ap.add_argument(
+        "--section",
+        choices=["all", "groups"],
+        default="all",
+        help="groups = only the feature-group ablation (its section of the doc is replaced, the rest kept)",
+    )
     args = ap.parse_args()
+    if args.section == "groups":
+        return groups_only(args.cache)
 
     from mouseact import modelcard
     from mouseact.classifier import DEFAULT_MODEL_DIR, HeadConfig, make_embedder, whole_frame_rect
@@ -241,6 +253,9 @@ def main() -> None:
 
     # -- augmentation x standardisation x head ---------------------------------------------------
     lines += augmentation_section(clips, classes, w, emb, policy, cache, split)
+
+    # -- feature groups of the fast embedder -------------------------------------------------------
+    lines += groups_section(clips, classes, w, extra, emb, policy, dcfg, split)
 
     # -- other embedders, standardisations, heads (same split) ----------------------------------
     if not args.skip_embedder_variants:
@@ -502,6 +517,233 @@ def augmentation_section(clips, classes, w, emb, policy, cache, split) -> list[s
             lines.append(f"| {aug} | {st} | " + " | ".join(cells) + " |")
     lines.append("")
     return lines
+
+
+GROUPS_TITLE = "### Feature groups of the fast embedder (leave one mouse out)"
+
+
+def group_masks() -> dict[str, np.ndarray]:
+    """The pre-registered feature masks (issue 6, session 3): all, drop one group, motion only."""
+    from mouseact.classifier.fast import FEATURE_GROUPS, MOTION_GROUPS, group_columns
+
+    masks = {"all 96": np.ones(len(group_columns([])), bool)}
+    for g in FEATURE_GROUPS:
+        masks[f"drop {g}"] = ~group_columns([g])
+    masks["keep motion (" + " + ".join(MOTION_GROUPS) + ")"] = group_columns(MOTION_GROUPS)
+    masks["keep kinematics + body_motion"] = group_columns(["kinematics", "body_motion"])
+    return masks
+
+
+def groups_section(clips, classes, w, extra, emb, policy, dcfg, split) -> list[str]:
+    """Drop-one-group and motion-only masks over the fast embedder's 96 columns, with the committed
+    default recipe (its augmentation, standardisation and auto few-shot head) and with its head
+    forced to class means (prototype). Columns are cut from the cached embeddings before fitting."""
+    from mouseact.classifier.fast import FEATURE_GROUPS, group_columns
+    from mouseact.classifier.train_run import subset
+    from mouseact.classifier.training import clip_predictions, clip_scores, fit_windows
+
+    def cols(win, m):
+        if win is None:
+            return None
+        return dataclasses.replace(win, x=win.x[:, m])
+
+    recipes = {
+        f"default ({dcfg.head.head} → {dcfg.head.few_shot_head})": dcfg,
+        "default, prototype head": dcfg.model_copy(
+            update={"head": dcfg.head.model_copy(update={"head": "prototype"})}
+        ),
+    }
+    lines = [
+        GROUPS_TITLE,
+        "",
+        "Groups by meaning (`FEATURE_GROUPS` in `common/classifier/fast.py`, fixed before measuring): "
+        + "; ".join(
+            f"*{g}* ({int(group_columns([g]).sum())} dims): {', '.join(v)}" for g, v in FEATURE_GROUPS.items()
+        )
+        + ". Per-frame series count 5 columns each (mean, std, p10, p90, mean|Δ|). "
+        "Training = the committed default's config (mirror augmentation, training-animal "
+        "standardisation), same windows as above, columns cut before fitting. Cells: "
+        "mouse1→mouse2 / mouse2→mouse1. Adoption rule (fixed in advance, judged on the default recipe "
+        "only): window top-1 better in both directions and clip top-1 not lower in either; the last "
+        "column applies it to each row against the all-96 row of the same recipe (for the prototype "
+        "rows: information only).",
+        "",
+        "| recipe | features | dims | clip top-1 | clip macro F1 | window top-1 | rule vs all 96 of the recipe |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    base = {}
+    for rname, tcfg in recipes.items():
+        for mname, m in group_masks().items():
+            r = []
+            for tr_g in ("mouse1", "mouse2"):
+                tr, te, wtr, wte = split(tr_g)
+                model, _ = fit_windows(
+                    cols(wtr, m), [clips[i] for i in tr], classes, emb, policy, tcfg,
+                    cols(subset(extra, tr), m),
+                )
+                xte = wte.x[:, m]
+                y = np.array([classes.index(clips[i].label) for i in te])
+                s = clip_scores(y, clip_predictions(model, cols(wte, m), len(te)), classes)
+                wt = float((model.predict_proba(xte, xte).argmax(1) == wte.y).mean())
+                r.append((s["top1"], s["macro_f1"], wt))
+            if mname == "all 96":
+                base[rname] = r
+                ok = "(baseline)"
+            else:
+                b = base[rname]
+                ok = "yes" if all(r[k][2] > b[k][2] and r[k][0] >= b[k][0] for k in range(2)) else "no"
+            lines.append(
+                f"| {rname} | {mname} | {int(m.sum())} | "
+                + " | ".join(f"{r[0][j]:.2f} / {r[1][j]:.2f}" for j in range(3))
+                + f" | {ok} |"
+            )
+    # k-means has a seed: how much of a window top-1 difference is the seed alone
+    dname = next(iter(recipes))
+    lines += [
+        "",
+        f"Seed spread of the {dname} recipe (k-means `seed` 0–4): window top-1 mean [min–max], "
+        "mouse1→mouse2 / mouse2→mouse1; clip top-1 mean.",
+        "",
+        "| features | window top-1 | clip top-1 |",
+        "|---|---|---|",
+    ]
+    masks = group_masks()
+    for mname in ("all 96", *[k for k in masks if k.startswith("keep")]):
+        m, res = masks[mname], []
+        for seed in range(5):
+            tcfg = dcfg.model_copy(update={"head": dcfg.head.model_copy(update={"seed": seed})})
+            r = []
+            for tr_g in ("mouse1", "mouse2"):
+                tr, te, wtr, wte = split(tr_g)
+                model, _ = fit_windows(
+                    cols(wtr, m), [clips[i] for i in tr], classes, emb, policy, tcfg,
+                    cols(subset(extra, tr), m),
+                )
+                y = np.array([classes.index(clips[i].label) for i in te])
+                r.append(
+                    (
+                        float((model.predict_proba(wte.x[:, m]).argmax(1) == wte.y).mean()),
+                        clip_scores(y, clip_predictions(model, cols(wte, m), len(te)), classes)["top1"],
+                    )
+                )
+            res.append(r)
+        a = np.array(res)  # (seed, direction, [window, clip])
+        lines.append(
+            f"| {mname} | "
+            + " / ".join(f"{a[:, k, 0].mean():.3f} [{a[:, k, 0].min():.3f}–{a[:, k, 0].max():.3f}]" for k in range(2))
+            + " | "
+            + " / ".join(f"{a[:, k, 1].mean():.2f}" for k in range(2))
+            + " |"
+        )
+    lines += ["", *group_encoding_table(clips, w)]
+    return lines
+
+
+def group_encoding_table(clips, w) -> list[str]:
+    """What each group encodes. Per column, the 22 clip means (2 folders × 11 behaviours, one clip
+    per cell) split like a two-way ANOVA into a folder effect, a behaviour effect that is the same in
+    both folders, and a folder × behaviour part (what a behaviour looks like in one folder only); the
+    shares are averaged over the group's columns. Behaviour and folder × behaviour both have 10
+    degrees of freedom, so *consistency* = behaviour / (behaviour + folder × behaviour) is 0.5 when a
+    group carries no behaviour signal shared by the two folders. *within scene*: behaviour top-1 of
+    class means fitted on the first 60% of every clip of both folders, tested on their last 25%
+    (windows of one clip are correlated: optimistic). *alone across folders*: window top-1 of class
+    means on the group alone (plain windows, training-animal statistics); descriptive only."""
+    from mouseact.classifier.fast import FEATURE_GROUPS, MOTION_GROUPS, group_columns
+
+    group = np.array([clips[c].group for c in w.clip])
+    folders = sorted(set(group))
+    n_cls = int(w.y.max()) + 1
+    rows = [(g, group_columns([g])) for g in FEATURE_GROUPS]
+    rows += [("motion (" + " + ".join(MOTION_GROUPS) + ")", group_columns(MOTION_GROUPS)),
+             ("all 96", np.ones(w.x.shape[1], bool))]
+    early, late = w.position < 0.6, w.position >= 0.75
+    out = [
+        "What each group encodes. Shares of the variance of the 22 clip means per column (two-way "
+        "split: folder, behaviour shared by both folders, folder × behaviour), averaged over the "
+        "group's columns; *consistency* = behaviour / (behaviour + folder × behaviour), 0.5 = no "
+        "behaviour signal common to the two folders (equal degrees of freedom). *within scene*: "
+        "behaviour top-1 of class means, first 60% of every clip → last 25% (both folders, "
+        "optimistic). *alone across folders*: window top-1 of class means on that group alone, "
+        "mouse1→mouse2 / mouse2→mouse1 (descriptive, not an adoption candidate). Chance top-1 0.09.",
+        "",
+        "| group | dims | folder share | behaviour share | folder × behaviour share | consistency "
+        "| within scene top-1 | alone across folders, window top-1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def proto_top1(xtr, ytr, xte, yte):
+        m, sd = xtr.mean(0), xtr.std(0)
+        sd = np.where(sd > 1e-8, sd, 1.0)
+        a, b = (xtr - m) / sd, (xte - m) / sd
+        cls = np.unique(ytr)
+        cents = np.stack([a[ytr == c].mean(0) for c in cls])
+        pred = cls[((b[:, None] - cents[None]) ** 2).sum(-1).argmin(1)]
+        return float((pred == yte).mean())
+
+    for name, m in rows:
+        x = w.x[:, m].astype(np.float64)
+        cm = np.stack(
+            [np.stack([x[(group == f) & (w.y == c)].mean(0) for c in range(n_cls)]) for f in folders]
+        )  # (folders, classes, dims)
+        grand = cm.mean((0, 1))
+        ss_f = n_cls * ((cm.mean(1) - grand) ** 2).sum(0)
+        ss_b = len(folders) * ((cm.mean(0) - grand) ** 2).sum(0)
+        ss_t = ((cm - grand) ** 2).sum((0, 1))
+        ss_i = ss_t - ss_f - ss_b
+        ok = ss_t > 1e-12
+        sh = [float(np.mean(v[ok] / ss_t[ok])) for v in (ss_f, ss_b, ss_i)]
+        cons = float(np.mean(ss_b[ok] / np.maximum(ss_b[ok] + ss_i[ok], 1e-12)))
+        within = proto_top1(x[early], w.y[early], x[late], w.y[late])
+        cross = [proto_top1(x[group == a], w.y[group == a], x[group != a], w.y[group != a]) for a in folders]
+        out.append(
+            f"| {name} | {int(m.sum())} | {sh[0]:.2f} | {sh[1]:.2f} | {sh[2]:.2f} | {cons:.2f} | {within:.2f} | "
+            f"{cross[0]:.2f} / {cross[1]:.2f} |"
+        )
+    out.append("")
+    return out
+
+
+def groups_only(cache_dir) -> None:
+    """Run only :func:`groups_section` and replace its section in the doc (other sections kept)."""
+    from mouseact import modelcard
+    from mouseact.classifier import DEFAULT_MODEL_DIR, make_embedder
+    from mouseact.classifier.cache import EmbeddingCache
+    from mouseact.classifier.data import bsoid_clips
+    from mouseact.classifier.train_run import subset
+    from mouseact.classifier.training import TrainConfig, embed, embed_augmented
+    from mouseact.crop import CropPolicy
+
+    clips = bsoid_clips(DATA)
+    classes = sorted({c.label for c in clips})
+    policy, emb, cache = CropPolicy(), make_embedder("fast"), EmbeddingCache(cache_dir)
+    dcfg = TrainConfig(**modelcard.load(DEFAULT_MODEL_DIR, "classifier")["training"]["config"])
+    w = embed(clips, classes, emb, TrainConfig(window=dcfg.window, stride=dcfg.stride), policy, cache)
+    extra = embed_augmented(clips, classes, emb, dcfg, policy, cache)
+
+    def split(train_group):
+        tr = [i for i, c in enumerate(clips) if c.group == train_group]
+        te = [i for i, c in enumerate(clips) if c.group != train_group]
+        return tr, te, subset(w, tr), subset(w, te)
+
+    section = groups_section(clips, classes, w, extra, emb, policy, dcfg, split)
+    replace_section(OUT, GROUPS_TITLE, section, before="### Other embedders")
+    print("\n".join(section))
+
+
+def replace_section(path: Path, title: str, section: list[str], before: str) -> None:
+    """Put ``section`` (starting with the ``title`` line) into the markdown file: in place of the
+    old section of that title (up to the next ``### `` heading), else before the heading that
+    starts with ``before``, else at the end."""
+    text = path.read_text().splitlines() if path.is_file() else []
+    if title in text:
+        i = text.index(title)
+        j = next((k for k in range(i + 1, len(text)) if text[k].startswith("### ")), len(text))
+        text[i:j] = section
+    else:
+        i = next((k for k, t in enumerate(text) if t.startswith(before)), len(text))
+        text[i:i] = section
+    path.write_text("\n".join(text).rstrip("\n") + "\n")
 
 
 def variants_section(clips, classes, w, cache_dir) -> list[str]:

@@ -50,6 +50,24 @@ PER_FRAME = [
 ]
 STATS = ["mean", "std", "p10", "p90", "absdiff"]
 BANDS = ["low", "mid", "high"]
+# What each feature describes, by meaning (fixed before any group was measured, issue 6 session 3).
+# A group = per-frame series (all 5 statistics of each) or whole-window scalars. Covers all 96 dims.
+FEATURE_GROUPS: dict[str, list[str]] = {
+    # size and outline of the silhouette: posture, but also the animal's build and the camera
+    "shape": ["rel_area", "elongation", "spread", "solidity"],
+    # how the animal looks: brightness change, pink bare skin (paws/snout; depends on coat and
+    # lighting), and how often a silhouette was found at all
+    "appearance": ["brightness", "paw_frac", "paw_dist", "paw_motion", "found_frac"],
+    # how the body moves and turns (body lengths / radians per frame)
+    "kinematics": ["turn", "turn_signed", "speed", "dx_body", "area_change"],
+    # grey-level change inside/around the body and where on the body it is
+    "body_motion": ["motion_in", "motion_around", "motion_ends", "motion_side"],
+    # rhythm: power of the motion and area series in three frequency bands
+    "bands": [f"motion_{b}" for b in BANDS] + [f"area_{b}" for b in BANDS],
+    # where the centroid went during the window (body lengths)
+    "path": ["extent_x", "extent_y", "path_len", "net_disp"],
+}
+MOTION_GROUPS = ["kinematics", "body_motion", "bands", "path"]  # "keep motion only"
 
 
 class FastEmbedderConfig(Config):
@@ -67,6 +85,29 @@ def feature_names(config: FastEmbedderConfig | None = None) -> list[str]:
     names += [f"motion_{b}" for b in BANDS] + [f"area_{b}" for b in BANDS]
     names += ["extent_x", "extent_y", "path_len", "net_disp", "found_frac"]
     return names
+
+
+def feature_group_of(name: str) -> str:
+    """The :data:`FEATURE_GROUPS` group of one :func:`feature_names` entry."""
+    base = name
+    for s in STATS:
+        if name.endswith("_" + s) and name[: -len(s) - 1] in PER_FRAME:
+            base = name[: -len(s) - 1]
+            break
+    for group, members in FEATURE_GROUPS.items():
+        if base in members:
+            return group
+    raise KeyError(name)
+
+
+def group_columns(groups: Sequence[str], config: FastEmbedderConfig | None = None) -> np.ndarray:
+    """Boolean mask over :func:`feature_names`: True for the columns of ``groups``."""
+    unknown = set(groups) - set(FEATURE_GROUPS)
+    if unknown:
+        raise ValueError(
+            f"unknown feature group(s) {sorted(unknown)}; groups: {', '.join(FEATURE_GROUPS)}"
+        )
+    return np.array([feature_group_of(n) in groups for n in feature_names(config)])
 
 
 def _foreground_score(rgb: np.ndarray, bg_rgb: np.ndarray | None = None):
