@@ -8,6 +8,11 @@
 * tracktor arena (10 000 frames): median/p95 centroid distance to tracktor's track, share of
   frames with no raw box and lost after tracking, per stride.
 * openfield m3v1 (2 330 frames): IoU with the DERIVED boxes made from DLC predictions.
+* resting mouse: the spliced sparse B-SOiD recordings of bench/two_stage.py (the mouse rests,
+  ``inactive``, ~85 % of the time in one place): share of resting frames whose box is on the mouse
+  (contains the centroid of the black mouse found in the source clip frame, grey < 60, and IoU with
+  its box >= 0.3), no box, or off the mouse; default background vs ``bg_quantile=0.5`` (the plain
+  median background of before). ``--resting-only`` runs this alone and prints it.
 * negative frames: real frames with the mouse's surroundings pasted from a frame where the mouse
   is far away (no mouse left): share that get a box (false positives) + the unmasked originals.
 * throughput: decode-only vs decode + detect + track (background priming included), same run,
@@ -163,6 +168,57 @@ def bench_negatives(n_pairs: int = 30, warmup: int = 96) -> dict:
     return out
 
 
+def bench_resting(strides=(1, 4), seed: int = 7) -> list[dict]:
+    import cv2
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from two_stage import BSOID, sparse_sequence
+
+    from mouseact.preprocess.detection import detect_video
+    from mouseact.preprocess.detection.fit import box_iou
+    from mouseact.video import VideoReader
+
+    def dark_mouse(frame):
+        dark = (cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) < 60).astype(np.uint8)
+        dark = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+        _, _, st, cen = cv2.connectedComponentsWithStats(dark)
+        i = 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))
+        x, y, w, h = st[i, :4]
+        return [x, y, x + w, y + h], cen[i]
+
+    out = []
+    for mouse in ("mouse1", "mouse2"):
+        video, _, n = sparse_sequence(mouse, seed)
+        import json
+
+        pieces = json.loads(video.with_suffix(".json").read_text())["pieces"]
+        with VideoReader(BSOID / mouse / "inactive.mp4") as vr:
+            src = [dark_mouse(f) for f in vr.get_frames(range(vr.info.n_frames))]
+        truth, cen, rest = np.full((n, 4), np.nan), np.full((n, 2), np.nan), np.zeros(n, bool)
+        s = 0
+        for p in pieces:
+            length = p["stop"] - p["start"]
+            if p["clip"] == "inactive":
+                for j in range(length):
+                    truth[s + j], cen[s + j] = src[p["start"] + j]
+                rest[s: s + length] = True
+            s += length
+        for stride in strides:
+            for name, cfg in (("median (before)", {"bg_quantile": 0.5}), ("default", {})):
+                track, raw, _, _ = detect_video(video, stride=stride, progress=False, return_raw=True, **cfg)
+                row = {"mouse": mouse, "frames": n, "rest": int(rest.sum()), "stride": stride, "background": name}
+                for kind, b in (("raw", raw[rest]), ("track", track.boxes[rest])):
+                    ok = np.isfinite(b).all(1)
+                    c = cen[rest]
+                    inside = ok & (b[:, 0] <= c[:, 0]) & (c[:, 0] <= b[:, 2]) & (b[:, 1] <= c[:, 1]) & (c[:, 1] <= b[:, 3])
+                    iou = np.zeros(len(b))
+                    iou[ok] = box_iou(b[ok].astype(float), truth[rest][ok])
+                    on = inside & (iou >= 0.3)
+                    row[kind] = {"on": float(on.mean()), "no_box": float((~ok).mean()), "off": float((ok & ~on).mean())}
+                out.append(row)
+    return out
+
+
 def bench_throughput(strides=(1, 2, 4), repeats: int = 2) -> list[dict]:
     from mouseact.preprocess.detection import StreamingDetector, make_detector
     from mouseact.video import VideoReader
@@ -243,7 +299,12 @@ def main() -> None:
     ap.add_argument("--bootstrap-frames", type=int, default=300,
                     help="extra training frames with classical boxes from m3v1 (self-training); 0 = none")
     ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--resting-only", action="store_true", help="only the resting-mouse check, printed (no file written)")
     args = ap.parse_args()
+    if args.resting_only:
+        for r in bench_resting():
+            print(r, flush=True)
+        return
     cmd = "nice -n 10 .venv/bin/python bench/detection.py " + " ".join(sys.argv[1:])
     t_start = time.perf_counter()
     m4 = bench_m4s1()
@@ -256,6 +317,8 @@ def main() -> None:
     print("arena", arena, flush=True)
     of = bench_openfield()
     print("openfield", of, flush=True)
+    resting = bench_resting()
+    print("resting", resting, flush=True)
     learned = None if args.skip_train else bench_learned(args.epochs, args.imgsz, args.bootstrap_frames)
     if learned:
         print("learned", {k: v for k, v in learned.items() if k != "card"}, learned["card"]["metrics"], flush=True)
@@ -292,6 +355,16 @@ def main() -> None:
           "open field the body box grown by 1.5x its size; frames at the top wall skipped for the reflection) is",
           "replaced by the same pixels of a frame whose mouse (same region) is elsewhere. 'After 96 real frames' is the normal streaming state (the",
           "mouse walks out of view): the light/dark polarity has locked, so lamp flicker at the frame edge is ignored."]
+    L += ["", "### A mouse resting in one place most of the time (spliced sparse B-SOiD recordings of bench/two_stage.py)", "",
+          "Resting (`inactive`) frames whose box is on the mouse: it contains the centroid of the black mouse found in the",
+          "source clip frame (grey < 60) and has IoU >= 0.3 with that blob's box. 'median (before)' = `bg_quantile=0.5`,",
+          "the plain per-pixel median background the detector used before (the resting mouse is part of it).", "",
+          "| mouse | resting frames | stride | background | raw: on mouse / no box / off | tracked: on mouse / no box / off |",
+          "|---|---|---|---|---|---|"]
+    for r in resting:
+        L.append(f"| {r['mouse']} | {r['rest']} of {r['frames']} | {r['stride']} | {r['background']} | "
+                 + " | ".join(f"{100 * r[k]['on']:.1f} / {100 * r[k]['no_box']:.1f} / {100 * r[k]['off']:.1f} %"
+                              for k in ("raw", "track")) + " |")
     L += ["", "### Throughput: decode + detect + track vs decode only (same run, alternating passes, whole videos, 640x480)", "",
           "| video | stride | decode-only fps | decode+detect+track fps | ratio (goal >= 0.5) | frames the detector ran on |",
           "|---|---|---|---|---|---|"]

@@ -7,8 +7,13 @@ Why it is built this way:
   there, so detection keeps up with decoding. Its box is then *measured* at ``work_width``
   (320 px) inside a small region around the blob only, which keeps the edges accurate.
 * **Background = median of frames sampled across the video** (:meth:`fit_background`, which
-  ``detect_video``/``StreamingDetector.prime`` call), so a mouse that sits still for minutes
-  is not part of it as long as it moves at some point in the recording.
+  ``detect_video``/``StreamingDetector.prime`` call), so a mouse that sits still for a while is
+  not part of it. A mouse that rests in one place for *more than half* of the recording (treated
+  or sedated mice) would be: there the median is the mouse. So where the median shows a
+  mouse-sized object that a high order statistic of the samples (``bg_quantile``, the floor side
+  of the mouse's polarity: high for a dark mouse, low for a light one) shows as floor, that
+  statistic is the background (:meth:`_resting_regions`). The polarity is ``polarity``; with
+  ``auto`` it is read from the samples themselves (:func:`sample_polarity`).
 * **Selective update.** While streaming the background keeps learning (slow lighting drift)
   from a ring of frames sampled every ``bg_sample_every`` frames, but the pixels under the
   current detection are never learnt: a mouse that stops keeps being found.
@@ -58,7 +63,12 @@ class ClassicalConfig(Config):
                           description="mouse darker or lighter than the floor; auto decides from the first detections")
     polarity_lock_after: int = Field(60, ge=0,
         description="detections of one sign (95%) before auto polarity locks; 0 = never")
-    bg_samples: int = Field(24, ge=3, description="frames in the median background ring")
+    bg_samples: int = Field(24, ge=3, description="frames in the background ring (selective updates)")
+    bg_quantile: float = Field(0.9, ge=0.5, le=1,
+        description="per-pixel order statistic of the background samples on the floor side of the mouse "
+                    "(high for a dark mouse, low for a light one), used where the median shows a resting "
+                    "mouse: 0.9 = the floor wherever the mouse is absent from >= 10 % of the samples "
+                    "(a mouse resting up to ~85 % of the video); 0.5 = plain median everywhere")
     bg_sample_every: int = Field(64, ge=1,
         description="frames between two background samples while streaming")
     bg_mask_pad: float = Field(0.5, ge=0,
@@ -112,24 +122,91 @@ def _sorting_network(n: int) -> tuple[tuple[int, int], ...]:
     return tuple(pairs)
 
 
-def _median_stack(stack: np.ndarray) -> np.ndarray:
-    """``np.median(stack, axis=0)`` of a uint8 image stack, the same float64 values ~10x faster.
+def _rank_stack(stack: np.ndarray, q: float = 0.5) -> np.ndarray:
+    """``np.quantile(stack, q, axis=0)`` (linear interpolation) of a uint8 image stack, float64.
 
-    np.median partitions along the stack axis pixel by pixel; a sorting network runs whole-image
-    min/max operations instead (24 samples: 132 comparators, 0.6 vs 5.9 ms at 320x240).
+    np.quantile/np.median partition along the stack axis pixel by pixel; a sorting network runs
+    whole-image min/max operations instead (24 samples: 132 comparators, 0.6 vs 5.9 ms at 320x240)
+    and leaves every order statistic in place, so any quantile costs the same as the median.
     """
     n = len(stack)
-    if stack.dtype != np.uint8 or n < 2:
-        return np.median(stack, axis=0)
+    if stack.dtype != np.uint8 or n < 2 or n > 96:
+        return np.quantile(stack, q, axis=0)
     rows = [np.array(r, copy=True).ravel() for r in stack]
     tmp = np.empty_like(rows[0])
     for a, b in _sorting_network(n):
         np.minimum(rows[a], rows[b], out=tmp)
         np.maximum(rows[a], rows[b], out=rows[b])
         rows[a], tmp = tmp, rows[a]
-    k = n // 2
-    mid = rows[k].astype(np.float64) if n % 2 else (rows[k - 1].astype(np.float64) + rows[k]) / 2
-    return mid.reshape(stack.shape[1:])
+    pos = q * (n - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, n - 1)
+    frac = pos - lo
+    out = rows[lo].astype(np.float64)
+    if frac > 1e-9 and hi != lo:
+        out += frac * (rows[hi].astype(np.float64) - out)
+    return out.reshape(stack.shape[1:])
+
+
+def _median_stack(stack: np.ndarray) -> np.ndarray:
+    """``np.median(stack, axis=0)`` of a uint8 image stack (same float64 values, see :func:`_rank_stack`)."""
+    return _rank_stack(stack, 0.5)
+
+
+def sample_polarity(samples: np.ndarray, median: np.ndarray, threshold: float = 30.0,
+                    min_area_frac: float = 0.0006, max_area_frac: float = 0.05, ratio: float = 2.0
+                    ) -> str | None:
+    """Is the mouse darker (``"dark"``) or lighter (``"light"``) than the floor? From background samples alone.
+
+    Where a sample differs strongly from the per-pixel median over a compact, mouse-sized blob,
+    one of the two images shows the mouse there and the other the floor: a mouse passing over the
+    floor (the sample shows it), or the floor seen where the mouse rests most of the time (the
+    median shows it). The floor continues its surroundings, the mouse does not: the image whose
+    blob differs more from a ring around the blob shows the mouse, and that difference's sign
+    votes (weighted by blob area). Both cases therefore vote alike. Blobs outside the size range
+    (lighting, another camera position) do not vote. ``None`` when the votes are too few (a mouse
+    that never moves) or not ``ratio`` : 1 one way.
+    """
+    import cv2
+
+    h, w = median.shape
+    area_px = float(h * w)
+    m = median.astype(np.float32)
+    ring_k = _disc(max(2, int(round(0.02 * max(h, w)))))
+    min_side = max(3.0, 0.5 * np.sqrt(min_area_frac * area_px))
+    votes = [0.0, 0.0]  # dark, light
+    for sample in samples:
+        s = sample.astype(np.float32)
+        d = s - m
+        d -= _median(d[::3, ::3])  # global exposure shift of this sample
+        strong = (np.abs(d) > threshold).astype(np.uint8)
+        n, lab, st, _ = cv2.connectedComponentsWithStats(strong, connectivity=8)
+        for i in range(1, n):
+            area = st[i, cv2.CC_STAT_AREA]
+            bw, bh = st[i, cv2.CC_STAT_WIDTH], st[i, cv2.CC_STAT_HEIGHT]
+            if not (min_area_frac * area_px <= area <= max_area_frac * area_px) or area < 0.3 * bw * bh \
+                    or min(bw, bh) < min_side or max(bw, bh) > 4 * min(bw, bh):
+                continue  # not mouse-sized, or a thin or long edge of an object that moved
+            x0, y0 = max(0, st[i, 0] - 8), max(0, st[i, 1] - 8)
+            x1, y1 = min(w, st[i, 0] + bw + 8), min(h, st[i, 1] + bh + 8)
+            blob = (lab[y0:y1, x0:x1] == i).astype(np.uint8)
+            ring = (cv2.dilate(blob, ring_k) > 0) & (blob == 0) & (strong[y0:y1, x0:x1] == 0)
+            if ring.sum() < 4:
+                continue
+            inside = blob > 0
+            cs = float(s[y0:y1, x0:x1][inside].mean() - s[y0:y1, x0:x1][ring].mean())
+            cm = float(m[y0:y1, x0:x1][inside].mean() - m[y0:y1, x0:x1][ring].mean())
+            c = cs if abs(cs) > abs(cm) else cm
+            if abs(c) >= threshold:  # a mouse stands out from its surroundings (a shifted shade does not)
+                votes[0 if c < 0 else 1] += area
+    dark, light = votes
+    if dark + light < min_area_frac * area_px:
+        return None
+    if dark >= ratio * light:
+        return "dark"
+    if light >= ratio * dark:
+        return "light"
+    return None
 
 
 def _largest(mask: np.ndarray) -> np.ndarray | None:
@@ -167,6 +244,7 @@ class ClassicalDetector:
         self._sign_votes = [0, 0]                   # detections darker / lighter than background
         self._areas: list[float] = []               # recent detected blob areas (search px), size prior
         self._locked: str | None = None
+        self._sample_side: str | None = None        # mouse polarity the background samples show (auto)
 
     @property
     def has_background(self) -> bool:
@@ -202,7 +280,8 @@ class ClassicalDetector:
         return img
 
     def fit_background(self, frames: np.ndarray, frame_size: tuple[int, int] | None = None) -> None:
-        """Learn the background from frames sampled across the video (median per pixel).
+        """Learn the background from frames sampled across the video: the per-pixel median, except
+        where the mouse rests in one place for most of the video (:meth:`_resting_regions`).
 
         ``frame_size`` (H, W) is the size of the frames :meth:`detect` will see, when the
         samples were decoded smaller (cheaper) than that.
@@ -212,14 +291,90 @@ class ClassicalDetector:
             return
         self._setup(frame_size or frames.shape[1:3])
         work = np.stack([self._grey(f, self._work) for f in frames])
+        median = _median_stack(work)
+        bg = median
+        pol = self._locked or self.config.polarity
+        sides = [pol] if pol in ("dark", "light") else ["dark", "light"] if pol == "both" else []
+        if pol == "auto":
+            self._sample_side = self._sample_polarity(work, median)
+            sides = [self._sample_side] if self._sample_side else []
+        resting = np.zeros(bg.shape, bool)
+        for side in sides:
+            region, floor = self._resting_regions(work, median, side)
+            if region is not None:
+                bg = np.where(region, floor, bg)
+                resting |= region
         s = self.config.bg_samples
         idx = np.linspace(0, len(work) - 1, min(s, len(work))).round().astype(int)
+        ring = work[idx]
+        if resting.any():
+            # the ring's median must not bring the resting mouse back at the first update: there the
+            # samples are replaced by the floor (as the selective update does under a detection)
+            ring = np.where(resting[None], np.clip(np.round(bg), 0, 255).astype(np.uint8)[None], ring)
         self._ring = np.zeros((s,) + self._work, np.uint8)
-        self._ring[: len(idx)] = work[idx]
+        self._ring[: len(idx)] = ring
         self._ring_filled = len(idx)
         self._ring_next = len(idx) % s
         # the median of *all* given frames is the best estimate; the ring keeps a subset for updates
-        self._set_bg(np.median(work, axis=0))
+        self._set_bg(bg)
+
+    def _resting_regions(self, work: np.ndarray, median: np.ndarray, side: str
+                         ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Where the median shows a mouse that rests there in more than half of the samples.
+
+        On the floor side of the mouse (high values for a dark mouse), the ``bg_quantile`` order
+        statistic of the samples is the floor wherever the mouse is absent from at least
+        ``1 - bg_quantile`` of them. A resting place is a mouse-sized blob where that statistic and
+        the median differ by more than the detection threshold *and* the median shows an object
+        (the blob differs from a ring around it) that the order statistic shows as floor
+        (continuing its surroundings), and is not a long strip. Lamp flicker, lighting and objects
+        that moved do not pass these tests. Returns the region (grown by a few pixels for the
+        mouse's soft edges) and the order-statistic image, or ``(None, None)``.
+        """
+        import cv2
+
+        cfg = self.config
+        q = cfg.bg_quantile if side == "dark" else 1.0 - cfg.bg_quantile
+        floor = _rank_stack(work, q)
+        sign = -1.0 if side == "dark" else 1.0           # sign of mouse - floor
+        thr = max(cfg.min_threshold, 20.0)
+        cand = (sign * (median - floor) > thr).astype(np.uint8)
+        if not cand.any():
+            return None, None
+        cand = cv2.morphologyEx(cand, cv2.MORPH_CLOSE, _disc(max(1, cfg.close_px)))
+        h, w = median.shape
+        area_px = float(h * w)
+        n, lab, st, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
+        grow = max(2, int(round(0.01 * max(h, w))))
+        ring_k = _disc(max(2, int(round(0.02 * max(h, w)))))
+        region = np.zeros((h, w), bool)
+        for i in range(1, n):
+            x, y, bw, bh, area = (int(v) for v in st[i])
+            if not (cfg.min_area_frac * area_px <= area <= 0.1 * area_px) or max(bw, bh) > 4 * min(bw, bh):
+                continue  # not mouse-sized, or a long strip (a lamp's edge, a shifted wall)
+            m = 2 * ring_k.shape[0] + grow
+            x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(w, x + bw + m), min(h, y + bh + m)
+            blob = (lab[y0:y1, x0:x1] == i).astype(np.uint8)
+            big = cv2.dilate(blob, _disc(grow))
+            ring = (cv2.dilate(big, ring_k) > 0) & (big == 0) & (cand[y0:y1, x0:x1] == 0)
+            if ring.sum() < 4:
+                continue
+            inside = blob > 0
+            med, flo = median[y0:y1, x0:x1], floor[y0:y1, x0:x1]
+            c_med = sign * float(med[inside].mean() - med[ring].mean())
+            c_flo = abs(float(flo[inside].mean() - flo[ring].mean()))
+            if c_med > thr and c_flo < 0.5 * c_med:
+                region[y0:y1, x0:x1] |= big > 0
+        return (region, floor) if region.any() else (None, None)
+
+    def _sample_polarity(self, work: np.ndarray, median: np.ndarray) -> str | None:
+        """:func:`sample_polarity` at search size (cheap)."""
+        import cv2
+
+        hw = self._srch[::-1]
+        small = np.stack([cv2.resize(f, hw, interpolation=cv2.INTER_AREA) for f in work])
+        med = cv2.resize(median.astype(np.float32), hw, interpolation=cv2.INTER_AREA)
+        return sample_polarity(small, med, max(30.0, self.config.min_threshold), self.config.min_area_frac)
 
     def _set_bg(self, bg: np.ndarray) -> None:
         import cv2
