@@ -11,7 +11,7 @@
    background→background cuts against other background frames.
 2. Pose branch: frame F1 for `interact` on the two-mouse DLC pose with human BORIS bouts,
    first 60 % of the recording for training, last 40 % for testing.
-3. Feature speed: decode-only fps vs decode + classical detection (stride 2) + features, in
+3. Feature speed: decode-only fps vs decode + classical detection (bundle stride) + features, in
    one run, on real videos.
 """
 
@@ -58,13 +58,17 @@ def uncut(seq, lag_frames: int = 2):
     return f
 
 
-def cross_animal(groups, estimator: str):
+ALL_FEATURES = ("box_missing",)  # the ablation: every feature but box_missing scored (the old default)
+
+
+def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None):
     from mouseact.localizer.features import FeatureExtractor
     from mouseact.localizer.fit import LocalizerTrainConfig, train_localizer
     from mouseact.localizer.proposals import evaluate, operating_curve
     from sklearn.metrics import roc_auc_score
 
-    cfg = LocalizerTrainConfig(estimator=estimator)
+    cfg = LocalizerTrainConfig(estimator=estimator, **({} if ignore is None else {"ignore_features": ignore}))
+    feature_set = "motion (default)" if ignore is None else "all"
     names = FeatureExtractor(cfg.features).feature_names
     rows = []
     for tr, te, tag in ((0, 1, "mouse1 → mouse2"), (1, 0, "mouse2 → mouse1")):
@@ -90,7 +94,7 @@ def cross_animal(groups, estimator: str):
             bg_all.append(a[bgmask])
         curve = operating_curve(acts, labels, fps, loc.proposal_config,
                                 low_ratios=(loc.proposal_config.low / max(loc.proposal_config.high, 1e-9),))
-        rows.append({"direction": tag, "estimator": estimator, "train_point": rep["operating_point"],
+        rows.append({"direction": tag, "estimator": estimator, "features": feature_set, "train_point": rep["operating_point"],
                      "test": res, "test_uncut": res_uncut, "auc": auc, "fit_s": fit_s,
                      "cut_bg_actionness": float(np.mean(at_cut)) if at_cut else float("nan"),
                      "bg_actionness": float(np.mean(np.concatenate(bg_all))),
@@ -138,6 +142,7 @@ def pose_branch():
 
 def speed():
     from mouseact.localizer.features import FeatureConfig, FeatureExtractor
+    from mouseact.localizer.sequences import DETECTOR_STRIDE
     from mouseact.preprocess.detection import StreamingDetector, make_detector
     from mouseact.video import VideoReader
 
@@ -152,7 +157,7 @@ def speed():
                 pass
             dec = time.perf_counter() - t0
         with VideoReader(path) as vr:
-            det = StreamingDetector(make_detector("classical"), stride=2, fps=fps)
+            det = StreamingDetector(make_detector("classical"), stride=DETECTOR_STRIDE, fps=fps)
             t0 = time.perf_counter()
             det.prime(path)
             t_det = t_feat = 0.0
@@ -180,6 +185,8 @@ FRAMINGS = {
 
 
 def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]:
+    from mouseact.localizer.sequences import SequenceConfig
+
     background = tuple(framing.split(","))
     cache = args.cache.with_name(f"{args.cache.stem}-{framing.replace(',', '+')}{args.cache.suffix}") if args.cache else None
     t0 = time.perf_counter()
@@ -187,6 +194,7 @@ def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]
     groups = build_groups(args.sequences, cache, background)
     build_s = time.perf_counter() - t0
     rows = [r for est in estimators for r in cross_animal(groups, est)]
+    rows += cross_animal(groups, "logreg", ALL_FEATURES)
     from mouseact.localizer.proposals import gt_segments
 
     n_frames = [sum(len(s.labels) for s in g) for g in groups]
@@ -197,34 +205,37 @@ def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]
          f"(mouse1: {n_frames[0]} frames, {n_segs[0]} action segments, {100 * share[0]:.0f} % action; "
          f"mouse2: {n_frames[1]} frames, {n_segs[1]} segments, {100 * share[1]:.0f} % action). "
          f"Background: {', '.join(f'`{b}`' for b in background)}; its footage is reused many times. "
-         "Boxes from the classical detector (stride 2) primed on frames of all "
-         "clips of the mouse, features in 64-frame chunks exactly as in the pipeline; `box_missing` is extracted "
-         "but not scored (`ignore_features`). "
+         f"Boxes from the classical detector (every {SequenceConfig().detector_stride}th frame, as the default bundle) primed on frames of all "
+         "clips of the mouse, features in 64-frame chunks exactly as in the pipeline. Features scored: "
+         "`motion (default)` = the motion features only (box speed/acceleration, motion energy, changed pixels, "
+         "flow magnitude/translation/residual); `box_missing` and the shape/camera features (box size, aspect and "
+         "their rates, signed flow divergence/curl) are extracted but not scored (`ignore_features`); `all` = "
+         "everything but `box_missing` (the default before 2026-11-22 session 3). "
          "**The sequences are spliced: every piece boundary is a cut** (background→background too). "
          "Operating point chosen on the training mouse (its sequences split in halves; target recall 0.95, "
          "a segment counting as found when proposals cover ≥ 50 % of it), applied unchanged to the other "
          "mouse. Both recalls are shown: coverage ≥ 0.5 and the strict one-proposal tIoU ≥ 0.5.", "",
-         "| train → test | estimator | stored high/low | recall, coverage ≥ 0.5 (test) | recall, tIoU ≥ 0.5 (test) | "
+         "| train → test | estimator | features | stored high/low | recall, coverage ≥ 0.5 (test) | recall, tIoU ≥ 0.5 (test) | "
          "frames proposed (test) | same, cut frames interpolated: coverage / tIoU / frames | frame AUC | "
          "actionness at bg→bg cuts / other bg | fit s |",
-         "|---|---|---|---|---|---|---|---|---|---|"]
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        L.append(f"| {r['direction']} | {r['estimator']} | {r['high']:.3f}/{r['low']:.3f} | "
+        L.append(f"| {r['direction']} | {r['estimator']} | {r['features']} | {r['high']:.3f}/{r['low']:.3f} | "
                  f"{r['test']['recall_coverage']:.3f} ({r['test']['segments']} seg.) | {r['test']['recall_tiou']:.3f} | "
                  f"{100 * r['test']['frames_proposed']:.1f} % | {r['test_uncut']['recall_coverage']:.3f} / "
                  f"{r['test_uncut']['recall_tiou']:.3f} / {100 * r['test_uncut']['frames_proposed']:.1f} % | {r['auc']:.3f} | "
                  f"{r['cut_bg_actionness']:.3f} / {r['bg_actionness']:.3f} (n={r['n_bg_cuts']}) | {r['fit_s']:.1f} |")
     L += ["", "Best recall reachable within a budget of frames proposed on the test mouse (threshold sweep, "
           "same low/high ratio as the stored point), coverage / tIoU criterion:", "",
-          "| train → test | estimator | " + " | ".join(f"≤{p} % frames" for p in (10, 15, 20, 25, 35, 50)) + " |",
-          "|---|---|" + "---|" * 6]
+          "| train → test | estimator | features | " + " | ".join(f"≤{p} % frames" for p in (10, 15, 20, 25, 35, 50)) + " |",
+          "|---|---|---|" + "---|" * 6]
     for r in rows:
         cells = []
         for p in (10, 15, 20, 25, 35, 50):
             ok = [c for c in r["curve"] if c["frames_proposed"] <= p / 100]
             cells.append(f"{max(c['recall_coverage'] for c in ok):.2f} / {max(c['recall_tiou'] for c in ok):.2f}"
                          if ok else "–")
-        L.append(f"| {r['direction']} | {r['estimator']} | " + " | ".join(cells) + " |")
+        L.append(f"| {r['direction']} | {r['estimator']} | {r['features']} | " + " | ".join(cells) + " |")
     L += ["", f"Sequences loaded from {cache} (built by an earlier run of this script)." if cached else
           f"Building the sequences (decode + detect + features) took {build_s:.0f} s.", ""]
     return L
@@ -261,7 +272,7 @@ def main() -> None:
         L.append(f"| {r['estimator']} | {r['threshold']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} | "
                  f"{r['f1']:.3f} | {100 * r['train_share']:.0f} % / {100 * r['test_share']:.0f} % |")
     L += ["", "### Feature extraction speed (one run, ratios)", "",
-          "Decode-only vs decode + classical detection (stride 2, background primed) + localizer "
+          f"Decode-only vs decode + classical detection (stride {DETECTOR_STRIDE}, background primed) + localizer "
           "features, same process, sequential 64-frame chunks.", "",
           "| video | size | frames | decode-only fps | decode+detect+features fps | ratio (goal ≥ 0.5) | "
           "ms/frame decode / detect / features |", "|---|---|---|---|---|---|---|"]

@@ -105,6 +105,16 @@ def macro_f1_at(seg: dict, t: float = 0.5) -> float:
     return float(seg["macro"][tkey(t)]["f1"])
 
 
+def stage2_name(model: str | None) -> str:
+    """What stage 2 is in ``model``: its classifier's embedder kind (and the directory if not the default)."""
+    from mouseact.models import load_bundle
+
+    bundle = load_bundle(model or None)
+    card = json.loads((bundle.classifier_dir / "model_card.json").read_text())
+    kind = (card.get("embedder") or {}).get("kind") or "?"
+    return f"`{kind}` (default bundle)" if not model else f"`{kind}` ({Path(model).name})"
+
+
 def compare(mouse: str, seed: int, model: str | None) -> dict:
     from mouseact import metrics
     from mouseact.intervals import Interval, to_frame_labels
@@ -112,7 +122,7 @@ def compare(mouse: str, seed: int, model: str | None) -> dict:
     video, gt_json, n = sparse_sequence(mouse, seed)
     gt = [Interval.from_json(o) for o in gt_json]
     background = set(localizer_background(model))
-    out = {"mouse": mouse, "seed": seed, "frames": n,
+    out = {"mouse": mouse, "seed": seed, "frames": n, "stage2": stage2_name(model),
            "action_share": sum(iv.length for iv in gt if iv.label not in background) / n}
     for mode in ("two-stage", "dense"):
         r = run_child(str(video), mode, model or "")
@@ -142,13 +152,13 @@ def write_section(cmd: str, rows: list[dict], background: list[str]) -> None:
          "ms/frame of the inference step (localize + read + embed + classify); the wall ratio also carries "
          "the decode + detection pass both modes share (and stage 1's features). F1 = macro over the action "
          "classes (all but the background).", "",
-         "| mouse (seed) | frames | action share | two-stage s | dense s | speed ratio (wall) | stage-2 ratio | "
+         "| stage 2 | mouse (seed) | frames | action share | two-stage s | dense s | speed ratio (wall) | stage-2 ratio | "
          "segments to stage 2: two-stage / dense | seg F1@0.5 two-stage | seg F1@0.5 dense | frame F1 two-stage | "
          "frame F1 dense | ms/frame two-stage: preprocess / inference | ms/frame dense: preprocess / inference |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         a, d = r["two-stage"], r["dense"]
-        L.append(f"| {r['mouse']} ({r['seed']}) | {r['frames']} | {100 * r['action_share']:.0f} % | {a['seconds']:.1f} | "
+        L.append(f"| {r['stage2']} | {r['mouse']} ({r['seed']}) | {r['frames']} | {100 * r['action_share']:.0f} % | {a['seconds']:.1f} | "
                  f"{d['seconds']:.1f} | **{r['speed_ratio']:.1f}x** | {r['stage2_ratio']:.1f}x | "
                  f"{a['n_candidates']} / {d['n_candidates']} | {a['seg_f1']:.3f} | {d['seg_f1']:.3f} | "
                  f"{a['frame_f1']:.3f} | {d['frame_f1']:.3f} | {a['steps']['preprocess']:.2f} / "
@@ -156,18 +166,20 @@ def write_section(cmd: str, rows: list[dict], background: list[str]) -> None:
     L += ["", f"When stage 2 is the expensive model the design is for, its cost dominates and the speed ratio tends "
           "to the ratio of segments sent to stage 2. Projected from the measured segment counts and preprocessing "
           f"times with Qwen2.5-VL-3B at {QWEN_S_PER_CLIP:.0f} s/clip on this CPU (DEPENDENCY-NOTES; float32 is ~42 s):", "",
-          "| mouse (seed) | segments dense / two-stage | projected speed ratio with Qwen2.5-VL-3B stage 2 |", "|---|---|---|"]
+          "| from stage 2 | mouse (seed) | segments dense / two-stage | projected speed ratio with Qwen2.5-VL-3B stage 2 |",
+          "|---|---|---|---|"]
     for r in rows:
         a, d = r["two-stage"], r["dense"]
         pa = a["steps"]["preprocess"] * r["frames"] / 1000 + a["n_candidates"] * QWEN_S_PER_CLIP
         pd = d["steps"]["preprocess"] * r["frames"] / 1000 + d["n_candidates"] * QWEN_S_PER_CLIP
-        L.append(f"| {r['mouse']} ({r['seed']}) | {d['n_candidates']} / {a['n_candidates']} | {pd / pa:.1f}x |")
-    if rows:
-        import numpy as np
+        L.append(f"| {r['stage2']} | {r['mouse']} ({r['seed']}) | {d['n_candidates']} / {a['n_candidates']} | {pd / pa:.1f}x |")
+    import numpy as np
 
-        mean = {k: float(np.mean([r[k] for r in rows])) for k in ("speed_ratio", "stage2_ratio")}
-        f1 = {m: float(np.mean([r[m]["seg_f1"] for r in rows])) for m in ("two-stage", "dense")}
-        L += ["", f"Mean over the sequences: speed ratio {mean['speed_ratio']:.1f}x (stage 2 alone "
+    for name in dict.fromkeys(r["stage2"] for r in rows):
+        sub = [r for r in rows if r["stage2"] == name]
+        mean = {k: float(np.mean([r[k] for r in sub])) for k in ("speed_ratio", "stage2_ratio")}
+        f1 = {m: float(np.mean([r[m]["seg_f1"] for r in sub])) for m in ("two-stage", "dense")}
+        L += ["", f"Mean over the sequences, stage 2 {name}: speed ratio {mean['speed_ratio']:.1f}x (stage 2 alone "
               f"{mean['stage2_ratio']:.1f}x); segment F1@0.5 two-stage {f1['two-stage']:.3f} vs dense {f1['dense']:.3f}."]
     L.append("")
     SECTION.parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +191,8 @@ def write_section(cmd: str, rows: list[dict], background: list[str]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
-    ap.add_argument("--model", default=None, help="model bundle directory (default: the embedded default)")
+    ap.add_argument("--model", default="", help="comma-separated model bundles or classifier directories, each "
+                                                "measured (empty item = the embedded default; default: it alone)")
     ap.add_argument("--seeds", default="7", help="comma-separated sequence seeds (one sequence per mouse each)")
     ap.add_argument("--mice", default="mouse1,mouse2")
     args = ap.parse_args()
@@ -189,14 +202,15 @@ def main() -> None:
         return
     cmd = "nice -n 10 .venv/bin/python bench/two_stage.py " + " ".join(sys.argv[1:])
     rows = []
-    for seed in (int(s) for s in args.seeds.split(",")):
-        for mouse in args.mice.split(","):
-            rows.append(compare(mouse, seed, args.model))
-            r = rows[-1]
-            print(f"{mouse} seed {seed}: {r['frames']} frames, speed {r['speed_ratio']:.1f}x "
-                  f"(stage 2 {r['stage2_ratio']:.1f}x), seg F1 {r['two-stage']['seg_f1']:.3f} vs "
-                  f"{r['dense']['seg_f1']:.3f}", flush=True)
-    write_section(cmd, rows, localizer_background(args.model))
+    for model in args.model.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            for mouse in args.mice.split(","):
+                rows.append(compare(mouse, seed, model or None))
+                r = rows[-1]
+                print(f"{r['stage2']}, {mouse} seed {seed}: {r['frames']} frames, speed {r['speed_ratio']:.1f}x "
+                      f"(stage 2 {r['stage2_ratio']:.1f}x), seg F1 {r['two-stage']['seg_f1']:.3f} vs "
+                      f"{r['dense']['seg_f1']:.3f}", flush=True)
+    write_section(cmd, rows, localizer_background(args.model.split(",")[0] or None))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,12 @@ class PipelineConfig(Config):
                                                      "proposals are split into pieces of about this length)")
     dense_stride_s: float = Field(0.5, gt=0, description="--dense: step between windows, seconds")
     min_proposal_s: float = Field(0.0, ge=0, description="ignore stage-1 proposals shorter than this, seconds")
+    grow_s: float = Field(2.0, ge=0, description="two-stage: after stage 2, extend every candidate it labelled "
+                                                 "as an action outward, one segment at a time, while stage 2 "
+                                                 "labels the neighbouring segment as an action too, up to this "
+                                                 "many seconds per side (0 = off). Stage 1 is tuned to touch "
+                                                 "nearly every bout, not to cover it whole; this lets the "
+                                                 "classifier find where a bout ends")
     clip_frames: int | None = Field(None, ge=1, description="minimum frames per stage-2 segment "
                                                           "(default: the classifier's window)")
     background_frames: int = Field(32, ge=0, description="frames sampled across the video to prime the "
@@ -606,6 +612,10 @@ class Predictor:
                     segments = self._proposals(features, fps)
         del features
         candidates = self._classify_segments(video, segments, track, info, timer, pts)
+        if not self.dense and cfg.grow_s > 0:
+            grown, more = self._grow(video, candidates, track, info, timer, pts)
+            candidates += grown
+            segments = segments + more
         with timer.stage("postprocess"):
             intervals = postprocess.run(candidates, n, fps, cfg.postprocess, self.classes)
         steps = {step: round(1000 * sum(timer.seconds.get(s, 0.0) for s in parts) / n, 3)
@@ -690,6 +700,57 @@ class Predictor:
                 for s, e in split_segment(max(p.start, 0), min(p.end, n - 1), piece):
                     out.append(widen(s, e, self.min_frames, n))
         return sorted(set(out))
+
+    def _background_labels(self) -> set[str]:
+        """Classifier labels the localizer was trained to call background (its card's)."""
+        card = getattr(self.localizer, "card", None) or {}
+        return set((card.get("training_data") or {}).get("background_labels") or []) & set(self.classes)
+
+    def _grow(self, video: Path, candidates: list[Interval], track, info: VideoInfo, timer: StageTimer,
+              pts=None) -> tuple[list[Interval], list[tuple[int, int]]]:
+        """Extend action candidates outward through stage 2, one segment per side and round.
+
+        Every round classifies, for each candidate labelled as an action in the previous round,
+        the not-yet-classified stretch of up to one segment on its left and on its right; the ones
+        stage 2 also calls an action grow further in the next round. A side stops at background,
+        at an open-set 'unknown', at frames already classified, at the video's ends or after
+        ``grow_s``. Returns the new labelled candidates (all labels, as from
+        :meth:`_classify_segments`) and every segment sent through stage 2 on the way."""
+        n, fps = info.n_frames, info.fps
+        piece = self.segment_frames(fps)
+        rounds = int(np.ceil(self.config.grow_s * fps / piece))
+        background = self._background_labels()
+        covered = np.zeros(n, bool)
+        classified = {(iv.start, iv.end) for iv in candidates}
+        for iv in candidates:
+            covered[iv.start:iv.end + 1] = True
+        frontier = [iv for iv in candidates if iv.label not in background and iv.label in self.classes]
+        out: list[Interval] = []
+        sent: list[tuple[int, int]] = []
+        for _ in range(rounds):
+            new: set[tuple[int, int]] = set()
+            for iv in frontier:
+                for side in (-1, 1):
+                    edge = iv.start - 1 if side < 0 else iv.end + 1
+                    if not 0 <= edge < n or covered[edge]:
+                        continue
+                    far = min(max(edge + side * (piece - 1), 0), n - 1)
+                    idx = np.arange(edge, far + side, side)  # outward from the candidate
+                    hit = np.flatnonzero(covered[idx])       # stop before frames already classified
+                    idx = idx[:hit[0]] if len(hit) else idx
+                    seg = widen(int(idx.min()), int(idx.max()), self.min_frames, n)
+                    if seg not in classified:
+                        new.add(seg)
+            if not new:
+                break
+            grown = self._classify_segments(video, sorted(new), track, info, timer, pts)
+            sent += sorted(new)
+            for seg in new:  # segments dropped as 'unknown' are classified too: no growth there
+                classified.add(seg)
+                covered[seg[0]:seg[1] + 1] = True
+            out += grown
+            frontier = [iv for iv in grown if iv.label not in background]
+        return out, sent
 
     def _classify_segments(self, video: Path, segments: list[tuple[int, int]], track, info: VideoInfo,
                            timer: StageTimer, pts: Sequence[int] | None = None) -> list[Interval]:

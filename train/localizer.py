@@ -27,6 +27,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from mouseact.localizer.sequences import DETECTOR_STRIDE
+
 # the mouse resting; locomotion is a behaviour stage 2 must see (see mouseact.localizer.sequences)
 DEFAULT_BACKGROUND = "inactive,idle,background,other,none"
 
@@ -67,7 +69,9 @@ def register_train(train_sub) -> None:
                    help="comma-separated labels that count as background (not action)")
     p.add_argument("--sequences", type=int, default=6, help="spliced sequences per animal (--bsoid)")
     p.add_argument("--detector", default="classical", help="detector kind for mouse boxes where none are given")
-    p.add_argument("--stride", type=int, default=2, help="run the detector on every n-th frame")
+    p.add_argument("--stride", type=int, default=DETECTOR_STRIDE,
+                   help="run the detector on every n-th frame (default: the default bundle's; train at the "
+                        "stride the pipeline will run)")
     p.add_argument("--show-config", action="store_true", help="print the effective config and exit")
     add_config_args(p)
     p.set_defaults(func=run)
@@ -79,7 +83,7 @@ def _describe() -> str:
     return LocalizerTrainConfig.describe()
 
 
-def _bsoid_groups(root: Path, n_sequences: int, cfg, background: tuple[str, ...]):
+def _bsoid_groups(root: Path, n_sequences: int, cfg, background: tuple[str, ...], stride: int = DETECTOR_STRIDE):
     from mouseact.errors import MouseActError
     from mouseact.localizer.sequences import SequenceConfig, bsoid_sequences
 
@@ -89,7 +93,7 @@ def _bsoid_groups(root: Path, n_sequences: int, cfg, background: tuple[str, ...]
                                                              and any(d.glob("*.mp4")))
     if not folders:
         raise MouseActError("no clip folders (.mp4 files named by behaviour)", root)
-    seq_cfg = SequenceConfig(background=background)
+    seq_cfg = SequenceConfig(background=background, detector_stride=stride)
     groups = []
     for i, d in enumerate(folders):
         groups.append(bsoid_sequences(d, n_sequences, seed=cfg.seed + 1000 * i, config=seq_cfg,
@@ -97,7 +101,7 @@ def _bsoid_groups(root: Path, n_sequences: int, cfg, background: tuple[str, ...]
     return groups, [d.name for d in folders]
 
 
-def video_sequence(video_path: Path, labels, boxes, cfg, detector: str = "classical", stride: int = 2):
+def video_sequence(video_path: Path, labels, boxes, cfg, detector: str = "classical", stride: int = DETECTOR_STRIDE):
     """Features of one whole video (+ per-frame action labels), decoded and detected as in inference."""
     import numpy as np
     from mouseact.localizer.features import FeatureConfig, FeatureExtractor
@@ -298,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
     background = tuple(s.strip().lower() for s in args.background.split(",") if s.strip())
     pose = None
     if args.bsoid:
-        groups, names = _bsoid_groups(Path(args.bsoid), args.sequences, cfg, background)
+        groups, names = _bsoid_groups(Path(args.bsoid), args.sequences, cfg, background, args.stride)
         source = {"bsoid": str(args.bsoid), "group_names": names, "sequences_per_group": args.sequences}
         where = Path(args.bsoid)
     elif args.pose_labels:
@@ -315,9 +319,11 @@ def run(args: argparse.Namespace) -> int:
     if span is not None:
         source["span"] = list(span)
     source["background_labels"] = list(background)
+    inputs = "pose" if args.pose_labels else "video+pose" if args.pose else "video"
+    if inputs != "pose":  # the detector's boxes shaped the features: run it the same way at inference
+        source["detector"], source["detector_stride"] = args.detector, args.stride
     source["command"] = "mouseact train localizer " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
         if sys.argv[1:3] == ["train", "localizer"] else None
-    inputs = "pose" if args.pose_labels else "video+pose" if args.pose else "video"
     video_names = FeatureExtractor(cfg.features).feature_names if inputs != "pose" else []
     names_f = video_names + (pose["feature_names"] if pose else [])
     loc, report = train_localizer(groups, cfg, names_f, provenance=source, inputs=inputs, pose=pose)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mouseact.localizer.sequences import DETECTOR_STRIDE
+
 
 def register(sub) -> None:
     from mouseact.cli import HelpFormatter
@@ -37,7 +39,8 @@ def register(sub) -> None:
                    help="frame rate of pose-only input (no video); ignored when videos are given")
     p.add_argument("--detector", default="classical", help="detector kind: classical, yolo or rtdetr")
     p.add_argument("--detector-model", default=None, metavar="DIR", help="trained detector (yolo/rtdetr)")
-    p.add_argument("--stride", type=int, default=2, help="run the detector on every n-th frame")
+    p.add_argument("--stride", type=int, default=DETECTOR_STRIDE,
+                   help="run the detector on every n-th frame (default: as the default bundle and training)")
     p.add_argument("--actionness", action="store_true",
                    help="also write per-frame actionness <video>.actionness.csv")
     p.add_argument("--high", type=float, default=None, help="override the stored high threshold (more/fewer proposals)")
@@ -45,7 +48,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def localize_video(video: Path, loc, detector: str = "classical", detector_model=None, stride: int = 2,
+def localize_video(video: Path, loc, detector: str = "classical", detector_model=None, stride: int = DETECTOR_STRIDE,
                    progress: bool = True, pose=None):
     """``(actionness (N,), segments, info, boxes)`` for one video.
 

@@ -21,6 +21,14 @@ from mouseact.localizer.proposals import ProposalConfig, choose_operating_point,
 from pydantic import Field
 
 
+# Features that say more about the detector, the animal's shape and the camera than about how much the
+# mouse moves: box kinematics carry the detector's jitter (a resting mouse's box acceleration is 40x
+# larger at detector stride 2 than at 4), box size/aspect the animal and the view, and signed flow
+# divergence/curl the direction of a movement. Stage 1 scores motion energy and flow magnitude only.
+SCENE_FEATURES = ("box_missing", "box_speed", "box_accel", "box_size_rate", "box_aspect_rate", "box_log_aspect",
+                  "flow_divergence", "flow_curl")
+
+
 class LocalizerTrainConfig(Config):
     estimator: Literal["logreg", "hgb"] = Field("logreg", description="temporal model over windowed features")
     windows_s: tuple[float, ...] = Field(DEFAULT_WINDOWS_S, description="context windows (seconds)")
@@ -40,11 +48,13 @@ class LocalizerTrainConfig(Config):
     features: FeatureConfig = Field(FeatureConfig(), description="per-frame feature settings (--set features.KEY=V)")
     pose: PoseConfig = Field(PoseConfig(), description="pose features, when pose is given (--set pose.KEY=V)")
     ignore_features: tuple[str, ...] = Field(
-        ("box_missing",), description="features extracted but not scored. box_missing says whether the detector "
-                                      "saw the mouse, not what the mouse does: the classical detector loses a mouse "
-                                      "that rests in one place long enough to enter its background, so on spliced "
-                                      "or long-resting data it alone separates rest from action (measured: frame AUC "
-                                      "1.000 from it alone) and would not carry to videos where the mouse rests briefly")
+        SCENE_FEATURES, description="features extracted but not scored. Default: box_missing (whether the detector "
+        "saw the mouse, not what it does: the classical detector can lose a mouse resting long in one place, and on "
+        "spliced data that alone separated rest from action), the box kinematics (they carry the detector's "
+        "jitter) and the features that describe the animal's shape and the camera rather than how much it moves "
+        "(box size/aspect and their rates, signed flow divergence/curl): trained on one B-SOiD mouse and scored "
+        "on the other they made a fidgety resting mouse look active (docs/benchmarks/05-localizer.md). Set to "
+        "box_missing alone to score them all, e.g. when training and test videos come from one rig")
     seed: int = Field(0, description="random seed")
 
     def ignored_columns(self, feature_names: Sequence[str]) -> list[int]:

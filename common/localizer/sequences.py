@@ -43,6 +43,10 @@ from pydantic import Field
 # mouse doing something?", stage 2 says what. (The issue's first suggestion, inactive + locomote,
 # is still measured in bench/localizer.py.)
 BSOID_BACKGROUND = ("inactive",)
+# The default bundle's detector stride (common/models/default/pipeline.json). Train at the stride the
+# pipeline runs: between detections boxes are interpolated, which smooths box jitter, and box
+# kinematics of a resting mouse differ by 40x between stride 2 and 4 (docs/notes/issue-5-localizer.md).
+DETECTOR_STRIDE = 4
 
 
 class SequenceConfig(Config):
@@ -51,6 +55,8 @@ class SequenceConfig(Config):
     background_piece_s: tuple[float, float] = Field((1.0, 6.0), description="background piece length range, s")
     touch_prob: float = Field(0.15, ge=0, le=1, description="chance that two action bouts are spliced back to back")
     background: tuple[str, ...] = Field(BSOID_BACKGROUND, description="clip labels that count as background")
+    detector_stride: int = Field(DETECTOR_STRIDE, ge=1, description="run the detector on every n-th frame, as "
+                                                                    "the pipeline will (its boxes shape the features)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +173,7 @@ def prime_on_clips(detector, paths: Sequence[Path], per_clip: int = 6) -> None:
 
 def build_sequence(folder: str | Path, pieces: Sequence[Piece], classes: Sequence[str],
                    feature_config: FeatureConfig | dict | None = None, detector: str = "classical",
-                   stride: int = 2, chunk: int = 64, background: Sequence[str] = BSOID_BACKGROUND,
+                   stride: int = DETECTOR_STRIDE, chunk: int = 64, background: Sequence[str] = BSOID_BACKGROUND,
                    progress: bool = False) -> Sequence_:
     """Decode, detect and extract features for one planned sequence, as the pipeline would."""
     from mouseact.preprocess.detection import StreamingDetector, make_detector
@@ -228,5 +234,5 @@ def bsoid_sequences(folder: str | Path, n_sequences: int, seed: int = 0,
     for _ in range(n_sequences):
         plan, _ = plan_moving_sequence(folder, rng, config)
         out.append(build_sequence(folder, plan, classes, feature_config, background=config.background,
-                                  progress=progress))
+                                  stride=config.detector_stride, progress=progress))
     return out
