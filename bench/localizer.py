@@ -242,6 +242,8 @@ def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]
 
 
 def main() -> None:
+    from mouseact.localizer.sequences import DETECTOR_STRIDE
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sequences", type=int, default=6, help="spliced sequences per mouse")
     ap.add_argument("--cache", type=Path, default=None,

@@ -710,15 +710,16 @@ class Predictor:
               pts=None) -> tuple[list[Interval], list[tuple[int, int]]]:
         """Extend action candidates outward through stage 2, one segment per side and round.
 
-        Every round classifies, for each candidate labelled as an action in the previous round,
-        the not-yet-classified stretch of up to one segment on its left and on its right; the ones
+        Every round classifies, for each candidate labelled as an action in the previous round, a
+        window of one segment reaching half a segment past its left and its right end; the ones
         stage 2 also calls an action grow further in the next round. A side stops at background,
         at an open-set 'unknown', at frames already classified, at the video's ends or after
         ``grow_s``. Returns the new labelled candidates (all labels, as from
         :meth:`_classify_segments`) and every segment sent through stage 2 on the way."""
         n, fps = info.n_frames, info.fps
         piece = self.segment_frames(fps)
-        rounds = int(np.ceil(self.config.grow_s * fps / piece))
+        half = max(1, piece // 2)
+        rounds = int(np.ceil(self.config.grow_s * fps / half))
         background = self._background_labels()
         covered = np.zeros(n, bool)
         classified = {(iv.start, iv.end) for iv in candidates}
@@ -728,26 +729,31 @@ class Predictor:
         out: list[Interval] = []
         sent: list[tuple[int, int]] = []
         for _ in range(rounds):
-            new: set[tuple[int, int]] = set()
+            new: dict[tuple[int, int], tuple[int, int]] = {}  # segment -> the frames it adds
             for iv in frontier:
                 for side in (-1, 1):
                     edge = iv.start - 1 if side < 0 else iv.end + 1
                     if not 0 <= edge < n or covered[edge]:
                         continue
-                    far = min(max(edge + side * (piece - 1), 0), n - 1)
-                    idx = np.arange(edge, far + side, side)  # outward from the candidate
-                    hit = np.flatnonzero(covered[idx])       # stop before frames already classified
-                    idx = idx[:hit[0]] if len(hit) else idx
-                    seg = widen(int(idx.min()), int(idx.max()), self.min_frames, n)
-                    if seg not in classified:
-                        new.add(seg)
+                    # a window reaching half a segment past the edge and overlapping the candidate
+                    # by the rest, as the dense grid's windows straddle a bout's ends
+                    if side < 0:
+                        lo = max(0, iv.start - half)
+                        seg = widen(lo, min(n - 1, lo + piece - 1), self.min_frames, n)
+                        outside = (lo, iv.start - 1)
+                    else:
+                        hi = min(n - 1, iv.end + half)
+                        seg = widen(max(0, hi - piece + 1), hi, self.min_frames, n)
+                        outside = (iv.end + 1, hi)
+                    if seg not in classified and not covered[outside[0]:outside[1] + 1].all():
+                        new[seg] = outside
             if not new:
                 break
             grown = self._classify_segments(video, sorted(new), track, info, timer, pts)
             sent += sorted(new)
-            for seg in new:  # segments dropped as 'unknown' are classified too: no growth there
+            for seg, (a, b) in new.items():  # segments dropped as 'unknown' count too: no growth there
                 classified.add(seg)
-                covered[seg[0]:seg[1] + 1] = True
+                covered[a:b + 1] = True
             out += grown
             frontier = [iv for iv in grown if iv.label not in background]
         return out, sent
