@@ -547,6 +547,19 @@ def groups_section(clips, classes, w, extra, emb, policy, dcfg, split) -> list[s
             return None
         return dataclasses.replace(win, x=win.x[:, m])
 
+    def lomo(m, tcfg) -> list[tuple[float, float, float]]:
+        """(clip top-1, clip macro F1, window top-1) for mouse1→mouse2 and mouse2→mouse1 on columns ``m``."""
+        out = []
+        for tr_g in ("mouse1", "mouse2"):
+            tr, te, wtr, wte = split(tr_g)
+            model, _ = fit_windows(cols(wtr, m), [clips[i] for i in tr], classes, emb, policy, tcfg,
+                                   cols(subset(extra, tr), m))
+            xte = wte.x[:, m]
+            y = np.array([classes.index(clips[i].label) for i in te])
+            s = clip_scores(y, clip_predictions(model, cols(wte, m), len(te)), classes)
+            out.append((s["top1"], s["macro_f1"], float((model.predict_proba(xte, xte).argmax(1) == wte.y).mean())))
+        return out
+
     recipes = {
         f"default ({dcfg.head.head} → {dcfg.head.few_shot_head})": dcfg,
         "default, prototype head": dcfg.model_copy(
@@ -574,18 +587,7 @@ def groups_section(clips, classes, w, extra, emb, policy, dcfg, split) -> list[s
     base = {}
     for rname, tcfg in recipes.items():
         for mname, m in group_masks().items():
-            r = []
-            for tr_g in ("mouse1", "mouse2"):
-                tr, te, wtr, wte = split(tr_g)
-                model, _ = fit_windows(
-                    cols(wtr, m), [clips[i] for i in tr], classes, emb, policy, tcfg,
-                    cols(subset(extra, tr), m),
-                )
-                xte = wte.x[:, m]
-                y = np.array([classes.index(clips[i].label) for i in te])
-                s = clip_scores(y, clip_predictions(model, cols(wte, m), len(te)), classes)
-                wt = float((model.predict_proba(xte, xte).argmax(1) == wte.y).mean())
-                r.append((s["top1"], s["macro_f1"], wt))
+            r = lomo(m, tcfg)
             if mname == "all 96":
                 base[rname] = r
                 ok = "(baseline)"
@@ -612,20 +614,7 @@ def groups_section(clips, classes, w, extra, emb, policy, dcfg, split) -> list[s
         m, res = masks[mname], []
         for seed in range(5):
             tcfg = dcfg.model_copy(update={"head": dcfg.head.model_copy(update={"seed": seed})})
-            r = []
-            for tr_g in ("mouse1", "mouse2"):
-                tr, te, wtr, wte = split(tr_g)
-                model, _ = fit_windows(
-                    cols(wtr, m), [clips[i] for i in tr], classes, emb, policy, tcfg,
-                    cols(subset(extra, tr), m),
-                )
-                y = np.array([classes.index(clips[i].label) for i in te])
-                r.append(
-                    (
-                        float((model.predict_proba(wte.x[:, m]).argmax(1) == wte.y).mean()),
-                        clip_scores(y, clip_predictions(model, cols(wte, m), len(te)), classes)["top1"],
-                    )
-                )
+            r = [(wt, top1) for top1, _, wt in lomo(m, tcfg)]
             res.append(r)
         a = np.array(res)  # (seed, direction, [window, clip])
         lines.append(
