@@ -15,7 +15,11 @@ background) and frame F1. The default bundle's classifier and localizer were tra
 very clips (both mice), so the F1 values are in-sample: they compare the two modes, they do not
 measure generalisation.
 
-    nice -n 10 .venv/bin/python bench/two_stage.py [--model DIR] [--seeds 7,8]
+    nice -n 10 .venv/bin/python bench/two_stage.py [--model DIR] [--seeds 7,8,9] \
+        [--variant "pieces+grow:proposal_windows=pieces;grow_s=2"]
+
+``--variant NAME:k=v;k=v`` adds a two-stage run with those pipeline settings (``--set`` items) next
+to the bundle's own (dense runs once per sequence and model: its grid does not depend on them).
 """
 
 from __future__ import annotations
@@ -73,10 +77,10 @@ def sparse_sequence(mouse: str, seed: int) -> tuple[Path, list[dict], int]:
     return video, gt, start
 
 
-def child_infer(video: str, mode: str, model: str) -> dict:
+def child_infer(video: str, mode: str, model: str, overrides: str = "[]") -> dict:
     from mouseact.inference.pipeline import Predictor
 
-    pred = Predictor(model or None, dense=mode == "dense", progress_bars=False)
+    pred = Predictor(model or None, dense=mode == "dense", progress_bars=False, overrides=json.loads(overrides))
     t0 = time.perf_counter()
     res = pred.predict(video)
     return {"seconds": time.perf_counter() - t0, "steps": res.steps_ms_per_frame,
@@ -115,28 +119,36 @@ def stage2_name(model: str | None) -> str:
     return f"`{kind}` (default bundle)" if not model else f"`{kind}` ({Path(model).name})"
 
 
-def compare(mouse: str, seed: int, model: str | None) -> dict:
+def compare(mouse: str, seed: int, model: str | None, variants: dict[str, list[str]]) -> list[dict]:
+    """One row per variant (two-stage with those settings) against one --dense run."""
     from mouseact import metrics
     from mouseact.intervals import Interval, to_frame_labels
 
     video, gt_json, n = sparse_sequence(mouse, seed)
     gt = [Interval.from_json(o) for o in gt_json]
     background = set(localizer_background(model))
-    out = {"mouse": mouse, "seed": seed, "frames": n, "stage2": stage2_name(model),
-           "action_share": sum(iv.length for iv in gt if iv.label not in background) / n}
-    for mode in ("two-stage", "dense"):
-        r = run_child(str(video), mode, model or "")
+    base = {"mouse": mouse, "seed": seed, "frames": n,
+            "action_share": sum(iv.length for iv in gt if iv.label not in background) / n}
+
+    def run(mode: str, overrides: list[str]) -> dict:
+        r = run_child(str(video), mode, model or "", json.dumps(overrides))
         action = [c for c in r["classes"] if c not in background]
         pred = [iv for iv in map(Interval.from_json, r["intervals"]) if iv.label in action]
         truth = [iv for iv in gt if iv.label in action]
         seg = metrics.segment_scores(truth, pred, action, thresholds=(0.5,))
         frame = metrics.frame_scores(to_frame_labels(truth, n, action), to_frame_labels(pred, n, action), action)
-        out[mode] = {"seconds": r["seconds"], "n_candidates": r["n_candidates"], "steps": r["steps"],
-                     "seg_f1": macro_f1_at(seg), "frame_f1": frame["macro"]["f1"], "n_pred": len(pred)}
-    a, d = out["two-stage"], out["dense"]
-    out["speed_ratio"] = d["seconds"] / a["seconds"]
-    out["stage2_ratio"] = d["steps"]["inference"] / max(a["steps"]["inference"], 1e-9)
-    return out
+        return {"seconds": r["seconds"], "n_candidates": r["n_candidates"], "steps": r["steps"],
+                "seg_f1": macro_f1_at(seg), "frame_f1": frame["macro"]["f1"], "n_pred": len(pred)}
+
+    dense = run("dense", [])
+    rows = []
+    for name, overrides in variants.items():
+        a = run("two-stage", overrides)
+        stage2 = stage2_name(model) + (f", {name}" if name else "")
+        rows.append({**base, "stage2": stage2, "two-stage": a, "dense": dense,
+                     "speed_ratio": dense["seconds"] / a["seconds"],
+                     "stage2_ratio": dense["steps"]["inference"] / max(a["steps"]["inference"], 1e-9)})
+    return rows
 
 
 def write_section(cmd: str, rows: list[dict], background: list[str]) -> None:
@@ -152,7 +164,7 @@ def write_section(cmd: str, rows: list[dict], background: list[str]) -> None:
          "ms/frame of the inference step (localize + read + embed + classify); the wall ratio also carries "
          "the decode + detection pass both modes share (and stage 1's features). F1 = macro over the action "
          "classes (all but the background).", "",
-         "| stage 2 | mouse (seed) | frames | action share | two-stage s | dense s | speed ratio (wall) | stage-2 ratio | "
+         "| stage 2 (, two-stage settings) | mouse (seed) | frames | action share | two-stage s | dense s | speed ratio (wall) | stage-2 ratio | "
          "segments to stage 2: two-stage / dense | seg F1@0.5 two-stage | seg F1@0.5 dense | frame F1 two-stage | "
          "frame F1 dense | ms/frame two-stage: preprocess / inference | ms/frame dense: preprocess / inference |",
          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -166,7 +178,7 @@ def write_section(cmd: str, rows: list[dict], background: list[str]) -> None:
     L += ["", f"When stage 2 is the expensive model the design is for, its cost dominates and the speed ratio tends "
           "to the ratio of segments sent to stage 2. Projected from the measured segment counts and preprocessing "
           f"times with Qwen2.5-VL-3B at {QWEN_S_PER_CLIP:.0f} s/clip on this CPU (DEPENDENCY-NOTES; float32 is ~42 s):", "",
-          "| from stage 2 | mouse (seed) | segments dense / two-stage | projected speed ratio with Qwen2.5-VL-3B stage 2 |",
+          "| from stage 2 (, settings) | mouse (seed) | segments dense / two-stage | projected speed ratio with Qwen2.5-VL-3B stage 2 |",
           "|---|---|---|---|"]
     for r in rows:
         a, d = r["two-stage"], r["dense"]
@@ -179,8 +191,13 @@ def write_section(cmd: str, rows: list[dict], background: list[str]) -> None:
         sub = [r for r in rows if r["stage2"] == name]
         mean = {k: float(np.mean([r[k] for r in sub])) for k in ("speed_ratio", "stage2_ratio")}
         f1 = {m: float(np.mean([r[m]["seg_f1"] for r in sub])) for m in ("two-stage", "dense")}
-        L += ["", f"Mean over the sequences, stage 2 {name}: speed ratio {mean['speed_ratio']:.1f}x (stage 2 alone "
-              f"{mean['stage2_ratio']:.1f}x); segment F1@0.5 two-stage {f1['two-stage']:.3f} vs dense {f1['dense']:.3f}."]
+        seg_ratio = [r["dense"]["n_candidates"] / max(r["two-stage"]["n_candidates"], 1) for r in sub]
+        f1_ok = sum(r["two-stage"]["seg_f1"] >= r["dense"]["seg_f1"] - 0.02 for r in sub)
+        L += ["", f"Over the {len(sub)} sequences, stage 2 {name}: wall speed ratio {mean['speed_ratio']:.1f}x "
+              f"(stage 2 alone {mean['stage2_ratio']:.1f}x); segments to stage 2 {np.mean(seg_ratio):.1f}x fewer "
+              f"(min {min(seg_ratio):.1f}x, >= 5x in {sum(x >= 5 for x in seg_ratio)} of {len(sub)}); segment F1@0.5 "
+              f"two-stage {f1['two-stage']:.3f} vs dense {f1['dense']:.3f} (mean), two-stage >= dense - 0.02 in "
+              f"{f1_ok} of {len(sub)}."]
     L.append("")
     SECTION.parent.mkdir(parents=True, exist_ok=True)
     tmp = SECTION.with_suffix(".tmp")
@@ -193,23 +210,28 @@ def main() -> None:
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--model", default="", help="comma-separated model bundles or classifier directories, each "
                                                 "measured (empty item = the embedded default; default: it alone)")
-    ap.add_argument("--seeds", default="7", help="comma-separated sequence seeds (one sequence per mouse each)")
+    ap.add_argument("--seeds", default="7,8,9", help="comma-separated sequence seeds (one sequence per mouse each)")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="NAME:key=value;key=value — also run two-stage with these pipeline settings (repeatable)")
     ap.add_argument("--mice", default="mouse1,mouse2")
     args = ap.parse_args()
     if args.child:
-        video, mode, model = args.child
-        print(json.dumps(child_infer(video, mode, model)))
+        print(json.dumps(child_infer(*args.child)))
         return
     cmd = "nice -n 10 .venv/bin/python bench/two_stage.py " + " ".join(sys.argv[1:])
+    variants = {"": []}
+    for v in args.variant:
+        name, _, sets = v.partition(":")
+        variants[name] = [x for x in sets.split(";") if x]
     rows = []
     for model in args.model.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             for mouse in args.mice.split(","):
-                rows.append(compare(mouse, seed, model or None))
-                r = rows[-1]
-                print(f"{r['stage2']}, {mouse} seed {seed}: {r['frames']} frames, speed {r['speed_ratio']:.1f}x "
-                      f"(stage 2 {r['stage2_ratio']:.1f}x), seg F1 {r['two-stage']['seg_f1']:.3f} vs "
-                      f"{r['dense']['seg_f1']:.3f}", flush=True)
+                for r in compare(mouse, seed, model or None, variants):
+                    rows.append(r)
+                    print(f"{r['stage2']}, {mouse} seed {seed}: {r['frames']} frames, speed {r['speed_ratio']:.1f}x "
+                          f"(stage 2 {r['stage2_ratio']:.1f}x), seg F1 {r['two-stage']['seg_f1']:.3f} vs "
+                          f"{r['dense']['seg_f1']:.3f}", flush=True)
     write_section(cmd, rows, localizer_background(args.model.split(",")[0] or None))
 
 

@@ -31,7 +31,7 @@ import dataclasses
 import queue
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 from pydantic import Field
@@ -64,16 +64,27 @@ class PipelineConfig(Config):
     detector: str = Field("classical", description="stage-0 detector kind: classical | yolo | rtdetr")
     detector_model: str | None = Field(None, description="weights of a trained yolo/rtdetr detector")
     detector_stride: int = Field(2, ge=1, description="run the detector every N frames, interpolate between")
-    segment_s: float = Field(1.0, gt=0, description="stage-2 segment length, seconds (dense window; long "
-                                                     "proposals are split into pieces of about this length)")
-    dense_stride_s: float = Field(0.5, gt=0, description="--dense: step between windows, seconds")
+    segment_s: float = Field(1.0, gt=0, description="stage-2 segment length, seconds (the window of the grid "
+                                                     "that --dense and proposal_windows=grid use; pieces are "
+                                                     "about this long)")
+    dense_stride_s: float = Field(0.5, gt=0, description="step between the grid's windows, seconds (--dense and "
+                                                                "proposal_windows=grid)")
     min_proposal_s: float = Field(0.0, ge=0, description="ignore stage-1 proposals shorter than this, seconds")
-    grow_s: float = Field(2.0, ge=0, description="two-stage: after stage 2, extend every candidate it labelled "
-                                                 "as an action outward, one segment at a time, while stage 2 "
-                                                 "labels the neighbouring segment as an action too, up to this "
+    proposal_windows: Literal["grid", "pieces"] = Field(
+        "grid", description="how stage-1 proposals become stage-2 segments: 'grid' = the windows of --dense's "
+                            "grid (segment_s long, every dense_stride_s) whose centre lies in a proposal, so "
+                            "inside proposals stage 2 sees exactly what --dense sees and overlapping windows "
+                            "vote on each frame; 'pieces' = each proposal cut into non-overlapping pieces of "
+                            "about segment_s (fewer segments; a bout whose pieces get different labels "
+                            "breaks up)")
+    grow_s: float = Field(0.0, ge=0, description="two-stage: after stage 2, extend every candidate it labelled "
+                                                 "as an action outward, half a segment at a time, while stage 2 "
+                                                 "labels the neighbouring window as an action too, up to this "
                                                  "many seconds per side (0 = off). Stage 1 is tuned to touch "
                                                  "nearly every bout, not to cover it whole; this lets the "
-                                                 "classifier find where a bout ends")
+                                                 "classifier find where a bout ends. Helps proposal_windows="
+                                                 "pieces; with grid it only added segments (docs/benchmarks/"
+                                                 "07b-two-stage.md)")
     clip_frames: int | None = Field(None, ge=1, description="minimum frames per stage-2 segment "
                                                           "(default: the classifier's window)")
     background_frames: int = Field(32, ge=0, description="frames sampled across the video to prime the "
@@ -694,11 +705,21 @@ class Predictor:
         proposals = self.localizer.propose(actionness, fps)
         min_len = int(round(self.config.min_proposal_s * fps))
         piece = self.segment_frames(fps)
+        kept = [p for p in proposals if p.length >= max(min_len, 1)]
+        if self.config.proposal_windows == "grid":
+            grid = dense_windows(n, piece, max(1, int(round(self.config.dense_stride_s * fps))))
+            centres = np.array([(s + e) // 2 for s, e in grid])
+            out = set()
+            for p in kept:
+                inside = np.flatnonzero((centres >= p.start) & (centres <= p.end))
+                if not len(inside):  # shorter than the grid's step: the window centred nearest
+                    inside = [int(np.argmin(np.abs(centres - (p.start + p.end) // 2)))]
+                out.update(grid[i] for i in inside)
+            return sorted(out)
         out: list[tuple[int, int]] = []
-        for p in proposals:
-            if p.length >= max(min_len, 1):
-                for s, e in split_segment(max(p.start, 0), min(p.end, n - 1), piece):
-                    out.append(widen(s, e, self.min_frames, n))
+        for p in kept:
+            for s, e in split_segment(max(p.start, 0), min(p.end, n - 1), piece):
+                out.append(widen(s, e, self.min_frames, n))
         return sorted(set(out))
 
     def _background_labels(self) -> set[str]:

@@ -1,5 +1,7 @@
-"""Stage-2 growth of action candidates (``PipelineConfig.grow_s``) on a real spliced recording:
-the real detector, localizer and classifier; the rounds are recorded, not replaced."""
+"""Stage-2 growth of action candidates (``PipelineConfig.grow_s``) and the grid proposal windows
+(``proposal_windows``) on a real spliced recording: the real detector, localizer and classifier;
+the stage-2 calls are recorded, not replaced. Growth is tested with ``proposal_windows=pieces``,
+the mode it was made for."""
 
 from __future__ import annotations
 
@@ -8,9 +10,12 @@ import math
 import numpy as np
 import pytest
 
-from mouseact.inference.pipeline import Predictor
+from mouseact.inference.pipeline import Predictor, dense_windows
 from mouseact.localizer.sequences import clip_paths, plan_moving_sequence
+from mouseact.timing import StageTimer
 from mouseact.video import VideoReader, write_video
+
+PIECES = ["proposal_windows=pieces"]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +58,7 @@ def _recorded(predictor: Predictor, labelled: list | None = None) -> list[list[t
 
 
 def test_growth_extends_only_action_candidates_past_their_ends(sparse_video):
-    grow = Predictor(overrides=["grow_s=2.0", "stage2_workers=0"], progress_bars=False)
+    grow = Predictor(overrides=["grow_s=2.0", "stage2_workers=0", *PIECES], progress_bars=False)
     labelled: list = []
     rounds = _recorded(grow, labelled)
     res = grow.predict(sparse_video)
@@ -66,7 +71,7 @@ def test_growth_extends_only_action_candidates_past_their_ends(sparse_video):
     assert res.n_candidates == sum(map(len, rounds))
 
     # labels of every classified segment, from a plain classification of the same segments
-    plain = Predictor(overrides=["grow_s=0", "stage2_workers=0"], progress_bars=False)
+    plain = Predictor(overrides=["grow_s=0", "stage2_workers=0", *PIECES], progress_bars=False)
     plain_rounds = _recorded(plain)
     plain.predict(sparse_video)
     assert plain_rounds == rounds[:1]  # growth never changes the proposals
@@ -88,8 +93,8 @@ def test_growth_extends_only_action_candidates_past_their_ends(sparse_video):
 def test_growth_recovers_bout_frames_stage_one_left_out(sparse_video):
     """Frames classified as an action after growth are a superset of those without it, and
     growth stops: it never classifies the whole recording."""
-    grow = Predictor(overrides=["grow_s=2.0"], progress_bars=False)
-    plain = Predictor(overrides=["grow_s=0"], progress_bars=False)
+    grow = Predictor(overrides=["grow_s=2.0", *PIECES], progress_bars=False)
+    plain = Predictor(overrides=["grow_s=0", *PIECES], progress_bars=False)
     rg, rp = grow.predict(sparse_video), plain.predict(sparse_video)
     n = rg.info.n_frames
     assert rp.n_candidates <= rg.n_candidates < n / grow.segment_frames(rg.info.fps)
@@ -102,3 +107,39 @@ def test_growth_recovers_bout_frames_stage_one_left_out(sparse_video):
         return m
 
     assert action_frames(rg).sum() >= action_frames(rp).sum()
+
+
+def test_grid_windows_are_dense_windows_over_the_proposals(sparse_video):
+    """proposal_windows=grid sends the --dense grid's windows whose centre lies in a proposal, so
+    every proposed frame is seen by a window, and each window gets the label --dense gives it."""
+    grid = Predictor(overrides=["proposal_windows=grid", "grow_s=0", "stage2_workers=0"], progress_bars=False)
+    labelled: list = []
+    rounds = _recorded(grid, labelled)
+    res = grid.predict(sparse_video)
+    n, fps = res.info.n_frames, res.info.fps
+    assert len(rounds) == 1 and res.n_candidates == len(rounds[0])
+    piece = grid.segment_frames(fps)
+    all_windows = dense_windows(n, piece, max(1, round(grid.config.dense_stride_s * fps)))
+    sent = rounds[0]
+    assert set(sent) <= set(all_windows)
+    assert 0 < len(sent) < len(all_windows) / 2  # a sparse recording: most windows are never sent
+
+    # the proposals these windows came from: every proposed frame lies in a sent window
+    with VideoReader(sparse_video, backend=grid.config.stream_backend) as vr:
+        _, features, _ = grid._streaming_pass(vr, StageTimer())
+    proposals = grid.localizer.propose(grid.localizer.actionness(features, fps), fps)
+    seen = np.zeros(n, bool)
+    for s, e in sent:
+        seen[s:e + 1] = True
+    for p in proposals:
+        assert seen[max(p.start, 0):min(p.end, n - 1) + 1].all(), p
+
+    # --dense labels the same windows the same way (same track, same crops, same classifier)
+    dense = Predictor(dense=True, overrides=["stage2_workers=0"], progress_bars=False)
+    dense_labelled: list = []
+    dense_rounds = _recorded(dense, dense_labelled)
+    dense.predict(sparse_video)
+    assert dense_rounds[0] == all_windows
+    by_window = {(iv.start, iv.end): (iv.label, round(iv.confidence, 4)) for iv in dense_labelled[0]}
+    for iv in labelled[0]:
+        assert by_window[(iv.start, iv.end)] == (iv.label, round(iv.confidence, 4))
