@@ -9,6 +9,7 @@
    frame ROC-AUC, and the same recall with the features of cut frames replaced by
    interpolation (does the model merely detect splices?), plus the mean actionness at
    background→background cuts against other background frames.
+   One more row per direction: the opt-in budget selection (frame_budget 0.25, gap/pad candidates).
 2. Pose branch: frame F1 for `interact` on the two-mouse DLC pose with human BORIS bouts,
    first 60 % of the recording for training, last 40 % for testing.
 3. Feature speed: decode-only fps vs decode + classical detection (bundle stride) + features, in
@@ -61,14 +62,20 @@ def uncut(seq, lag_frames: int = 2):
 ALL_FEATURES = ("box_missing",)  # the ablation: every feature but box_missing scored (the old default)
 
 
-def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None):
+# the opt-in operating-point choice of 2026-11-22 session 4: within 25 % of frames the best tIoU recall, with the
+# stitching gap and padding chosen among candidates (LocalizerTrainConfig.frame_budget); default: fewest frames
+BUDGET_SELECTION = {"frame_budget": 0.25, "max_gap_s": (0.25, 0.5, 1.0, 1.5), "pad_s": (0.0, 0.1, 0.25)}
+
+
+def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None, selection: dict | None = None):
     from mouseact.localizer.features import FeatureExtractor
     from mouseact.localizer.fit import LocalizerTrainConfig, train_localizer
     from mouseact.localizer.proposals import evaluate, operating_curve
     from sklearn.metrics import roc_auc_score
 
-    cfg = LocalizerTrainConfig(estimator=estimator, **({} if ignore is None else {"ignore_features": ignore}))
-    feature_set = "motion (default)" if ignore is None else "all"
+    cfg = LocalizerTrainConfig(estimator=estimator, **({} if ignore is None else {"ignore_features": ignore}),
+                               **(selection or {}))
+    feature_set = ("motion (default)" if ignore is None else "all") + (" · budget selection" if selection else "")
     names = FeatureExtractor(cfg.features).feature_names
     rows = []
     for tr, te, tag in ((0, 1, "mouse1 → mouse2"), (1, 0, "mouse2 → mouse1")):
@@ -99,7 +106,8 @@ def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None):
                      "cut_bg_actionness": float(np.mean(at_cut)) if at_cut else float("nan"),
                      "bg_actionness": float(np.mean(np.concatenate(bg_all))),
                      "n_bg_cuts": len(at_cut), "curve": curve, "high": loc.proposal_config.high,
-                     "low": loc.proposal_config.low})
+                     "low": loc.proposal_config.low, "gap": loc.proposal_config.max_gap_s,
+                     "pad": loc.proposal_config.pad_s})
     return rows
 
 
@@ -195,6 +203,7 @@ def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]
     build_s = time.perf_counter() - t0
     rows = [r for est in estimators for r in cross_animal(groups, est)]
     rows += cross_animal(groups, "logreg", ALL_FEATURES)
+    rows += cross_animal(groups, "logreg", selection=BUDGET_SELECTION)
     from mouseact.localizer.proposals import gt_segments
 
     n_frames = [sum(len(s.labels) for s in g) for g in groups]
@@ -213,20 +222,26 @@ def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]
          "everything but `box_missing` (the default before 2026-11-22 session 3). "
          "**The sequences are spliced: every piece boundary is a cut** (background→background too). "
          "Operating point chosen on the training mouse (its sequences split in halves; target recall 0.95, "
-         "a segment counting as found when proposals cover ≥ 50 % of it), applied unchanged to the other "
-         "mouse. Both recalls are shown: coverage ≥ 0.5 and the strict one-proposal tIoU ≥ 0.5.", "",
-         "| train → test | estimator | features | stored high/low | recall, coverage ≥ 0.5 (test) | recall, tIoU ≥ 0.5 (test) | "
-         "frames proposed (test) | same, cut frames interpolated: coverage / tIoU / frames | frame AUC | "
-         "actionness at bg→bg cuts / other bg | fit s |",
+         "a segment counting as found when proposals cover ≥ 50 % of it; the fewest frames that reach it, stitching "
+         "gap 0.5 s, pad 0.25 s), applied unchanged to the other mouse. `budget selection` (opt-in: "
+         "`--set frame_budget=0.25 --set 'max_gap_s=[0.25,0.5,1,1.5]' --set 'pad_s=[0,0.1,0.25]'`, 2026-11-22 "
+         "session 4): within 25 % of frames the point with the best tIoU "
+         "recall, stitching gap (0.25/0.5/1/1.5 s) and pad (0/0.1/0.25 s) chosen among candidates on the training "
+         "mouse too. "
+         "Both recalls are shown: coverage ≥ 0.5 and the strict one-proposal tIoU ≥ 0.5.", "",
+         "| train → test | estimator | features | stored high/low, gap/pad s | recall, coverage ≥ 0.5 (test) | "
+         "recall, tIoU ≥ 0.5 (test) | frames proposed (test) | same, cut frames interpolated: coverage / tIoU / "
+         "frames | frame AUC | actionness at bg→bg cuts / other bg | fit s |",
          "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        L.append(f"| {r['direction']} | {r['estimator']} | {r['features']} | {r['high']:.3f}/{r['low']:.3f} | "
+        L.append(f"| {r['direction']} | {r['estimator']} | {r['features']} | {r['high']:.3f}/{r['low']:.3f}, "
+                 f"{r['gap']:g}/{r['pad']:g} | "
                  f"{r['test']['recall_coverage']:.3f} ({r['test']['segments']} seg.) | {r['test']['recall_tiou']:.3f} | "
                  f"{100 * r['test']['frames_proposed']:.1f} % | {r['test_uncut']['recall_coverage']:.3f} / "
                  f"{r['test_uncut']['recall_tiou']:.3f} / {100 * r['test_uncut']['frames_proposed']:.1f} % | {r['auc']:.3f} | "
                  f"{r['cut_bg_actionness']:.3f} / {r['bg_actionness']:.3f} (n={r['n_bg_cuts']}) | {r['fit_s']:.1f} |")
     L += ["", "Best recall reachable within a budget of frames proposed on the test mouse (threshold sweep, "
-          "same low/high ratio as the stored point), coverage / tIoU criterion:", "",
+          "same low/high ratio, gap and pad as the stored point), coverage / tIoU criterion:", "",
           "| train → test | estimator | features | " + " | ".join(f"≤{p} % frames" for p in (10, 15, 20, 25, 35, 50)) + " |",
           "|---|---|---|" + "---|" * 6]
     for r in rows:

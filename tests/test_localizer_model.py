@@ -88,3 +88,41 @@ def test_wrong_features_and_damaged_models(sequences, tmp_path):
         Localizer.load(bad)
     with pytest.raises(ModelError, match="not found"):
         Localizer.load(tmp_path / "nothing")
+
+
+def test_operating_point_picks_gap_and_pad_within_the_frame_budget(sequences):
+    """Real spliced sequences: the stored point is one of the candidate gap/pad settings, reproduces its
+    out-of-group numbers, and no candidate within the frame budget has a better tIoU recall."""
+    from mouseact.localizer.proposals import choose_operating_point
+
+    cfg = LocalizerTrainConfig(frame_budget=0.25, max_gap_s=(0.25, 0.5, 1.0, 1.5), pad_s=(0.0, 0.1, 0.25))
+    names = FeatureExtractor(cfg.features).feature_names
+    loc, report = train_localizer([[sequences[0]], [sequences[1]]], cfg, names)
+    op, pc = loc.card["operating_point"], loc.proposal_config
+    assert op["frame_budget"] == 0.25
+    assert pc.max_gap_s in cfg.max_gap_s and pc.pad_s in cfg.pad_s and pc.min_duration_s in cfg.min_duration_s
+    assert report["oog_eval"]["recall_tiou"] == op["recall_tiou"]
+    assert report["oog_eval"]["frames_proposed"] == op["frames_proposed"]
+    cands = loc.card["candidates"]
+    assert len(cands) == len(cfg.proposal_bases()) == 12
+    assert all(c["max_gap_s"] == pc.max_gap_s and c["pad_s"] == pc.pad_s for c in loc.card["curve"])
+    best, _ = choose_operating_point(cands, cfg.target_recall, cfg.frame_budget)
+    assert (best["max_gap_s"], best["pad_s"], best["high"], best["low"]) == (pc.max_gap_s, pc.pad_s, pc.high, pc.low)
+    within = [c for c in cands if c["recall"] >= cfg.target_recall and c["frames_proposed"] <= cfg.frame_budget]
+    if within:
+        assert op["frames_proposed"] <= cfg.frame_budget and op["recall"] >= cfg.target_recall
+        assert op["recall_tiou"] >= max(c["recall_tiou"] for c in within) - 1e-4  # card values are rounded
+
+
+def test_proposal_settings_take_one_value_or_candidates():
+    from mouseact.config import load
+    from mouseact.errors import MouseActError
+
+    assert LocalizerTrainConfig(pad_s=0.25).pad_s == (0.25,)
+    cfg = load(LocalizerTrainConfig, overrides=["max_gap_s=0.5", "pad_s=[0, 0.5]", "frame_budget=null"])
+    assert cfg.max_gap_s == (0.5,) and cfg.pad_s == (0.0, 0.5) and cfg.frame_budget is None
+    assert len(cfg.proposal_bases()) == 2
+    with pytest.raises(MouseActError, match="pad_s"):
+        load(LocalizerTrainConfig, overrides=["pad_s=[-0.1]"])
+    with pytest.raises(MouseActError, match="max_gap_s"):
+        load(LocalizerTrainConfig, overrides=["max_gap_s=[]"])

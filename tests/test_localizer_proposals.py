@@ -63,3 +63,41 @@ def test_operating_point_reaches_target_with_fewest_frames():
     cfg = ProposalConfig(high=point["high"], low=point["low"], pad_s=0.1, max_gap_s=0.3, min_duration_s=0.3)
     assert evaluate([a], [labels], [30.0], cfg)["recall"] == point["recall"]
     assert len(gt_segments(labels)) == 9
+
+
+def _curve_point(frames, cov, tiou_, **shape):
+    return {"high": 0.5, "low": 0.5, "max_gap_s": 0.5, "min_duration_s": 0.4, "pad_s": 0.25, **shape,
+            "recall": cov, "recall_coverage": cov, "recall_tiou": tiou_, "frames_proposed": frames, "segments": 20}
+
+
+def test_frame_budget_prefers_tiou_within_budget():
+    curve = [_curve_point(0.18, 0.95, 0.80), _curve_point(0.22, 0.96, 0.90, max_gap_s=1.0),
+             _curve_point(0.24, 0.97, 0.95, pad_s=0.0), _curve_point(0.30, 1.00, 1.00), _curve_point(0.10, 0.90, 0.90)]
+    assert choose_operating_point(curve, 0.95)[0]["frames_proposed"] == 0.18          # no budget: fewest frames
+    point, met = choose_operating_point(curve, 0.95, frame_budget=0.25)
+    assert met and point["frames_proposed"] == 0.24 and point["pad_s"] == 0.0         # tIoU target reached
+    point, _ = choose_operating_point(curve[:2] + curve[3:], 0.95, frame_budget=0.25)
+    assert point["max_gap_s"] == 1.0                                                   # best tIoU within budget
+    point, met = choose_operating_point(curve[3:], 0.95, frame_budget=0.25)            # none within: old rule
+    assert met and point["frames_proposed"] == 0.30
+
+
+def test_curve_over_gaps_picks_the_gap_that_keeps_bouts_whole():
+    # 10 bouts of 3 s at 30 fps whose actionness dips for 0.8 s in the middle (a pause inside the action)
+    rng = np.random.default_rng(1)
+    labels = np.zeros(6000, int)
+    spans = [(300 + 550 * i, 389 + 550 * i) for i in range(10)]
+    pieces = []
+    for s, e in spans:
+        labels[s:e + 1] = 1
+        pieces += [(s, s + 32), (e - 32, e)]
+    a = np.clip(_signal(6000, pieces, 0.8, 0.1) + rng.normal(0, 0.03, 6000), 0, 1)
+    bases = [ProposalConfig(max_gap_s=g, min_duration_s=0.4, pad_s=0.0) for g in (0.5, 1.0)]
+    curve = operating_curve([a], [labels], [30.0], bases, match="coverage")
+    assert {c["max_gap_s"] for c in curve} == {0.5, 1.0}
+    short = [c for c in curve if c["max_gap_s"] == 0.5]
+    assert max(c["recall_tiou"] for c in short if c["frames_proposed"] <= 0.25) < 0.95  # two halves, tIoU < 0.5
+    point, met = choose_operating_point(curve, 0.95, frame_budget=0.25)
+    assert met and point["max_gap_s"] == 1.0 and point["recall_tiou"] == 1.0
+    cfg = ProposalConfig(**{k: point[k] for k in ("high", "low", "max_gap_s", "min_duration_s", "pad_s")})
+    assert evaluate([a], [labels], [30.0], cfg)["recall_tiou"] == point["recall_tiou"]

@@ -2,8 +2,9 @@
 
 Data come as *groups* of sequences (one group per animal / recording session). The
 operating point is chosen on out-of-group predictions (fit on all groups but one, predict
-that one, pool), so the stored thresholds reflect a new animal, not the training one. The
-final estimator is then fit on all groups.
+that one, pool), so the stored thresholds (and the stitching gap, minimum duration and padding,
+when several candidates are given) reflect a new animal, not the training one. The final
+estimator is then fit on all groups.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from mouseact.localizer.features import FeatureConfig
 from mouseact.localizer.model import (DEFAULT_WINDOWS_S, ESTIMATORS, INPUTS, Localizer, actionness_of,
                                       window_features, without)
 from mouseact.localizer.pose import PoseConfig
-from mouseact.localizer.proposals import ProposalConfig, choose_operating_point, evaluate, operating_curve
-from pydantic import Field
+from mouseact.localizer.proposals import (SHAPE_KEYS, ProposalConfig, choose_operating_point, evaluate,
+                                          operating_curve)
+from pydantic import Field, field_validator
 
 
 # Features that say more about the detector, the animal's shape and the camera than about how much the
@@ -42,9 +44,23 @@ class LocalizerTrainConfig(Config):
                                 "'coverage' = proposals cover >= tiou of its frames; 'tiou' = one proposal "
                                 "overlaps it with tIoU >= tiou")
     tiou: float = Field(0.5, gt=0, le=1, description="threshold of the match criterion (tIoU or covered share)")
-    max_gap_s: float = Field(0.5, ge=0, description="proposals: stitch gaps up to this long (s)")
-    min_duration_s: float = Field(0.4, ge=0, description="proposals: drop shorter segments (s)")
-    pad_s: float = Field(0.25, ge=0, description="proposals: pad each segment on both sides (s)")
+    frame_budget: float | None = Field(
+        None, gt=0, le=1, description="share of frames the operating point may propose, e.g. 0.25 (issue 5's goal): "
+        "within it, among the points that reach target_recall, the one with the best tIoU recall is chosen (the "
+        "fewest frames once tIoU recall reaches the target too), so proposals cover bouts whole rather than only "
+        "touch them; best with several max_gap_s/pad_s candidates. None (default), or no point within it = the "
+        "fewest frames that reach target_recall. Not the default: cross-animal on B-SOiD it raised mouse2 -> "
+        "mouse1 tIoU recall 0.73 -> 0.80 but lowered mouse1 -> mouse2 0.98 -> 0.93 "
+        "(docs/notes/issue-5-localizer.md, session 4)")
+    max_gap_s: tuple[float, ...] = Field(
+        (0.5,), description="proposals: stitch gaps up to this long (s); several values (--set "
+        "'max_gap_s=[0.25,0.5,1,1.5]') = candidates, the operating point picks one on out-of-group predictions (a "
+        "longer gap joins the pieces of a bout whose actionness dips, a shorter one keeps nearby bouts apart)")
+    min_duration_s: tuple[float, ...] = Field(
+        (0.4,), description="proposals: drop shorter segments (s); several values = candidates, as max_gap_s")
+    pad_s: tuple[float, ...] = Field(
+        (0.25,), description="proposals: pad each segment on both sides (s); several values = candidates, as "
+        "max_gap_s (padding gives stage 2 context but makes the proposals of short bouts too long for tIoU 0.5)")
     features: FeatureConfig = Field(FeatureConfig(), description="per-frame feature settings (--set features.KEY=V)")
     pose: PoseConfig = Field(PoseConfig(), description="pose features, when pose is given (--set pose.KEY=V)")
     ignore_features: tuple[str, ...] = Field(
@@ -60,8 +76,23 @@ class LocalizerTrainConfig(Config):
     def ignored_columns(self, feature_names: Sequence[str]) -> list[int]:
         return [i for i, n in enumerate(feature_names) if n in set(self.ignore_features)]
 
-    def proposal_base(self) -> ProposalConfig:
-        return ProposalConfig(max_gap_s=self.max_gap_s, min_duration_s=self.min_duration_s, pad_s=self.pad_s)
+    @field_validator("max_gap_s", "min_duration_s", "pad_s", mode="before")
+    @classmethod
+    def _one_or_more(cls, v):
+        # a single number (old configs, --set pad_s=0.25) fixes the setting; a list makes it a candidate grid
+        return (v,) if isinstance(v, (int, float)) else v
+
+    @field_validator("max_gap_s", "min_duration_s", "pad_s")
+    @classmethod
+    def _non_negative(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or min(v) < 0:
+            raise ValueError("give one or more values >= 0")
+        return v
+
+    def proposal_bases(self) -> list[ProposalConfig]:
+        """One proposal config per candidate (gap, min duration, pad); thresholds are set later."""
+        return [ProposalConfig(max_gap_s=g, min_duration_s=m, pad_s=p)
+                for g in self.max_gap_s for m in self.min_duration_s for p in self.pad_s]
 
 
 def _xy(seqs, cfg: LocalizerTrainConfig, ignored: Sequence[int] = ()):
@@ -103,6 +134,13 @@ def out_of_group(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, ignored:
     return out, groups
 
 
+def _best_per_shape(curve: list[dict], cfg: LocalizerTrainConfig) -> list[dict]:
+    """For each candidate (gap, min duration, pad): the point the selection rule picks among its thresholds."""
+    shapes = sorted({tuple(c[k] for k in SHAPE_KEYS) for c in curve})
+    return [choose_operating_point([c for c in curve if tuple(c[k] for k in SHAPE_KEYS) == sh],
+                                   cfg.target_recall, cfg.frame_budget)[0] for sh in shapes]
+
+
 def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, feature_names: Sequence[str],
                     provenance: dict | None = None, inputs: str = "video",
                     pose: dict | None = None) -> tuple[Localizer, dict]:
@@ -123,9 +161,10 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
     seqs = [s for g in used_groups for s in g]
     labels = [s.labels for s in seqs]
     fpss = [s.fps for s in seqs]
-    curve = operating_curve(acts, labels, fpss, cfg.proposal_base(), threshold=cfg.tiou, match=cfg.match)
-    point, met = choose_operating_point(curve, cfg.target_recall)
-    prop = cfg.proposal_base().model_copy(update={"high": point["high"], "low": point["low"]})
+    curve = operating_curve(acts, labels, fpss, cfg.proposal_bases(), threshold=cfg.tiou, match=cfg.match)
+    point, met = choose_operating_point(curve, cfg.target_recall, cfg.frame_budget)
+    prop = ProposalConfig(**{k: point[k] for k in ("high", "low", *SHAPE_KEYS)})
+    shape = {k: point[k] for k in SHAPE_KEYS}
     final = fit_estimator(seqs, cfg, ignored)
     n_frames = sum(len(s.labels) for s in seqs)
     card = {
@@ -140,12 +179,17 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
         "classes": ["action"],
         "operating_point": {
             "target_recall": cfg.target_recall, "match": cfg.match, "tiou": cfg.tiou, "target_met": met,
+            "frame_budget": cfg.frame_budget,
             "recall": point["recall"], "recall_tiou": point["recall_tiou"],
             "recall_coverage": point["recall_coverage"], "frames_proposed": point["frames_proposed"],
             "segments": point["segments"], "chosen_on": "out-of-group predictions",
             "proposal_config": prop.model_dump(),
         },
-        "curve": [{k: round(v, 4) if isinstance(v, float) else v for k, v in c.items()} for c in curve],
+        # the threshold curve of the chosen gap/duration/pad, and the best point of every candidate
+        "curve": [{k: round(v, 4) if isinstance(v, float) else v for k, v in c.items()}
+                  for c in curve if all(c[k] == v for k, v in shape.items())],
+        "candidates": [{k: round(v, 4) if isinstance(v, float) else v for k, v in c.items()}
+                       for c in _best_per_shape(curve, cfg)],
         "inputs": inputs,
         **({"pose_feature_names": list(pose["feature_names"]), "pose_config": cfg.pose.model_dump(),
             "pose": {k: v for k, v in pose.items() if k != "feature_names"}} if pose else {}),
