@@ -34,8 +34,15 @@ SCENE_FEATURES = ("box_missing", "box_speed", "box_accel", "box_size_rate", "box
 class LocalizerTrainConfig(Config):
     estimator: Literal["logreg", "hgb"] = Field("logreg", description="temporal model over windowed features")
     windows_s: tuple[float, ...] = Field(DEFAULT_WINDOWS_S, description="context windows (seconds)")
-    centre_logit: bool = Field(True, description="shift each video's actionness logit by its median (assumes "
-                                                 "actions fill less than half of a video; evens out animals)")
+    centre_logit: bool = Field(True, description="shift each video's actionness logit by its centre_quantile "
+                                                 "logit (evens out animals and rigs: a light mouse on a light floor "
+                                                 "scores higher than a black one)")
+    centre_quantile: float = Field(0.1, gt=0, lt=1, description="quantile of a video's logits taken as its resting "
+                                   "level (assumes the mouse rests in at least this share of the video; 0.5 = the "
+                                   "median, as before session 4, cut half of the actions of mostly active videos)")
+    relative_features: bool = Field(False, description="add each feature's deviation from the video's median to the "
+                                    "context (off: it makes a frame's score depend on how active the rest of the "
+                                    "video is, so a mostly active mouse's actions look ordinary)")
     c: float = Field(0.1, gt=0, description="inverse L2 strength of the logistic model")
     hgb_iter: int = Field(200, ge=10, description="boosting iterations (estimator=hgb)")
     target_recall: float = Field(0.95, gt=0, le=1, description="recall of true segments the operating point must reach")
@@ -96,7 +103,8 @@ class LocalizerTrainConfig(Config):
 
 
 def _xy(seqs, cfg: LocalizerTrainConfig, ignored: Sequence[int] = ()):
-    x = np.concatenate([window_features(without(s.features, ignored), s.fps, cfg.windows_s) for s in seqs])
+    x = np.concatenate([window_features(without(s.features, ignored), s.fps, cfg.windows_s, cfg.relative_features)
+                        for s in seqs])
     y = np.concatenate([(np.asarray(s.labels) > 0).astype(np.int8) for s in seqs])
     return x, y
 
@@ -114,7 +122,8 @@ def fit_estimator(seqs, cfg: LocalizerTrainConfig, ignored: Sequence[int] = ()):
 
 
 def predict(est, seqs, cfg: LocalizerTrainConfig, ignored: Sequence[int] = ()) -> list[np.ndarray]:
-    return [actionness_of(est, s.features, s.fps, cfg.windows_s, cfg.centre_logit, ignored) for s in seqs]
+    return [actionness_of(est, s.features, s.fps, cfg.windows_s, cfg.centre_quantile if cfg.centre_logit else None,
+                          ignored, cfg.relative_features) for s in seqs]
 
 
 def out_of_group(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, ignored: Sequence[int] = ()
@@ -174,6 +183,8 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
         "windows_s": list(cfg.windows_s),
         "ignored_features": [feature_names[i] for i in ignored],
         "centre_logit": cfg.centre_logit,
+        "centre_quantile": cfg.centre_quantile,
+        "relative_features": cfg.relative_features,
         "train_fps": float(np.median(fpss)),
         "config": cfg.model_dump(),
         "classes": ["action"],

@@ -37,19 +37,21 @@ def _signed_log(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.log1p(np.abs(x))
 
 
-def window_features(features: np.ndarray, fps: float, windows_s: Sequence[float] = DEFAULT_WINDOWS_S
-                    ) -> np.ndarray:
-    """``(N, F)`` per-frame features → ``(N, F * (len(windows) + 3))`` with temporal context.
+def window_features(features: np.ndarray, fps: float, windows_s: Sequence[float] = DEFAULT_WINDOWS_S,
+                    relative: bool = True) -> np.ndarray:
+    """``(N, F)`` per-frame features → ``(N, F * (len(windows) + 2 + relative))`` with temporal context.
 
     Per base feature: centred means over each window, the standard deviation over the middle
-    window, the middle-window mean minus the video median, and short minus long mean.
+    window, (``relative``) the middle-window mean minus the video median, and short minus long
+    mean. ``relative`` makes a frame's score depend on the rest of the video: where the mouse is
+    active most of the time, its median is an action's level and actions look ordinary.
     """
     from scipy.ndimage import uniform_filter1d
 
     x = _signed_log(np.nan_to_num(np.asarray(features, np.float64), nan=0.0, posinf=0.0, neginf=0.0))
     n = len(x)
     if n == 0:
-        return np.zeros((0, x.shape[1] * (len(windows_s) + 3)), np.float32)
+        return np.zeros((0, x.shape[1] * (len(windows_s) + 2 + bool(relative))), np.float32)
     means = []
     for w in windows_s:
         size = max(1, int(round(w * fps)))
@@ -58,9 +60,9 @@ def window_features(features: np.ndarray, fps: float, windows_s: Sequence[float]
     size = max(1, int(round(windows_s[len(windows_s) // 2] * fps)))
     sq = uniform_filter1d(x * x, size=size, axis=0, mode="nearest")
     std = np.sqrt(np.maximum(sq - mid * mid, 0.0))
-    rel = mid - np.median(x, axis=0, keepdims=True)
     contrast = means[0] - means[-1]
-    return np.concatenate(means + [std, rel, contrast], axis=1).astype(np.float32)
+    rel = [mid - np.median(x, axis=0, keepdims=True)] if relative else []
+    return np.concatenate(means + [std, *rel, contrast], axis=1).astype(np.float32)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -77,17 +79,22 @@ def without(features: np.ndarray, columns: Sequence[int]) -> np.ndarray:
 
 
 def actionness_of(estimator, features: np.ndarray, fps: float, windows_s: Sequence[float],
-                  centre: bool, ignored: Sequence[int] = ()) -> np.ndarray:
-    """Per-frame actionness; with ``centre`` the logit is shifted by the video's median logit.
+                  centre: float | None, ignored: Sequence[int] = (), relative: bool = True) -> np.ndarray:
+    """Per-frame actionness; with ``centre`` = q the logit is shifted by the video's q-quantile logit.
 
     Why centre: the same model gives a light mouse on a light floor systematically higher
     scores than a black one (measured: out-of-animal, the share of frames needed for 0.95
-    segment coverage drops from 0.67 to 0.49 with centring). The shift assumes that most of a
-    video is background (actions < half of the frames), which is the premise of a localizer.
+    segment coverage drops from 0.67 to 0.49 with centring). Why a low quantile (0.1) and not
+    the median (0.5, models before 2026-11-22 session 4): the shift should be the animal's
+    *resting* level. The median assumes actions fill less than half of the video; in a video
+    where the mouse is active 60 % of the time the median is an action's level, and half of the
+    actions fell below the threshold (coverage recall 0.70 / 0.54 cross-animal; 0.00 on videos
+    that are all action, docs/notes/issue-5-localizer.md). q = 0.1 assumes the mouse rests in at
+    least a tenth of the video. ``None`` = no shift.
     """
-    z = estimator.decision(window_features(without(features, ignored), fps, windows_s))
-    if centre and len(z):
-        z = z - np.median(z)
+    z = estimator.decision(window_features(without(features, ignored), fps, windows_s, relative))
+    if centre is not None and len(z):
+        z = z - np.quantile(z, centre)
     return _sigmoid(z).astype(np.float32)
 
 
@@ -176,7 +183,10 @@ class Localizer:
         self.feature_config: dict = dict(card["feature_config"])
         self.windows_s: tuple[float, ...] = tuple(card["windows_s"])
         self.train_fps: float = float(card["train_fps"])
-        self.centre: bool = bool(card.get("centre_logit", False))
+        # cards before session 4 centred on the median and used the relative features
+        self.centre: float | None = (float(card.get("centre_quantile", 0.5)) if card.get("centre_logit", False)
+                                     else None)
+        self.relative: bool = bool(card.get("relative_features", True))
         # columns extracted (and reported) but not scored, e.g. box_missing (see LocalizerTrainConfig)
         ignored = set(card.get("ignored_features") or [])
         self.ignored_columns: list[int] = [i for i, n in enumerate(self.feature_names) if n in ignored]
@@ -290,7 +300,7 @@ class Localizer:
         if len(features) == 0:
             return np.zeros(0, np.float32)
         return actionness_of(self.estimator, features, fps or self.train_fps, self.windows_s, self.centre,
-                             self.ignored_columns)
+                             self.ignored_columns, self.relative)
 
     def propose(self, actionness: np.ndarray, fps: float) -> list[Interval]:
         """Candidate segments (label ``"action"``) at the operating point stored in the card."""
