@@ -136,8 +136,8 @@ def pose_branch():
         train = Sequence_(feats[:cut], y[:cut], ["interact"], np.zeros(0, int), rec.fps, [], np.zeros((cut, 4)))
         model = fit_estimator([train], cfg)
         # threshold: best F1 on the training part (no peeking at the test part)
-        a_tr = model.predict(window_features(feats[:cut], rec.fps, cfg.windows_s))
-        a_te = model.predict(window_features(feats[cut:], rec.fps, cfg.windows_s))
+        a_tr = model.predict(window_features(feats[:cut], rec.fps, cfg.windows_s, cfg.relative_features))
+        a_te = model.predict(window_features(feats[cut:], rec.fps, cfg.windows_s, cfg.relative_features))
         grid = np.linspace(0.05, 0.95, 19)
         f1s = [frame_scores(y[:cut], (a_tr >= t).astype(int), ["interact"])["per_class"]["interact"]["f1"]
                for t in grid]

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from mouseact.config import Config
 from mouseact.localizer.features import FeatureConfig
-from mouseact.localizer.model import (DEFAULT_WINDOWS_S, ESTIMATORS, INPUTS, Localizer, actionness_of,
+from mouseact.localizer.model import (DEFAULT_WINDOWS_S, ESTIMATORS, INPUTS, Localizer, actionness_of, resting_level,
                                       window_features, without)
 from mouseact.localizer.pose import PoseConfig
 from mouseact.localizer.proposals import (SHAPE_KEYS, ProposalConfig, choose_operating_point, evaluate,
@@ -121,14 +121,16 @@ def fit_estimator(seqs, cfg: LocalizerTrainConfig, ignored: Sequence[int] = ()):
     return est.fit(x, y, max_iter=cfg.hgb_iter, seed=cfg.seed)
 
 
-def predict(est, seqs, cfg: LocalizerTrainConfig, ignored: Sequence[int] = ()) -> list[np.ndarray]:
+def predict(est, seqs, cfg: LocalizerTrainConfig, ignored: Sequence[int] = (), level: float = 0.0
+            ) -> list[np.ndarray]:
+    """Actionness of ``seqs``; with centring each video's resting level is put at logit ``level``."""
     return [actionness_of(est, s.features, s.fps, cfg.windows_s, cfg.centre_quantile if cfg.centre_logit else None,
-                          ignored, cfg.relative_features) for s in seqs]
+                          ignored, cfg.relative_features, level) for s in seqs]
 
 
-def out_of_group(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, ignored: Sequence[int] = ()
-                 ) -> list[list[np.ndarray]]:
-    """Actionness of every sequence from a model that did not see its group."""
+def out_of_group(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, ignored: Sequence[int] = (),
+                 level: float = 0.0) -> list[list[np.ndarray]]:
+    """Actionness of every sequence from a model that did not see its group (resting level at ``level``)."""
     if len(groups) == 1:  # one animal only: two halves of its sequences
         seqs = list(groups[0])
         if len(seqs) < 2:
@@ -139,7 +141,7 @@ def out_of_group(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, ignored:
     out = []
     for i, g in enumerate(groups):
         rest = [s for j, gg in enumerate(groups) if j != i for s in gg]
-        out.append(predict(fit_estimator(rest, cfg, ignored), g, cfg, ignored))
+        out.append(predict(fit_estimator(rest, cfg, ignored), g, cfg, ignored, level))
     return out, groups
 
 
@@ -165,7 +167,13 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
     if (inputs != "video") != bool(pose):
         raise ValueError("pose description needed exactly when inputs include pose")
     ignored = cfg.ignored_columns(feature_names)
-    oog, used_groups = out_of_group(groups, cfg, ignored)
+    final = fit_estimator([s for g in groups for s in g], cfg, ignored)
+    # centring puts every video's resting level where the final model puts its training videos'
+    # (card "resting_level"): actionness keeps the scale the model learnt, and the out-of-group
+    # predictions the thresholds are chosen on use the same level, so the thresholds transfer
+    level = (resting_level(final, [(s.features, s.fps) for g in groups for s in g], cfg.windows_s,
+                           cfg.centre_quantile, ignored, cfg.relative_features) if cfg.centre_logit else 0.0)
+    oog, used_groups = out_of_group(groups, cfg, ignored, level)
     acts = [a for g in oog for a in g]
     seqs = [s for g in used_groups for s in g]
     labels = [s.labels for s in seqs]
@@ -174,7 +182,6 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
     point, met = choose_operating_point(curve, cfg.target_recall, cfg.frame_budget)
     prop = ProposalConfig(**{k: point[k] for k in ("high", "low", *SHAPE_KEYS)})
     shape = {k: point[k] for k in SHAPE_KEYS}
-    final = fit_estimator(seqs, cfg, ignored)
     n_frames = sum(len(s.labels) for s in seqs)
     card = {
         "estimator": cfg.estimator,
@@ -185,6 +192,7 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
         "centre_logit": cfg.centre_logit,
         "centre_quantile": cfg.centre_quantile,
         "relative_features": cfg.relative_features,
+        "resting_level": level,
         "train_fps": float(np.median(fpss)),
         "config": cfg.model_dump(),
         "classes": ["action"],

@@ -79,8 +79,11 @@ def without(features: np.ndarray, columns: Sequence[int]) -> np.ndarray:
 
 
 def actionness_of(estimator, features: np.ndarray, fps: float, windows_s: Sequence[float],
-                  centre: float | None, ignored: Sequence[int] = (), relative: bool = True) -> np.ndarray:
-    """Per-frame actionness; with ``centre`` = q the logit is shifted by the video's q-quantile logit.
+                  centre: float | None, ignored: Sequence[int] = (), relative: bool = True,
+                  resting_level: float = 0.0) -> np.ndarray:
+    """Per-frame actionness; with ``centre`` = q the logit is shifted so that the video's q-quantile
+    logit lands on ``resting_level`` (the training videos' typical q-quantile, so scores keep the
+    scale they were trained on; 0 for models before session 4).
 
     Why centre: the same model gives a light mouse on a light floor systematically higher
     scores than a black one (measured: out-of-animal, the share of frames needed for 0.95
@@ -89,13 +92,21 @@ def actionness_of(estimator, features: np.ndarray, fps: float, windows_s: Sequen
     *resting* level. The median assumes actions fill less than half of the video; in a video
     where the mouse is active 60 % of the time the median is an action's level, and half of the
     actions fell below the threshold (coverage recall 0.70 / 0.54 cross-animal; 0.00 on videos
-    that are all action, docs/notes/issue-5-localizer.md). q = 0.1 assumes the mouse rests in at
-    least a tenth of the video. ``None`` = no shift.
+    that are all action, docs/benchmarks/05b-localizer-mix.md). q = 0.1 assumes the mouse rests in
+    at least a tenth of the video. ``None`` = no shift.
     """
     z = estimator.decision(window_features(without(features, ignored), fps, windows_s, relative))
     if centre is not None and len(z):
-        z = z - np.quantile(z, centre)
+        z = z - np.quantile(z, centre) + resting_level
     return _sigmoid(z).astype(np.float32)
+
+
+def resting_level(estimator, videos: Sequence[tuple[np.ndarray, float]], windows_s: Sequence[float],
+                  centre: float, ignored: Sequence[int] = (), relative: bool = True) -> float:
+    """Median over training videos ``(features, fps)`` of their ``centre``-quantile logit."""
+    levels = [np.quantile(estimator.decision(window_features(without(f, ignored), fps, windows_s, relative)), centre)
+              for f, fps in videos if len(f)]
+    return float(np.median(levels)) if levels else 0.0
 
 
 class LogisticActionness:
@@ -187,6 +198,7 @@ class Localizer:
         self.centre: float | None = (float(card.get("centre_quantile", 0.5)) if card.get("centre_logit", False)
                                      else None)
         self.relative: bool = bool(card.get("relative_features", True))
+        self.resting_level: float = float(card.get("resting_level", 0.0))
         # columns extracted (and reported) but not scored, e.g. box_missing (see LocalizerTrainConfig)
         ignored = set(card.get("ignored_features") or [])
         self.ignored_columns: list[int] = [i for i, n in enumerate(self.feature_names) if n in ignored]
@@ -300,7 +312,7 @@ class Localizer:
         if len(features) == 0:
             return np.zeros(0, np.float32)
         return actionness_of(self.estimator, features, fps or self.train_fps, self.windows_s, self.centre,
-                             self.ignored_columns, self.relative)
+                             self.ignored_columns, self.relative, self.resting_level)
 
     def propose(self, actionness: np.ndarray, fps: float) -> list[Interval]:
         """Candidate segments (label ``"action"``) at the operating point stored in the card."""
