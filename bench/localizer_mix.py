@@ -60,7 +60,7 @@ def measure(seqs: dict, overrides: dict) -> list[dict]:
 
     from mouseact.localizer import fit
     from mouseact.localizer.features import FeatureExtractor
-    from mouseact.localizer.proposals import choose_operating_point, evaluate, operating_curve
+    from mouseact.localizer.proposals import SHAPE_KEYS, ProposalConfig, choose_operating_point, evaluate, operating_curve
 
     cfg = fit.LocalizerTrainConfig(**overrides)
     ignored = cfg.ignored_columns(FeatureExtractor(cfg.features).feature_names)
@@ -70,10 +70,10 @@ def measure(seqs: dict, overrides: dict) -> list[dict]:
         oog, groups = fit.out_of_group([train], cfg, ignored)
         acts = [a for g in oog for a in g]
         used = [s for g in groups for s in g]
-        curve = operating_curve(acts, [s.labels for s in used], [s.fps for s in used], cfg.proposal_base(),
+        curve = operating_curve(acts, [s.labels for s in used], [s.fps for s in used], cfg.proposal_bases(),
                                 threshold=cfg.tiou, match=cfg.match)
-        point, _ = choose_operating_point(curve, cfg.target_recall)
-        prop = cfg.proposal_base().model_copy(update={"high": point["high"], "low": point["low"]})
+        point, _ = choose_operating_point(curve, cfg.target_recall, cfg.frame_budget)
+        prop = ProposalConfig(**{k: point[k] for k in ("high", "low", *SHAPE_KEYS)})
         est = fit.fit_estimator(train, cfg, ignored)
         for share, _ in SHARES:
             test = seqs[(test_mouse, share)]
