@@ -35,6 +35,22 @@ def bsoid_dir(data_dir) -> Path:
     return data_dir / "bsoid_clips"
 
 
+# A short spliced sequence plan (clip, first frame, stop) over real B-SOiD clips, ~39 % rest.
+SPLICED_PLAN = [("inactive", 0, 60), ("itch", 0, 60), ("locomote", 0, 60), ("face_groom", 0, 60),
+                ("inactive", 60, 150), ("rear_plus", 0, 60), ("locomote", 60, 117), ("head_groom", 0, 60),
+                ("inactive", 150, 228)]
+SPLICED_CLASSES = ["face_groom", "head_groom", "itch", "locomote", "rear_plus"]  # background: inactive
+
+
+@pytest.fixture(scope="session")
+def spliced_sequences(bsoid_dir):
+    """:data:`SPLICED_PLAN` built from each mouse's clips (real detector and stage-1 features)."""
+    from mouseact.localizer.sequences import Piece, build_sequence
+
+    plan = [Piece(*p) for p in SPLICED_PLAN]
+    return [build_sequence(bsoid_dir / m, plan, SPLICED_CLASSES) for m in ("mouse1", "mouse2")]
+
+
 def bsoid_subset(bsoid_dir: Path, root: Path, labels=("orient_R", "orient_L", "investigate")) -> Path:
     """``root/<mouse>/<label>.mp4`` symlinks to a few real B-SOiD clips of both mice (fast training)."""
     for mouse in ("mouse1", "mouse2"):

@@ -12,18 +12,10 @@ from mouseact.localizer import Localizer
 from mouseact.localizer.features import FeatureExtractor
 from mouseact.localizer.fit import LocalizerTrainConfig, train_localizer
 from mouseact.localizer.model import window_features
-from mouseact.localizer.sequences import Piece, build_sequence
 
-PLAN = [("inactive", 0, 60), ("itch", 0, 60), ("locomote", 0, 60), ("face_groom", 0, 60),
-        ("inactive", 60, 150), ("rear_plus", 0, 60), ("locomote", 60, 117), ("head_groom", 0, 60),
-        ("inactive", 150, 228)]
-CLASSES = ["face_groom", "head_groom", "itch", "locomote", "rear_plus"]  # background: inactive
-
-
-@pytest.fixture(scope="module")
-def sequences(bsoid_dir):
-    plan = [Piece(*p) for p in PLAN]
-    return [build_sequence(bsoid_dir / m, plan, CLASSES) for m in ("mouse1", "mouse2")]
+@pytest.fixture
+def sequences(spliced_sequences):
+    return spliced_sequences
 
 
 def _train(sequences, **cfg) -> Localizer:
