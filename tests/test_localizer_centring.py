@@ -13,6 +13,7 @@ from mouseact.localizer.features import FeatureExtractor
 from mouseact.localizer.fit import LocalizerTrainConfig, train_localizer
 from mouseact.localizer.model import window_features
 
+
 @pytest.fixture
 def sequences(spliced_sequences):
     return spliced_sequences
