@@ -329,8 +329,9 @@ def run(args: argparse.Namespace) -> int:
     loc, report = train_localizer(groups, cfg, names_f, provenance=source, inputs=inputs, pose=pose)
     loc.save(args.out)
     op = report["operating_point"]
-    print(f"wrote {args.out} ({inputs} features): operating point high={op['proposal_config']['high']:.3f} "
-          f"low={op['proposal_config']['low']:.3f}; held-out recall {op['recall_coverage']:.3f} (coverage >= "
+    pc = op["proposal_config"]
+    print(f"wrote {args.out} ({inputs} features): operating point high={pc['high']:.3f} low={pc['low']:.3f} "
+          f"gap={pc['max_gap_s']:g}s min={pc['min_duration_s']:g}s pad={pc['pad_s']:g}s; held-out recall {op['recall_coverage']:.3f} (coverage >= "
           f"{op['tiou']}), {op['recall_tiou']:.3f} (tIoU >= {op['tiou']}) "
           f"proposing {100 * op['frames_proposed']:.1f}% of frames"
           + ("" if op["target_met"] else f" (target recall {op['target_recall']} NOT reached)"))
