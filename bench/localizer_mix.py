@@ -56,29 +56,22 @@ def build(cache: Path | None) -> dict:
 
 
 def measure(seqs: dict, overrides: dict) -> list[dict]:
+    """Train as `mouseact train localizer` does on one mouse's sparse sequences, score the other's."""
     from sklearn.metrics import roc_auc_score
 
-    from mouseact.localizer import fit
     from mouseact.localizer.features import FeatureExtractor
-    from mouseact.localizer.proposals import SHAPE_KEYS, ProposalConfig, choose_operating_point, evaluate, operating_curve
+    from mouseact.localizer.fit import LocalizerTrainConfig, train_localizer
+    from mouseact.localizer.proposals import evaluate
 
-    cfg = fit.LocalizerTrainConfig(**overrides)
-    ignored = cfg.ignored_columns(FeatureExtractor(cfg.features).feature_names)
+    cfg = LocalizerTrainConfig(**overrides)
+    names = FeatureExtractor(cfg.features).feature_names
     rows = []
     for train_mouse, test_mouse in (("mouse1", "mouse2"), ("mouse2", "mouse1")):
-        train = seqs[(train_mouse, 0.15)]
-        oog, groups = fit.out_of_group([train], cfg, ignored)
-        acts = [a for g in oog for a in g]
-        used = [s for g in groups for s in g]
-        curve = operating_curve(acts, [s.labels for s in used], [s.fps for s in used], cfg.proposal_bases(),
-                                threshold=cfg.tiou, match=cfg.match)
-        point, _ = choose_operating_point(curve, cfg.target_recall, cfg.frame_budget)
-        prop = ProposalConfig(**{k: point[k] for k in ("high", "low", *SHAPE_KEYS)})
-        est = fit.fit_estimator(train, cfg, ignored)
+        loc, _ = train_localizer([seqs[(train_mouse, 0.15)]], cfg, names)
         for share, _ in SHARES:
             test = seqs[(test_mouse, share)]
-            a = fit.predict(est, test, cfg, ignored)
-            r = evaluate(a, [s.labels for s in test], [s.fps for s in test], prop, cfg.tiou, cfg.match)
+            a = [loc.actionness(s.features, s.fps) for s in test]
+            r = evaluate(a, [s.labels for s in test], [s.fps for s in test], loc.proposal_config, cfg.tiou, cfg.match)
             y = np.concatenate([s.labels > 0 for s in test])
             rows.append({"direction": f"{train_mouse}→{test_mouse}", "share": float(y.mean()),
                          "coverage": r["recall_coverage"], "tiou": r["recall_tiou"], "segments": r["segments"],

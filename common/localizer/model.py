@@ -78,6 +78,12 @@ def without(features: np.ndarray, columns: Sequence[int]) -> np.ndarray:
     return out
 
 
+def logits_of(estimator, features: np.ndarray, fps: float, windows_s: Sequence[float],
+              ignored: Sequence[int] = (), relative: bool = True) -> np.ndarray:
+    """The estimator's per-frame logit of the windowed features (before any centring)."""
+    return estimator.decision(window_features(without(features, ignored), fps, windows_s, relative))
+
+
 def actionness_of(estimator, features: np.ndarray, fps: float, windows_s: Sequence[float],
                   centre: float | None, ignored: Sequence[int] = (), relative: bool = True,
                   resting_level: float = 0.0) -> np.ndarray:
@@ -95,7 +101,7 @@ def actionness_of(estimator, features: np.ndarray, fps: float, windows_s: Sequen
     that are all action, docs/benchmarks/05b-localizer-mix.md). q = 0.1 assumes the mouse rests in
     at least a tenth of the video. ``None`` = no shift.
     """
-    z = estimator.decision(window_features(without(features, ignored), fps, windows_s, relative))
+    z = logits_of(estimator, features, fps, windows_s, ignored, relative)
     if centre is not None and len(z):
         z = z - np.quantile(z, centre) + resting_level
     return _sigmoid(z).astype(np.float32)
@@ -104,7 +110,7 @@ def actionness_of(estimator, features: np.ndarray, fps: float, windows_s: Sequen
 def resting_level(estimator, videos: Sequence[tuple[np.ndarray, float]], windows_s: Sequence[float],
                   centre: float, ignored: Sequence[int] = (), relative: bool = True) -> float:
     """Median over training videos ``(features, fps)`` of their ``centre``-quantile logit."""
-    levels = [np.quantile(estimator.decision(window_features(without(f, ignored), fps, windows_s, relative)), centre)
+    levels = [np.quantile(logits_of(estimator, f, fps, windows_s, ignored, relative), centre)
               for f, fps in videos if len(f)]
     return float(np.median(levels)) if levels else 0.0
 
