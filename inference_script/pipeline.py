@@ -86,8 +86,10 @@ class PipelineConfig(Config):
                                                  "sequences, EfficientNet stage 2: frame F1 0.72 -> 0.77, dense "
                                                  "0.78, for ~35 % more segments); with the fast default it only "
                                                  "added segments (docs/notes/issue-7-pipeline.md)")
-    clip_frames: int | None = Field(None, ge=1, description="minimum frames per stage-2 segment "
-                                                          "(default: the classifier's window)")
+    clip_frames: int | None = Field(None, ge=1, description="minimum frames per stage-2 segment (default: the "
+                                                          "classifier's window at its training frame rate, "
+                                                          "e.g. 16 sampled frames = 32 frames of a 30-fps "
+                                                          "video for a model trained at 15 fps)")
     background_frames: int = Field(32, ge=0, description="frames sampled across the video to prime the "
                                                           "classical detector's background (0 = learn as it goes)")
     read_gap_frames: int = Field(250, ge=0, description="stage 2: decode through gaps up to this many "
@@ -416,32 +418,42 @@ def read_groups(segments: list[tuple[int, int]], max_gap: int, max_cost: float, 
         yield group
 
 
-def _group_buffers(group: list[tuple[int, int]], rects_all: np.ndarray):
+def _group_buffers(group: list[tuple[int, int]], rects_all: np.ndarray, step: int = 1):
     """For one read over ``group``: its frame range, each segment's union rectangle and empty crop
-    array, and the segments' starts and ends as arrays."""
+    array (one row per ``step``-th frame of the segment), and the segments' starts and ends."""
     lo, hi = min(s for s, _ in group), max(e for _, e in group)
     unions, crops = [], []
     for s, e in group:
         r = rects_all[s:e + 1]
         u = np.array([r[:, 0].min(), r[:, 1].min(), r[:, 2].max(), r[:, 3].max()])
         unions.append(u)
-        crops.append(np.empty((e - s + 1, u[3] - u[1], u[2] - u[0], 3), np.uint8))
+        crops.append(np.empty((len(range(s, e + 1, step)), u[3] - u[1], u[2] - u[0], 3), np.uint8))
     return lo, hi, unions, crops, np.array([s for s, _ in group]), np.array([e for _, e in group])
 
 
-def read_segment_crops(vr: VideoReader, group: list[tuple[int, int]], rects_all: np.ndarray) -> list:
+def _segments_at(i: int, starts: np.ndarray, ends: np.ndarray, step: int) -> np.ndarray:
+    """Segments that keep frame ``i``: inside them and on their ``step``-th frames."""
+    return np.flatnonzero((starts <= i) & (ends >= i) & ((i - starts) % step == 0))
+
+
+def _shifted_rects(group, unions, rects_all: np.ndarray, step: int) -> list[np.ndarray]:
+    return [rects_all[s:e + 1:step] - np.array([u[0], u[1], u[0], u[1]]) for u, (s, e) in zip(unions, group)]
+
+
+def read_segment_crops(vr: VideoReader, group: list[tuple[int, int]], rects_all: np.ndarray,
+                       step: int = 1) -> list:
     """One sequential read over ``group``; each segment's frames cut to the union of its crop rects.
 
     Returns ``[(crops (T, h, w, 3), rects shifted into the crop (T, 4)), ...]`` in group order:
     exactly the pixels the embedder would crop from the full frames, without holding full frames.
+    ``step``: keep every step-th frame of each segment (the classifier's training frame rate).
     """
-    lo, hi, unions, crops, starts, ends = _group_buffers(group, rects_all)
+    lo, hi, unions, crops, starts, ends = _group_buffers(group, rects_all, step)
     for i, frame in enumerate(vr.iter_frames(lo, hi + 1), start=lo):
-        for k in np.flatnonzero((starts <= i) & (ends >= i)):
+        for k in _segments_at(i, starts, ends, step):
             x1, y1, x2, y2 = unions[k]
-            crops[k][i - starts[k]] = frame[y1:y2, x1:x2]
-    return [(c, rects_all[s:e + 1] - np.array([u[0], u[1], u[0], u[1]]))
-            for c, u, (s, e) in zip(crops, unions, group)]
+            crops[k][(i - starts[k]) // step] = frame[y1:y2, x1:x2]
+    return list(zip(crops, _shifted_rects(group, unions, rects_all, step)))
 
 
 def split_tasks(segments: list[tuple[int, int]], n_workers: int, max_per_task: int = 64
@@ -473,7 +485,7 @@ def _stage2_task(task: list[tuple[int, int]]) -> tuple[np.ndarray, float, float]
     out, t_read, t_embed = [], 0.0, 0.0
     for group in read_groups(task, st["read_gap"], st["max_bytes"], st["cost"]):
         t0 = time.perf_counter()
-        items = read_group(st["video"], group, rects_all, st["pts"])
+        items = read_group(st["video"], group, rects_all, st["pts"], st["step"])
         t1 = time.perf_counter()
         for b in range(0, len(items), bs):
             out.append(embedder.embed_batch(items[b:b + bs]))
@@ -483,7 +495,7 @@ def _stage2_task(task: list[tuple[int, int]]) -> tuple[np.ndarray, float, float]
 
 
 def read_segment_crops_av(video: str | Path, group: list[tuple[int, int]], rects_all: np.ndarray,
-                          pts: Sequence[int]) -> list:
+                          pts: Sequence[int], step: int = 1) -> list:
     """:func:`read_segment_crops` with PyAV, seeking by the streaming pass's frame timestamps.
 
     Cheaper than decoding full RGB frames: frames in the gaps between segments are decoded but
@@ -495,14 +507,14 @@ def read_segment_crops_av(video: str | Path, group: list[tuple[int, int]], rects
 
     from mouseact.video import crop_rgb, iter_av_range
 
-    lo, hi, unions, crops, starts, ends = _group_buffers(group, rects_all)
+    lo, hi, unions, crops, starts, ends = _group_buffers(group, rects_all, step)
     u_all = np.array(unions)
     exact: bool | None = None  # region conversion checked against the whole frame?
     conv = VideoReformatter()  # one converter for the whole read (a new one per frame costs ~5x)
     for i, frame in iter_av_range(video, pts, lo, hi + 1):
-        ks = np.flatnonzero((starts <= i) & (ends >= i))
+        ks = _segments_at(i, starts, ends, step)
         if not len(ks):
-            continue  # a gap frame: decoded on the way, never converted
+            continue  # a gap frame (or one the frame step skips): decoded on the way, never converted
         bx1, by1 = (int(v) for v in u_all[ks, :2].min(0))
         bx2, by2 = (int(v) for v in u_all[ks, 2:].max(0))
         if exact is None:
@@ -515,23 +527,22 @@ def read_segment_crops_av(video: str | Path, group: list[tuple[int, int]], rects
             region = conv.reformat(frame, format="rgb24").to_ndarray()[by1:by2, bx1:bx2]
         for k in ks:
             x1, y1, x2, y2 = unions[k]
-            crops[k][i - starts[k]] = region[y1 - by1:y2 - by1, x1 - bx1:x2 - bx1]
-    return [(c, rects_all[s:e + 1] - np.array([u[0], u[1], u[0], u[1]]))
-            for c, u, (s, e) in zip(crops, unions, group)]
+            crops[k][(i - starts[k]) // step] = region[y1 - by1:y2 - by1, x1 - bx1:x2 - bx1]
+    return list(zip(crops, _shifted_rects(group, unions, rects_all, step)))
 
 
 def read_group(video: str | Path, group: list[tuple[int, int]], rects_all: np.ndarray,
-               pts: Sequence[int] | None = None) -> list:
-    """One group's crops: by timestamp with PyAV when the pass recorded them, else (or when that
-    fails) with a fresh :class:`VideoReader`, closed before the embedder runs (an open decord
-    reader keeps decoding ahead meanwhile: unbounded memory)."""
+               pts: Sequence[int] | None = None, step: int = 1) -> list:
+    """One group's crops (every ``step``-th frame of each segment): by timestamp with PyAV when the
+    pass recorded them, else (or when that fails) with a fresh :class:`VideoReader`, closed before
+    the embedder runs (an open decord reader keeps decoding ahead meanwhile: unbounded memory)."""
     if pts is not None:
         try:
-            return read_segment_crops_av(video, group, rects_all, pts)
+            return read_segment_crops_av(video, group, rects_all, pts, step)
         except VideoError:
             pass
     with VideoReader(video) as vr:
-        return read_segment_crops(vr, group, rects_all)
+        return read_segment_crops(vr, group, rects_all, step)
 
 
 class Predictor:
@@ -574,8 +585,8 @@ class Predictor:
         self.classes = list(self.classifier.classes)
         self.crop_policy = getattr(self.classifier, "crop_policy", None) or CropPolicy.from_dict(
             (getattr(self.classifier, "card", None) or {}).get("crop_policy"))
-        # the embedder needs at least this many consecutive frames per segment
-        self.min_frames = int(self.config.clip_frames or _embedder_min_frames(self.classifier))
+        # the embedder needs at least this many (sampled) frames per segment
+        self.min_frames = _embedder_min_frames(self.classifier)
         self.localizer = None
         if not self.dense:
             if self.bundle.localizer_dir is None:
@@ -696,9 +707,14 @@ class Predictor:
             pts = None  # not one increasing timestamp per frame: stage 2 reads without seeking by them
         return track, feats, pts
 
+    def window_frames(self, fps: float) -> int:
+        """Frames of a ``fps`` video one classifier window spans: its frame count at the frame rate it
+        was trained at (every ``frame_step``-th frame is embedded), or ``clip_frames`` if longer."""
+        return max(self.min_frames * self.classifier.frame_step(fps), self.config.clip_frames or 0)
+
     def segment_frames(self, fps: float) -> int:
-        """Stage-2 segment length in frames: ``segment_s``, but never below the embedder's minimum."""
-        return max(self.min_frames, int(round(self.config.segment_s * fps)))
+        """Stage-2 segment length in frames: ``segment_s``, but never below one classifier window."""
+        return max(self.window_frames(fps), int(round(self.config.segment_s * fps)))
 
     def _proposals(self, features: np.ndarray, fps: float) -> list[tuple[int, int]]:
         n = len(features)
@@ -720,7 +736,7 @@ class Predictor:
         out: list[tuple[int, int]] = []
         for p in kept:
             for s, e in split_segment(max(p.start, 0), min(p.end, n - 1), piece):
-                out.append(widen(s, e, self.min_frames, n))
+                out.append(widen(s, e, self.window_frames(fps), n))
         return sorted(set(out))
 
     def _background_labels(self) -> set[str]:
@@ -739,7 +755,7 @@ class Predictor:
         ``grow_s``. Returns the new labelled candidates (all labels, as from
         :meth:`_classify_segments`) and every segment sent through stage 2 on the way."""
         n, fps = info.n_frames, info.fps
-        piece = self.segment_frames(fps)
+        piece, min_len = self.segment_frames(fps), self.window_frames(fps)
         half = max(1, piece // 2)
         rounds = int(np.ceil(self.config.grow_s * fps / half))
         background = self._background_labels()
@@ -761,11 +777,11 @@ class Predictor:
                     # by the rest, as the dense grid's windows straddle a bout's ends
                     if side < 0:
                         lo = max(0, iv.start - half)
-                        seg = widen(lo, min(n - 1, lo + piece - 1), self.min_frames, n)
+                        seg = widen(lo, min(n - 1, lo + piece - 1), min_len, n)
                         outside = (lo, iv.start - 1)
                     else:
                         hi = min(n - 1, iv.end + half)
-                        seg = widen(max(0, hi - piece + 1), hi, self.min_frames, n)
+                        seg = widen(max(0, hi - piece + 1), hi, min_len, n)
                         outside = (iv.end + 1, hi)
                     if seg not in classified and not covered[outside[0]:outside[1] + 1].all():
                         new[seg] = outside
@@ -788,30 +804,32 @@ class Predictor:
         crop policy, frame by frame. Each segment's frames are cut down at once to the union of
         its rectangles (rectangles shifted to match), which gives the embedder exactly the
         pixels it would crop from the full frames while holding only the mouse's neighbourhood.
+        Only every ``frame_step``-th frame is kept: the video at the classifier's training rate.
         """
         if not segments:
             return []
-        if info.n_frames < self.min_frames:
+        if info.n_frames < self.window_frames(info.fps):
             return []  # shorter than one stage-2 window: nothing can be classified
+        step = self.classifier.frame_step(info.fps)
         with timer.stage("read_clips"):
             rects_all = crop_boxes(np.asarray(track.boxes, np.float64), info.width, info.height, self.crop_policy)
 
         def crop_bytes(seg):
             r = rects_all[seg[0]:seg[1] + 1]
-            return (seg[1] - seg[0] + 1) * 3 * float(r[:, 2].max() - r[:, 0].min()) * float(r[:, 3].max() - r[:, 1].min())
+            return len(range(seg[0], seg[1] + 1, step)) * 3 * float(r[:, 2].max() - r[:, 0].min()) * float(r[:, 3].max() - r[:, 1].min())
 
         # forked workers only for the numpy/OpenCV fast embedder: a torch embedder's thread pool
         # does not survive fork reliably
         if (self.config.stage2_workers > 0 and len(segments) > 1 and ProcessChunks.available()
                 and getattr(self.classifier.embedder, "kind", None) == "fast"):
-            return self._classify_in_workers(video, segments, rects_all, crop_bytes, info, timer, pts)
+            return self._classify_in_workers(video, segments, rects_all, crop_bytes, info, timer, pts, step)
         done: list[tuple[int, int]] = []
         embedded: list[np.ndarray] = []
         bs = self.config.batch_size
         with bar(len(segments), f"{Path(info.path).name}: classify", unit="segment",
                  disable=self._no_bar()) as pbar:
             def read(group):
-                return group, read_group(video, group, rects_all, pts)
+                return group, read_group(video, group, rects_all, pts, step)
 
             groups = read_groups(sorted(segments), self.config.read_gap_frames,
                                  self.config.read_group_mb * 2**20, crop_bytes)
@@ -851,7 +869,8 @@ class Predictor:
                 if label in self.classes or self.config.keep_unknown]
 
     def _classify_in_workers(self, video: Path, segments: list[tuple[int, int]], rects_all: np.ndarray,
-                             crop_bytes, info: VideoInfo, timer: StageTimer, pts=None) -> list[Interval]:
+                             crop_bytes, info: VideoInfo, timer: StageTimer, pts=None, step: int = 1
+                             ) -> list[Interval]:
         """Stage 2 in ``stage2_workers`` forked processes: each re-reads a contiguous run of the
         candidate segments and embeds it (the embedder is Python-heavy: threads would share one
         core through the GIL). Same segments, same order, same embeddings as in-process; each
@@ -866,7 +885,7 @@ class Predictor:
 
         cfg = self.config
         tasks = split_tasks(segments, cfg.stage2_workers)
-        _STAGE2.update(video=str(video), rects=rects_all, embedder=self.classifier.embedder, pts=pts,
+        _STAGE2.update(video=str(video), rects=rects_all, embedder=self.classifier.embedder, pts=pts, step=step,
                        batch_size=cfg.batch_size, read_gap=cfg.read_gap_frames,
                        max_bytes=cfg.read_group_mb * 2**20, cost=crop_bytes)
         done: list[tuple[int, int]] = []

@@ -103,7 +103,8 @@ def span_frames(window: int, speed: float) -> int:
 
 
 def augmented_windows(
-    clips, classes, embedder, window: int, stride: int, policy, cache, mirror: bool, speeds: Sequence[float]
+    clips, classes, embedder, window: int, stride: int, policy, cache, mirror: bool, speeds: Sequence[float],
+    frame_rate: float | None = None,
 ):
     """Extra training windows: every combination of (speed in ``[1, *speeds]``) × (mirror or not)
     except the plain one, concatenated as one :class:`~mouseact.classifier.data.Windows` whose
@@ -119,7 +120,7 @@ def augmented_windows(
         try:
             w = embed_clip_windows(
                 clips, classes, aug, aug.span, max(1, int(round(stride * s))), policy, cache,
-                desc=f"embedding ({'mirror ' if m else ''}{s:g}x)",
+                desc=f"embedding ({'mirror ' if m else ''}{s:g}x)", frame_rate=frame_rate,
             )
         except MouseActError:
             continue  # every clip shorter than the span (e.g. 2x on very short clips)

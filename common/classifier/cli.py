@@ -11,7 +11,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "classify",
         help="classify one short clip (prints JSON label, confidence, scores)",
-        description="Classify one short clip that shows one behaviour. The clip is cut into windows of the "
+        description="Classify one short clip that shows one behaviour. The clip is sampled at the model's "
+        "training frame rate (every n-th frame of a faster video) and cut into windows of the "
         "model's frame count; window probabilities are averaged. Prints JSON "
         '{"label", "confidence", "scores"} ("unknown" when the clip is far from every class).',
         formatter_class=HelpFormatter,
@@ -44,7 +45,7 @@ def register(sub) -> None:
         "--stride",
         type=int,
         default=None,
-        help="frames between window starts (default: half the model's window)",
+        help="sampled frames between window starts (default: half the model's window)",
     )
     p.set_defaults(func=run)
 
@@ -67,16 +68,24 @@ def classify_clip(
             raise MouseActError(
                 f"frame range {start}..{last} outside the video's 0..{vr.info.n_frames - 1}", path
             )
-        frames = vr.get_frames(range(start, last + 1))
+        step = model.frame_step(vr.info.fps)
+        frame_ids = np.arange(start, last + 1, step)  # the clip at the model's training frame rate
+        frames = vr.get_frames(frame_ids.tolist())
     if len(frames) < n:
-        raise MouseActError(f"clip has {len(frames)} frames; the model needs at least {n}", path)
+        raise MouseActError(
+            f"clip has {last - start + 1} frames ({len(frames)} at the model's "
+            f"{model.frame_rate or 'training'} fps); the model needs at least {n}",
+            path,
+        )
     if boxes is None:
         rects = np.repeat(whole_frame_rect(frames)[None], len(frames), 0)
     else:
         from mouseact.crop import crop_boxes
 
         h, w = frames.shape[1:3]
+        # crop rects from every frame's box (the policy smooths over frames), then sampled
         rects = crop_boxes(np.asarray(boxes, np.float64)[start : last + 1], w, h, model.crop_policy)
+        rects = rects[frame_ids - start]
     starts = window_starts(len(frames), n, stride or max(n // 2, 1))
     emb = model.embedder.embed_batch([(frames[s : s + n], rects[s : s + n]) for s in starts])
     proba = model.predict_proba(emb).mean(0)

@@ -4,6 +4,12 @@ A *clip* is one labelled segment of a video (one behaviour). Training samples ar
 ``window`` consecutive frames cut from each clip every ``stride`` frames (B-SOiD clips are
 24–839 frames, so one clip gives 3–200 windows); a clip's prediction is the average of its
 windows' probabilities. ``group`` (the animal or the video) keeps validation splits honest.
+
+A window is a fixed number of frames, so what it covers in time depends on the frame rate: the
+model stores the rate it was trained at (``frame_rate``) and every video, at training and at
+inference, is sampled at about that rate first — every :func:`frame_step`-th frame. Without that a
+16-frame window is 1.07 s of a 15-fps training clip but 0.53 s of a 30-fps recording: speeds and
+motion per frame halve and the behaviour looks like another one.
 """
 
 from __future__ import annotations
@@ -122,6 +128,26 @@ def clip_rects(clip: Clip, n_frames: int, width: int, height: int, policy: CropP
     return crop_boxes(boxes, width, height, policy)
 
 
+def frame_step(video_fps: float | None, frame_rate: float | None) -> int:
+    """Take every n-th frame of a ``video_fps`` video to see it at about ``frame_rate`` (the rate a
+    classifier was trained at): the nearest whole step, at least 1. ``frame_rate`` None (models
+    from before frame rates were recorded) or an unknown video rate: every frame."""
+    if not frame_rate or not video_fps or video_fps <= 0:
+        return 1
+    return max(1, int(round(float(video_fps) / float(frame_rate))))
+
+
+def lowest_frame_rate(clips: list[Clip]) -> float:
+    """The lowest frame rate among the clips' videos (each video opened once): training samples
+    every clip at that rate, so a window means the same span of time in all of them."""
+    rates = {}
+    for clip in clips:
+        if clip.video not in rates:
+            with VideoReader(clip.video) as vr:
+                rates[clip.video] = float(vr.info.fps)
+    return round(min(rates.values()), 3)
+
+
 def window_starts(n: int, window: int, stride: int) -> list[int]:
     if n < window:
         return []
@@ -141,8 +167,11 @@ def embed_clip_windows(
     cache=None,
     batch: int = 32,
     desc: str = "embedding",
+    frame_rate: float | None = None,
 ) -> Windows:
-    """Embed every window of every clip (through the cache when given)."""
+    """Embed every window of every clip (through the cache when given). With ``frame_rate`` each
+    clip is first sampled at about that rate (every :func:`frame_step`-th frame); ``window`` and
+    ``stride`` count sampled frames."""
     from mouseact.classifier.cache import segment_key
 
     index = {c: i for i, c in enumerate(classes)}
@@ -151,23 +180,25 @@ def embed_clip_windows(
         for ci, clip in enumerate(clips):
             with VideoReader(clip.video) as vr:
                 info = vr.info
+                step = frame_step(info.fps, frame_rate)
                 end = info.n_frames - 1 if clip.end is None else min(clip.end, info.n_frames - 1)
-                n = end - clip.start + 1
+                frame_ids = np.arange(clip.start, end + 1, step)  # the clip's frames at the model's rate
+                n = len(frame_ids)
                 starts = window_starts(n, window, stride)
                 if not starts:
                     progress.update(1)
                     continue  # shorter than one window: reported by the caller (count of skipped clips)
-                rects_all = clip_rects(clip, info.n_frames, info.width, info.height, policy)[
-                    clip.start : end + 1
-                ]
+                rects_all = clip_rects(clip, info.n_frames, info.width, info.height, policy)[frame_ids]
+                # the step keys the cache only when it is not 1, so caches of 1-step windows stay valid
+                key_config = embedder.config if step == 1 else {**embedder.config, "frame_step": step}
                 keys = (
                     [
                         segment_key(
                             clip.video,
-                            clip.start + s,
-                            clip.start + s + window - 1,
+                            int(frame_ids[s]),
+                            int(frame_ids[s + window - 1]),
                             rects_all[s : s + window],
-                            embedder.config,
+                            key_config,
                         )
                         for s in starts
                     ]
@@ -177,7 +208,7 @@ def embed_clip_windows(
                 vecs: list[np.ndarray | None] = [cache.get(k) if cache else None for k in keys]
                 todo = [j for j, v in enumerate(vecs) if v is None]
                 if todo:
-                    frames = vr.get_frames(range(clip.start, end + 1))
+                    frames = vr.get_frames(frame_ids.tolist())
                     for b in range(0, len(todo), batch):
                         part = todo[b : b + batch]
                         out = embedder.embed_batch(

@@ -127,6 +127,20 @@ class Classifier:
         return [c for c in range(len(self.classes)) if c not in self.mlp_classes]
 
     @property
+    def frame_rate(self) -> float | None:
+        """Frames per second the training clips were sampled at (None: a model from before frame
+        rates were recorded, which takes every frame)."""
+        rate = self.card.get("frame_rate")
+        return float(rate) if rate else None
+
+    def frame_step(self, video_fps: float | None) -> int:
+        """Take every n-th frame of a ``video_fps`` video so a window spans the time it spanned in
+        training (:func:`mouseact.classifier.data.frame_step`)."""
+        from mouseact.classifier.data import frame_step
+
+        return frame_step(video_fps, self.frame_rate)
+
+    @property
     def needs_video_statistics(self) -> bool:
         """True when :meth:`predict` should get ``video_embeddings``: the embeddings of 16-frame
         windows (``embedder.n_frames``) spread over the whole video, as the model was trained."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from mouseact.classifier.cache import EmbeddingCache
-from mouseact.classifier.data import Clip, Windows, bsoid_clips, project_clips
+from mouseact.classifier.data import Clip, Windows, bsoid_clips, lowest_frame_rate, project_clips
 from mouseact.classifier.embedders import make_embedder
 from mouseact.classifier.training import (
     TrainConfig,
@@ -98,7 +98,9 @@ def train(
         emb_cfg.setdefault("n_frames", config.window)
     embedder = make_embedder(embedder_kind, **emb_cfg)
     window = int(embedder.config.get("n_frames", config.window))
-    config = config.model_copy(update={"window": window})
+    config = config.model_copy(
+        update={"window": window, "frame_rate": config.frame_rate or lowest_frame_rate(clips)}
+    )
     policy = CropPolicy()
     cache = EmbeddingCache(cache_dir or default_cache_dir())
     w = embed(clips, classes, embedder, config, policy, cache)
@@ -136,8 +138,11 @@ def train(
             **info,
         },
         "metrics": metrics,
-        "inference": "embed windows of embedder.n_frames consecutive frames (crop rects from the detector "
-        "through crop_policy, or the whole frame); segment score = mean of window probabilities",
+        # what a window means in time: videos are sampled at this rate (every n-th frame) first
+        "frame_rate": config.frame_rate,
+        "inference": "sample the video at frame_rate (every round(video fps / frame_rate)-th frame); embed "
+        "windows of embedder.n_frames sampled frames (crop rects from the detector through crop_policy, or "
+        "the whole frame); segment score = mean of window probabilities",
     }
     model.save(out, card)
     return {"metrics": {k: v for k, v in metrics.get("leave_one_group_out", {}).items()}, "card": card}

@@ -25,6 +25,13 @@ class TrainConfig(Config):
     augment_speeds: list[float] = Field(
         default_factory=list, description="also train on windows played at these speeds (0.5 and/or 2)"
     )
+    frame_rate: float | None = Field(
+        None,
+        gt=0,
+        description="frames per second every clip is sampled at before windows are cut (every n-th frame "
+        "of faster videos); stored in the model, which samples the videos it classifies the same way. "
+        "Default: the lowest frame rate among the training clips",
+    )
     head: HeadConfig = Field(default_factory=HeadConfig)
 
 
@@ -149,7 +156,7 @@ def embed_augmented(
 
     return augmented_windows(
         clips, classes, embedder, config.window, config.stride, policy, cache,
-        config.augment_mirror, config.augment_speeds,
+        config.augment_mirror, config.augment_speeds, config.frame_rate,
     )
 
 
@@ -163,5 +170,6 @@ def embed(
     desc: str = "embedding",
 ) -> Windows:
     return embed_clip_windows(
-        clips, classes, embedder, config.window, config.stride, policy, cache, desc=desc
+        clips, classes, embedder, config.window, config.stride, policy, cache, desc=desc,
+        frame_rate=config.frame_rate,
     )
