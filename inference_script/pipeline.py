@@ -418,26 +418,39 @@ def read_groups(segments: list[tuple[int, int]], max_gap: int, max_cost: float, 
         yield group
 
 
+def sampled_frames(start: int, end: int, step: int) -> range:
+    """The frames of ``[start, end]`` stage 2 embeds: the multiples of ``step`` (the video at the
+    classifier's training rate). On one grid for the whole video, not from each segment's start, so
+    overlapping segments share their frames and each is read and converted once. A segment of
+    ``k * step`` frames holds exactly ``k`` of them."""
+    return range(start + (-start) % step, end + 1, step)
+
+
 def _group_buffers(group: list[tuple[int, int]], rects_all: np.ndarray, step: int = 1):
     """For one read over ``group``: its frame range, each segment's union rectangle and empty crop
-    array (one row per ``step``-th frame of the segment), and the segments' starts and ends."""
+    array (one row per sampled frame, :func:`sampled_frames`), and the segments' first sampled frames
+    and ends."""
     lo, hi = min(s for s, _ in group), max(e for _, e in group)
     unions, crops = [], []
     for s, e in group:
         r = rects_all[s:e + 1]
         u = np.array([r[:, 0].min(), r[:, 1].min(), r[:, 2].max(), r[:, 3].max()])
         unions.append(u)
-        crops.append(np.empty((len(range(s, e + 1, step)), u[3] - u[1], u[2] - u[0], 3), np.uint8))
-    return lo, hi, unions, crops, np.array([s for s, _ in group]), np.array([e for _, e in group])
+        crops.append(np.empty((len(sampled_frames(s, e, step)), u[3] - u[1], u[2] - u[0], 3), np.uint8))
+    firsts = np.array([sampled_frames(s, e, step).start for s, e in group])
+    return lo, hi, unions, crops, firsts, np.array([e for _, e in group])
 
 
-def _segments_at(i: int, starts: np.ndarray, ends: np.ndarray, step: int) -> np.ndarray:
-    """Segments that keep frame ``i``: inside them and on their ``step``-th frames."""
-    return np.flatnonzero((starts <= i) & (ends >= i) & ((i - starts) % step == 0))
+def _segments_at(i: int, firsts: np.ndarray, ends: np.ndarray, step: int) -> np.ndarray:
+    """Segments that keep frame ``i``: a sampled frame inside them."""
+    if i % step:
+        return np.empty(0, np.int64)
+    return np.flatnonzero((firsts <= i) & (ends >= i))
 
 
 def _shifted_rects(group, unions, rects_all: np.ndarray, step: int) -> list[np.ndarray]:
-    return [rects_all[s:e + 1:step] - np.array([u[0], u[1], u[0], u[1]]) for u, (s, e) in zip(unions, group)]
+    return [rects_all[sampled_frames(s, e, step)] - np.array([u[0], u[1], u[0], u[1]])
+            for u, (s, e) in zip(unions, group)]
 
 
 def read_segment_crops(vr: VideoReader, group: list[tuple[int, int]], rects_all: np.ndarray,
@@ -446,13 +459,14 @@ def read_segment_crops(vr: VideoReader, group: list[tuple[int, int]], rects_all:
 
     Returns ``[(crops (T, h, w, 3), rects shifted into the crop (T, 4)), ...]`` in group order:
     exactly the pixels the embedder would crop from the full frames, without holding full frames.
-    ``step``: keep every step-th frame of each segment (the classifier's training frame rate).
+    ``step``: keep only the multiples of ``step`` (:func:`sampled_frames`; the classifier's training
+    frame rate).
     """
-    lo, hi, unions, crops, starts, ends = _group_buffers(group, rects_all, step)
+    lo, hi, unions, crops, firsts, ends = _group_buffers(group, rects_all, step)
     for i, frame in enumerate(vr.iter_frames(lo, hi + 1), start=lo):
-        for k in _segments_at(i, starts, ends, step):
+        for k in _segments_at(i, firsts, ends, step):
             x1, y1, x2, y2 = unions[k]
-            crops[k][(i - starts[k]) // step] = frame[y1:y2, x1:x2]
+            crops[k][(i - firsts[k]) // step] = frame[y1:y2, x1:x2]
     return list(zip(crops, _shifted_rects(group, unions, rects_all, step)))
 
 
@@ -498,25 +512,42 @@ def read_segment_crops_av(video: str | Path, group: list[tuple[int, int]], rects
                           pts: Sequence[int], step: int = 1) -> list:
     """:func:`read_segment_crops` with PyAV, seeking by the streaming pass's frame timestamps.
 
-    Cheaper than decoding full RGB frames: frames in the gaps between segments are decoded but
-    never converted, and of the others only the bounding box of the crop unions needed there is
-    converted (:func:`mouseact.video.crop_rgb`). The first frame of every read is also converted
-    whole and compared: if the region conversion ever differs, the read converts whole frames.
+    Cheaper than decoding full RGB frames: frames in the gaps between segments (and those the frame
+    step skips) are decoded but never converted, and of the others only a region holding the crop
+    unions needed there is converted (:func:`mouseact.video.crop_rgb`). The region has one size for
+    the whole read (even-aligned, moved with the mouse): the converter is set up again whenever the
+    size changes, which cost more than the conversion itself. The first frame of every read is also
+    converted whole and compared: if the region conversion ever differs, the read converts whole
+    frames.
     """
     from av.video.reformatter import VideoReformatter
 
     from mouseact.video import crop_rgb, iter_av_range
 
-    lo, hi, unions, crops, starts, ends = _group_buffers(group, rects_all, step)
+    lo, hi, unions, crops, firsts, ends = _group_buffers(group, rects_all, step)
     u_all = np.array(unions)
+    needed = {}  # frame -> (segments that keep it, bounding box of their unions)
+    for i in range(lo + (-lo) % step, hi + 1, step):
+        ks = _segments_at(i, firsts, ends, step)
+        if len(ks):
+            needed[i] = (ks, u_all[ks, :2].min(0), u_all[ks, 2:].max(0))
+    if not needed:
+        return list(zip(crops, _shifted_rects(group, unions, rects_all, step)))
+    sizes = np.array([b - a for _, a, b in needed.values()])
+    # one even region size for the read; +1 so an even-aligned corner still reaches the far edge
+    rw, rh = (int(v) + 1 + (int(v) + 1) % 2 for v in sizes.max(0))
     exact: bool | None = None  # region conversion checked against the whole frame?
     conv = VideoReformatter()  # one converter for the whole read (a new one per frame costs ~5x)
     for i, frame in iter_av_range(video, pts, lo, hi + 1):
-        ks = _segments_at(i, starts, ends, step)
-        if not len(ks):
+        if i not in needed:
             continue  # a gap frame (or one the frame step skips): decoded on the way, never converted
-        bx1, by1 = (int(v) for v in u_all[ks, :2].min(0))
-        bx2, by2 = (int(v) for v in u_all[ks, 2:].max(0))
+        ks, (ax1, ay1), (ax2, ay2) = needed[i]
+        W, H = frame.width, frame.height
+        if rw <= W and rh <= H and W % 2 == 0 and H % 2 == 0:
+            bx1, by1 = min(int(ax1) & ~1, W - rw), min(int(ay1) & ~1, H - rh)
+            bx2, by2 = bx1 + rw, by1 + rh
+        else:  # odd frame size or a region as large as the frame: this frame's own box
+            bx1, by1, bx2, by2 = int(ax1), int(ay1), int(ax2), int(ay2)
         if exact is None:
             full = VideoReformatter().reformat(frame, format="rgb24").to_ndarray()
             exact = np.array_equal(crop_rgb(frame, bx1, by1, bx2, by2, conv), full[by1:by2, bx1:bx2])
@@ -527,7 +558,7 @@ def read_segment_crops_av(video: str | Path, group: list[tuple[int, int]], rects
             region = conv.reformat(frame, format="rgb24").to_ndarray()[by1:by2, bx1:bx2]
         for k in ks:
             x1, y1, x2, y2 = unions[k]
-            crops[k][(i - starts[k]) // step] = region[y1 - by1:y2 - by1, x1 - bx1:x2 - bx1]
+            crops[k][(i - firsts[k]) // step] = region[y1 - by1:y2 - by1, x1 - bx1:x2 - bx1]
     return list(zip(crops, _shifted_rects(group, unions, rects_all, step)))
 
 
