@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import queue
 import threading
 from pathlib import Path
@@ -842,6 +843,12 @@ class Predictor:
         if info.n_frames < self.window_frames(info.fps):
             return []  # shorter than one stage-2 window: nothing can be classified
         step = self.classifier.frame_step(info.fps)
+        rate = self.classifier.frame_rate
+        if rate and info.fps and info.fps < 0.75 * rate:
+            # frames are never repeated to reach the training rate: a window then spans more time
+            logging.getLogger(__name__).warning(
+                "%s: %.3g fps is below the %.3g fps the classifier was trained at; its windows span "
+                "%.1fx the time they spanned in training", info.path, info.fps, rate, rate / info.fps)
         with timer.stage("read_clips"):
             rects_all = crop_boxes(np.asarray(track.boxes, np.float64), info.width, info.height, self.crop_policy)
 

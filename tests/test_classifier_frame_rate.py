@@ -110,3 +110,25 @@ def test_pipeline_reads_every_step_th_frame(arena_video):
         assert len(cs) == 16 and list(sampled_frames(s, e, 2)) == [i for i in range(s, e + 1) if i % 2 == 0]
         assert np.array_equal(cs, ce[s % 2::2]) and np.array_equal(rs, re_[s % 2::2])
         assert np.array_equal(cd, cs) and np.array_equal(rd, rs)
+
+
+def test_pipeline_warns_when_the_video_is_slower_than_training(bsoid_dir, tmp_path, caplog):
+    """Frames are never repeated: a 15-fps video with a model trained at 30 fps is classified, with a
+    warning that its windows span twice the time."""
+    import logging
+
+    from mouseact.inference.pipeline import Predictor
+    from mouseact.models import DEFAULT_BUNDLE
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(DEFAULT_BUNDLE, bundle)
+    card_path = bundle / "classifier" / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["frame_rate"] = 30.0
+    card_path.write_text(json.dumps(card))
+    pred = Predictor(bundle, dense=True, progress_bars=False)
+    assert pred.window_frames(15.0) == 16
+    with caplog.at_level(logging.WARNING):
+        res = pred.predict(bsoid_dir / "mouse1" / "orient_L.mp4")
+    assert res.n_candidates > 0
+    assert any("below the 30 fps the classifier was trained at" in r.getMessage() for r in caplog.records)
