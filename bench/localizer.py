@@ -9,7 +9,8 @@
    frame ROC-AUC, and the same recall with the features of cut frames replaced by
    interpolation (does the model merely detect splices?), plus the mean actionness at
    background→background cuts against other background frames.
-   One more row per direction: the opt-in budget selection (frame_budget 0.25, gap/pad candidates).
+   One more row per direction: the opt-in budget selection (frame_budget 0.25, gap/pad candidates), and one
+   for the opt-in boundary refinement (refine_window_s 0.33).
 2. Pose branch: frame F1 for `interact` on the two-mouse DLC pose with human BORIS bouts,
    first 60 % of the recording for training, last 40 % for testing.
 3. Feature speed: decode-only fps vs decode + classical detection (bundle stride) + features, in
@@ -65,6 +66,9 @@ ALL_FEATURES = ("box_missing",)  # the ablation: every feature but box_missing s
 # the opt-in operating-point choice of 2026-11-22 session 4: within 25 % of frames the best tIoU recall, with the
 # stitching gap and padding chosen among candidates (LocalizerTrainConfig.frame_budget); default: fewest frames
 BUDGET_SELECTION = {"frame_budget": 0.25, "max_gap_s": (0.25, 0.5, 1.0, 1.5), "pad_s": (0.0, 0.1, 0.25)}
+# opt-in boundary refinement of 2026-12-06 session 5: proposals' ends trimmed with a 0.33 s-window actionness model,
+# the trimming threshold chosen among candidates on the training mouse (LocalizerTrainConfig.refine_window_s)
+REFINEMENT = {"refine_window_s": 0.33}
 
 
 def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None, selection: dict | None = None):
@@ -75,7 +79,9 @@ def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None, 
 
     cfg = LocalizerTrainConfig(estimator=estimator, **({} if ignore is None else {"ignore_features": ignore}),
                                **(selection or {}))
-    feature_set = ("motion (default)" if ignore is None else "all") + (" · budget selection" if selection else "")
+    feature_set = (("motion (default)" if ignore is None else "all")
+                   + ("" if not selection else " · boundary refinement" if "refine_window_s" in selection
+                      else " · budget selection"))
     names = FeatureExtractor(cfg.features).feature_names
     rows = []
     for tr, te, tag in ((0, 1, "mouse1 → mouse2"), (1, 0, "mouse2 → mouse1")):
@@ -86,9 +92,11 @@ def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None, 
         acts = [loc.actionness(s.features, s.fps) for s in test]
         labels = [s.labels for s in test]
         fps = [s.fps for s in test]
-        res = evaluate(acts, labels, fps, loc.proposal_config)
+        bounds = [loc.boundary(s.features, s.fps) for s in test] if loc.refiner is not None else None
+        res = evaluate(acts, labels, fps, loc.proposal_config, boundary_list=bounds)
         acts_uncut = [loc.actionness(uncut(s), s.fps) for s in test]
-        res_uncut = evaluate(acts_uncut, labels, fps, loc.proposal_config)
+        bounds_uncut = [loc.boundary(uncut(s), s.fps) for s in test] if loc.refiner is not None else None
+        res_uncut = evaluate(acts_uncut, labels, fps, loc.proposal_config, boundary_list=bounds_uncut)
         y = np.concatenate(labels) > 0
         auc = roc_auc_score(y, np.concatenate(acts))
         # actionness at background→background cuts vs all other background frames
@@ -100,14 +108,15 @@ def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None, 
                     at_cut.append(a[c: c + 3].max())
             bg_all.append(a[bgmask])
         curve = operating_curve(acts, labels, fps, loc.proposal_config,
-                                low_ratios=(loc.proposal_config.low / max(loc.proposal_config.high, 1e-9),))
+                                low_ratios=(loc.proposal_config.low / max(loc.proposal_config.high, 1e-9),),
+                                boundary_list=bounds)
         rows.append({"direction": tag, "estimator": estimator, "features": feature_set, "train_point": rep["operating_point"],
                      "test": res, "test_uncut": res_uncut, "auc": auc, "fit_s": fit_s,
                      "cut_bg_actionness": float(np.mean(at_cut)) if at_cut else float("nan"),
                      "bg_actionness": float(np.mean(np.concatenate(bg_all))),
                      "n_bg_cuts": len(at_cut), "curve": curve, "high": loc.proposal_config.high,
                      "low": loc.proposal_config.low, "gap": loc.proposal_config.max_gap_s,
-                     "pad": loc.proposal_config.pad_s})
+                     "pad": loc.proposal_config.pad_s, "refine": loc.proposal_config.refine_threshold})
     return rows
 
 
@@ -204,6 +213,7 @@ def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]
     rows = [r for est in estimators for r in cross_animal(groups, est)]
     rows += cross_animal(groups, "logreg", ALL_FEATURES)
     rows += cross_animal(groups, "logreg", selection=BUDGET_SELECTION)
+    rows += cross_animal(groups, "logreg", selection=REFINEMENT)
     from mouseact.localizer.proposals import gt_segments
 
     n_frames = [sum(len(s.labels) for s in g) for g in groups]
@@ -227,7 +237,10 @@ def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]
          "`--set frame_budget=0.25 --set 'max_gap_s=[0.25,0.5,1,1.5]' --set 'pad_s=[0,0.1,0.25]'`, 2026-11-22 "
          "session 4): within 25 % of frames the point with the best tIoU "
          "recall, stitching gap (0.25/0.5/1/1.5 s) and pad (0/0.1/0.25 s) chosen among candidates on the training "
-         "mouse too. "
+         "mouse too. `boundary refinement` (opt-in: `--set refine_window_s=0.33`, 2026-12-06 session 5): each "
+         "proposal's ends trimmed to the frames whose 0.33 s-window actionness (a second logistic model) reaches a "
+         "threshold chosen on the training mouse among none/0.3/0.5/0.7/0.9 (best tIoU recall at each candidate's "
+         "usual point); stored column: `trim t`. "
          "Both recalls are shown: coverage ≥ 0.5 and the strict one-proposal tIoU ≥ 0.5.", "",
          "| train → test | estimator | features | stored high/low, gap/pad s | recall, coverage ≥ 0.5 (test) | "
          "recall, tIoU ≥ 0.5 (test) | frames proposed (test) | same, cut frames interpolated: coverage / tIoU / "
@@ -235,7 +248,7 @@ def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]
          "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         L.append(f"| {r['direction']} | {r['estimator']} | {r['features']} | {r['high']:.3f}/{r['low']:.3f}, "
-                 f"{r['gap']:g}/{r['pad']:g} | "
+                 f"{r['gap']:g}/{r['pad']:g}" + ("" if r.get("refine") is None else f", trim {r['refine']:g}") + " | "
                  f"{r['test']['recall_coverage']:.3f} ({r['test']['segments']} seg.) | {r['test']['recall_tiou']:.3f} | "
                  f"{100 * r['test']['frames_proposed']:.1f} % | {r['test_uncut']['recall_coverage']:.3f} / "
                  f"{r['test_uncut']['recall_tiou']:.3f} / {100 * r['test_uncut']['frames_proposed']:.1f} % | {r['auc']:.3f} | "

@@ -101,3 +101,31 @@ def test_curve_over_gaps_picks_the_gap_that_keeps_bouts_whole():
     assert met and point["max_gap_s"] == 1.0 and point["recall_tiou"] == 1.0
     cfg = ProposalConfig(**{k: point[k] for k in ("high", "low", "max_gap_s", "min_duration_s", "pad_s")})
     assert evaluate([a], [labels], [30.0], cfg)["recall_tiou"] == point["recall_tiou"]
+
+
+def test_boundary_refinement_trims_ends_only():
+    """A segment found on the smooth score is cut to the frames where the short-window score reaches the
+    threshold; it is never extended, and kept whole when no frame reaches it."""
+    import pytest
+
+    a = _signal(200, [(20, 69), (120, 159)])                        # smooth score: two wide segments
+    b = _signal(200, [(30, 59), (10, 15), (170, 180)], level=0.8)   # short-window score: a tighter bout, noise outside
+    cfg = ProposalConfig(high=0.5, low=0.5, max_gap_s=0, min_duration_s=0, pad_s=0.2, refine_threshold=0.6)
+    segs = propose(a, 10, cfg, b)
+    # first segment trimmed to 30..59 then padded by 2; second has no frame >= 0.6 inside: kept whole;
+    # the short-window blips outside any segment never make one
+    assert [(s.start, s.end) for s in segs] == [(28, 61), (118, 161)]
+    assert segs[0].confidence == 0.9
+    off = propose(a, 10, cfg.model_copy(update={"refine_threshold": None}), b)
+    assert [(s.start, s.end) for s in off] == [(18, 71), (118, 161)]
+    assert ProposalConfig(**{k: v for k, v in cfg.model_dump().items() if k != "refine_threshold"}).refine_threshold \
+        is None  # proposal configs of older cards: no trimming
+    with pytest.raises(ValueError, match="short-window"):
+        propose(a, 10, cfg)
+    # the curve carries the trimming threshold; trimming lowers the frames, coverage still counted
+    y = _signal(200, [(35, 54)], level=1, base=0).astype(int)
+    curve = operating_curve([a], [y], [10], [cfg.model_copy(update={"refine_threshold": r}) for r in (None, 0.6)],
+                            highs=[0.5], low_ratios=(1.0,), boundary_list=[b])
+    assert [c["refine_threshold"] for c in curve] == [None, 0.6]
+    assert curve[1]["frames_proposed"] < curve[0]["frames_proposed"]
+    assert curve[0]["recall_tiou"] == 0.0 and curve[1]["recall_tiou"] == 1.0  # tIoU 20/54 untrimmed, 20/34 trimmed

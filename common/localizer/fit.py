@@ -15,11 +15,11 @@ from typing import Literal
 import numpy as np
 from mouseact.config import Config
 from mouseact.localizer.features import FeatureConfig
-from mouseact.localizer.model import (DEFAULT_WINDOWS_S, ESTIMATORS, INPUTS, Localizer, actionness_of, resting_level,
-                                      window_features, without)
+from mouseact.localizer.model import (DEFAULT_WINDOWS_S, ESTIMATORS, INPUTS, REFINE_FILE, Localizer, actionness_of,
+                                      resting_level, window_features, without)
 from mouseact.localizer.pose import PoseConfig
 from mouseact.localizer.proposals import (SHAPE_KEYS, ProposalConfig, choose_operating_point, evaluate,
-                                          operating_curve)
+                                          operating_curve, shape_of)
 from pydantic import Field, field_validator
 
 
@@ -68,6 +68,16 @@ class LocalizerTrainConfig(Config):
     pad_s: tuple[float, ...] = Field(
         (0.25,), description="proposals: pad each segment on both sides (s); several values = candidates, as "
         "max_gap_s (padding gives stage 2 context but makes the proposals of short bouts too long for tIoU 0.5)")
+    refine_window_s: float | None = Field(
+        None, gt=0, description="boundary refinement (off by default): also fit a logistic model on features averaged "
+        "over this short window only (e.g. 0.33 s) and trim each proposal's ends to the frames whose short-window "
+        "actionness reaches refine_threshold. The main score averages over 1-3 s, so at a threshold low enough to "
+        "find weakly scored bouts the proposals of strong ones spread 1-1.5 s past each end "
+        "(docs/notes/issue-5-localizer.md, session 5)")
+    refine_threshold: tuple[float | None, ...] = Field(
+        (None, 0.3, 0.5, 0.7, 0.9), description="with refine_window_s: candidate trimming thresholds (null = no "
+        "trimming); for each the operating point is chosen as usual, then the candidate whose point has the best "
+        "tIoU recall on the out-of-group predictions (ties: fewer frames)")
     features: FeatureConfig = Field(FeatureConfig(), description="per-frame feature settings (--set features.KEY=V)")
     pose: PoseConfig = Field(PoseConfig(), description="pose features, when pose is given (--set pose.KEY=V)")
     ignore_features: tuple[str, ...] = Field(
@@ -96,10 +106,27 @@ class LocalizerTrainConfig(Config):
             raise ValueError("give one or more values >= 0")
         return v
 
+    @field_validator("refine_threshold", mode="before")
+    @classmethod
+    def _one_or_more_thresholds(cls, v):
+        return (v,) if v is None or isinstance(v, (int, float)) else v
+
+    @field_validator("refine_threshold")
+    @classmethod
+    def _thresholds_in_range(cls, v):
+        if not v or any(t is not None and not 0 <= t <= 1 for t in v):
+            raise ValueError("give one or more thresholds in [0, 1] (null = no trimming)")
+        return v
+
     def proposal_bases(self) -> list[ProposalConfig]:
-        """One proposal config per candidate (gap, min duration, pad); thresholds are set later."""
-        return [ProposalConfig(max_gap_s=g, min_duration_s=m, pad_s=p)
-                for g in self.max_gap_s for m in self.min_duration_s for p in self.pad_s]
+        """One proposal config per candidate (gap, min duration, pad, trimming); thresholds are set later."""
+        refine = self.refine_threshold if self.refine_window_s else (None,)
+        return [ProposalConfig(max_gap_s=g, min_duration_s=m, pad_s=p, refine_threshold=r)
+                for g in self.max_gap_s for m in self.min_duration_s for p in self.pad_s for r in refine]
+
+    def refine_config(self) -> LocalizerTrainConfig:
+        """The short-window boundary model's config (logistic, one window)."""
+        return self.model_copy(update={"estimator": "logreg", "windows_s": (float(self.refine_window_s),)})
 
 
 def _xy(seqs, cfg: LocalizerTrainConfig, ignored: Sequence[int] = ()):
@@ -146,10 +173,26 @@ def out_of_group(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, ignored:
 
 
 def _best_per_shape(curve: list[dict], cfg: LocalizerTrainConfig) -> list[dict]:
-    """For each candidate (gap, min duration, pad): the point the selection rule picks among its thresholds."""
-    shapes = sorted({tuple(c[k] for k in SHAPE_KEYS) for c in curve})
-    return [choose_operating_point([c for c in curve if tuple(c[k] for k in SHAPE_KEYS) == sh],
+    """For each candidate (gap, min duration, pad, trimming): the point the selection rule picks among its thresholds."""
+    shapes = sorted({shape_of(c) for c in curve})
+    return [choose_operating_point([c for c in curve if shape_of(c) == sh],
                                    cfg.target_recall, cfg.frame_budget)[0] for sh in shapes]
+
+
+def choose_point(curve: list[dict], cfg: LocalizerTrainConfig) -> tuple[dict, bool]:
+    """The operating point; with several trimming candidates, the usual rule within each, then the best tIoU.
+
+    Trimming exists to make proposals fit bouts (tIoU), not to save frames, so the fewest-frames rule
+    alone would pick whichever threshold trims most; each candidate's point still meets the target
+    (coverage) if any does.
+    """
+    refines = sorted({-1.0 if c.get("refine_threshold") is None else c["refine_threshold"] for c in curve})
+    if len(refines) < 2:
+        return choose_operating_point(curve, cfg.target_recall, cfg.frame_budget)
+    picks = [choose_operating_point([c for c in curve if (-1.0 if c.get("refine_threshold") is None
+                                                          else c["refine_threshold"]) == r],
+                                    cfg.target_recall, cfg.frame_budget) for r in refines]
+    return max(picks, key=lambda pm: (pm[1], pm[0]["recall_tiou"], pm[0]["recall"], -pm[0]["frames_proposed"]))
 
 
 def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, feature_names: Sequence[str],
@@ -178,8 +221,19 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
     seqs = [s for g in used_groups for s in g]
     labels = [s.labels for s in seqs]
     fpss = [s.fps for s in seqs]
-    curve = operating_curve(acts, labels, fpss, cfg.proposal_bases(), threshold=cfg.tiou, match=cfg.match)
-    point, met = choose_operating_point(curve, cfg.target_recall, cfg.frame_budget)
+    refiner = refine_card = bounds = None
+    if cfg.refine_window_s:
+        # the short-window boundary model: fit, resting level and out-of-group predictions exactly as the main one
+        rcfg = cfg.refine_config()
+        refiner = fit_estimator([s for g in groups for s in g], rcfg, ignored)
+        rlevel = (resting_level(refiner, [(s.features, s.fps) for g in groups for s in g], rcfg.windows_s,
+                                rcfg.centre_quantile, ignored, rcfg.relative_features) if rcfg.centre_logit else 0.0)
+        bounds = [a for g in out_of_group(groups, rcfg, ignored, rlevel)[0] for a in g]
+        refine_card = {"estimator": "logreg", "windows_s": list(rcfg.windows_s), "resting_level": rlevel,
+                       "file": REFINE_FILE}
+    curve = operating_curve(acts, labels, fpss, cfg.proposal_bases(), threshold=cfg.tiou, match=cfg.match,
+                            boundary_list=bounds)
+    point, met = choose_point(curve, cfg)
     prop = ProposalConfig(**{k: point[k] for k in ("high", "low", *SHAPE_KEYS)})
     shape = {k: point[k] for k in SHAPE_KEYS}
     n_frames = sum(len(s.labels) for s in seqs)
@@ -193,6 +247,7 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
         "centre_quantile": cfg.centre_quantile,
         "relative_features": cfg.relative_features,
         "resting_level": level,
+        **({"refine": refine_card} if refine_card else {}),
         "train_fps": float(np.median(fpss)),
         "config": cfg.model_dump(),
         "classes": ["action"],
@@ -216,5 +271,6 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
                           "action_share": float(np.mean(np.concatenate(labels) > 0)),
                           **(provenance or {})},
     }
-    return Localizer(card, final), {"operating_point": card["operating_point"],
-                                     "oog_eval": evaluate(acts, labels, fpss, prop, cfg.tiou, cfg.match)}
+    return Localizer(card, final, refiner=refiner), {
+        "operating_point": card["operating_point"],
+        "oog_eval": evaluate(acts, labels, fpss, prop, cfg.tiou, cfg.match, bounds)}

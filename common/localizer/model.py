@@ -31,6 +31,7 @@ from mouseact.localizer.proposals import ProposalConfig, propose
 KIND = "localizer"
 INPUTS = ("video", "video+pose", "pose")
 DEFAULT_WINDOWS_S = (0.33, 1.0, 3.0)
+REFINE_FILE = "refine_logreg.npz"  # the optional short-window boundary model (card "refine")
 
 
 def _signed_log(x: np.ndarray) -> np.ndarray:
@@ -139,13 +140,13 @@ class LogisticActionness:
     def predict(self, x: np.ndarray) -> np.ndarray:
         return _sigmoid(self.decision(x))
 
-    def save(self, d: Path) -> None:
-        np.savez(d / self.file, mean=self.mean, scale=self.scale, coef=self.coef,
+    def save(self, d: Path, name: str | None = None) -> None:
+        np.savez(d / (name or self.file), mean=self.mean, scale=self.scale, coef=self.coef,
                  intercept=np.array([self.intercept]))
 
     @classmethod
-    def load(cls, d: Path) -> LogisticActionness:
-        z = np.load(d / cls.file, allow_pickle=False)
+    def load(cls, d: Path, name: str | None = None) -> LogisticActionness:
+        z = np.load(d / (name or cls.file), allow_pickle=False)
         return cls(z["mean"], z["scale"], z["coef"], float(z["intercept"][0]))
 
 
@@ -192,10 +193,14 @@ ESTIMATORS = {"logreg": LogisticActionness, "hgb": BoostedActionness}
 class Localizer:
     """Loaded stage-1 model: ``actionness(features)`` then ``propose(actionness, fps)``."""
 
-    def __init__(self, card: dict, estimator, model_dir: Path | None = None):
+    def __init__(self, card: dict, estimator, model_dir: Path | None = None, refiner=None):
         self.card = card
         self.estimator = estimator
         self.model_dir = model_dir
+        # optional short-window boundary model (card "refine"; cards without it: no trimming)
+        self.refiner = refiner
+        self.refine: dict | None = card.get("refine") if refiner is not None else None
+        self._bounds: list[tuple[np.ndarray, np.ndarray]] = []  # (actionness, boundary) of recent calls
         self.feature_names: list[str] = list(card["feature_names"])
         self.feature_config: dict = dict(card["feature_config"])
         self.windows_s: tuple[float, ...] = tuple(card["windows_s"])
@@ -237,11 +242,24 @@ class Localizer:
             est = ESTIMATORS[kind].load(model_dir)
         except Exception as exc:  # a damaged or foreign file: one line, not a traceback
             raise ModelError(f"cannot read {ESTIMATORS[kind].file}: {exc}", model_dir) from None
-        return cls(card, est, model_dir)
+        refiner = None
+        if card.get("refine"):
+            name = card["refine"].get("file", REFINE_FILE)
+            try:
+                refiner = LogisticActionness.load(model_dir, name)
+            except Exception as exc:
+                raise ModelError(f"cannot read {name}: {exc}", model_dir) from None
+        return cls(card, est, model_dir, refiner)
 
     def save(self, out_dir: str | Path, overwrite: bool = True) -> Path:
         card = {k: v for k, v in self.card.items() if k not in ("kind", "created", "versions", "files")}
-        return modelcard.save(out_dir, KIND, card, self.estimator.save, overwrite=overwrite)
+
+        def write(d: Path) -> None:
+            self.estimator.save(d)
+            if self.refiner is not None:
+                self.refiner.save(d, self.refine.get("file", REFINE_FILE))
+
+        return modelcard.save(out_dir, KIND, card, write, overwrite=overwrite)
 
     # -- use ----------------------------------------------------------------------------------
     def check_inputs(self, video: bool, pose: bool) -> None:
@@ -317,12 +335,38 @@ class Localizer:
                                               "Localizer.combine"}[self.inputs], self.model_dir)
         if len(features) == 0:
             return np.zeros(0, np.float32)
-        return actionness_of(self.estimator, features, fps or self.train_fps, self.windows_s, self.centre,
-                             self.ignored_columns, self.relative, self.resting_level)
+        a = actionness_of(self.estimator, features, fps or self.train_fps, self.windows_s, self.centre,
+                          self.ignored_columns, self.relative, self.resting_level)
+        if self.refiner is not None:
+            # remembered for propose(a, ...): the pipeline passes the array back unchanged
+            self._bounds = [*self._bounds[-3:], (a, self._boundary(features, fps))]
+        return a
 
-    def propose(self, actionness: np.ndarray, fps: float) -> list[Interval]:
-        """Candidate segments (label ``"action"``) at the operating point stored in the card."""
-        return propose(actionness, fps, self.proposal_config)
+    def _boundary(self, features: np.ndarray, fps: float | None) -> np.ndarray:
+        return actionness_of(self.refiner, features, fps or self.train_fps, tuple(self.refine["windows_s"]),
+                             self.centre, self.ignored_columns, self.relative,
+                             float(self.refine.get("resting_level", 0.0)))
+
+    def boundary(self, features: np.ndarray, fps: float | None = None) -> np.ndarray | None:
+        """Short-window actionness ``(N,)`` that trims proposals' ends (None: the model has no refinement)."""
+        if self.refiner is None:
+            return None
+        return self._boundary(np.asarray(features), fps) if len(features) else np.zeros(0, np.float32)
+
+    def propose(self, actionness: np.ndarray, fps: float, boundary: np.ndarray | None = None) -> list[Interval]:
+        """Candidate segments (label ``"action"``) at the operating point stored in the card.
+
+        With boundary refinement (card ``refine`` and ``proposal_config.refine_threshold``) the ends are
+        trimmed with ``boundary`` (``Localizer.boundary(features)``); by default the one computed by the
+        ``actionness`` call that returned this very array. Without it the segments are not trimmed.
+        """
+        cfg = self.proposal_config
+        if cfg.refine_threshold is not None:
+            if boundary is None:
+                boundary = next((b for a, b in reversed(self._bounds) if a is actionness), None)
+            if boundary is None or self.refiner is None:
+                cfg = cfg.model_copy(update={"refine_threshold": None})
+        return propose(actionness, fps, cfg, boundary)
 
     @property
     def operating_point(self) -> dict:

@@ -35,10 +35,20 @@ class ProposalConfig(Config):
     max_gap_s: float = Field(0.5, description="stitch segments separated by at most this many seconds")
     min_duration_s: float = Field(0.4, description="drop segments shorter than this (before padding)")
     pad_s: float = Field(0.25, description="extend every segment by this many seconds on both sides")
+    refine_threshold: float | None = Field(
+        None, ge=0, le=1, description="boundary refinement: after stitching, trim each segment's ends to its first "
+        "and last frame whose short-window actionness is >= this (never extends a segment, never drops one: a "
+        "segment with no such frame is kept whole); None = off. Needs the short-window signal (a model trained "
+        "with refine_window_s)")
 
 
-def propose(actionness: np.ndarray, fps: float, config: ProposalConfig) -> list[Interval]:
-    """Candidate ``"action"`` segments (inclusive ends); confidence = peak actionness inside."""
+def propose(actionness: np.ndarray, fps: float, config: ProposalConfig,
+            boundary: np.ndarray | None = None) -> list[Interval]:
+    """Candidate ``"action"`` segments (inclusive ends); confidence = peak actionness inside.
+
+    ``boundary``: the short-window actionness ``(N,)`` used to trim the segments' ends when
+    ``config.refine_threshold`` is set (ignored otherwise; required then).
+    """
     a = np.asarray(actionness, dtype=np.float64)
     n = len(a)
     if n == 0:
@@ -58,6 +68,10 @@ def propose(actionness: np.ndarray, fps: float, config: ProposalConfig) -> list[
         ivs = out
     min_len = int(round(config.min_duration_s * fps))
     ivs = [iv for iv in ivs if iv.length >= min_len]
+    if config.refine_threshold is not None:
+        if boundary is None or len(boundary) != n:
+            raise ValueError("refine_threshold needs the short-window actionness of the same frames (boundary=)")
+        ivs = refine(ivs, np.asarray(boundary, dtype=np.float64), config.refine_threshold)
     pad = int(round(config.pad_s * fps))
     ivs = clamp([Interval(iv.start - pad, iv.end + pad, LABEL, iv.confidence) for iv in ivs], n)
     # padding can make neighbours overlap: merge them, keeping the higher peak
@@ -68,6 +82,23 @@ def propose(actionness: np.ndarray, fps: float, config: ProposalConfig) -> list[
                                max(out[-1].confidence, iv.confidence))
         else:
             out.append(iv)
+    return out
+
+
+def refine(ivs: Sequence[Interval], boundary: np.ndarray, threshold: float) -> list[Interval]:
+    """Trim each segment to its first..last frame with ``boundary >= threshold`` (kept whole if none).
+
+    Why: the actionness that *finds* a bout is averaged over 1-3 s windows, so at a threshold low
+    enough to find weakly scored bouts the strong ones' segments spread 1-1.5 s past each end
+    (measured: the tIoU-0.5 failures of mouse2 -> mouse1 at <= 25 % of frames are mostly such
+    too-long segments, docs/notes/issue-5-localizer.md session 5). A 0.33 s-window score is noisier
+    but sharper at the ends; it only bounds segments the smooth score found.
+    """
+    out = []
+    for iv in ivs:
+        idx = np.flatnonzero(boundary[iv.start: iv.end + 1] >= threshold)
+        out.append(iv if not len(idx) else Interval(iv.start + int(idx[0]), iv.start + int(idx[-1]), iv.label,
+                                                    iv.confidence))
     return out
 
 
@@ -111,12 +142,16 @@ def proposed_fraction(proposals: Sequence[Interval], n_frames: int) -> float:
 
 
 def evaluate(actionness_list, labels_list, fps_list, config: ProposalConfig, threshold: float = 0.5,
-             match: str = "tiou") -> dict:
-    """Recall (by ``match``), both recalls, and share of frames proposed, pooled over sequences."""
+             match: str = "tiou", boundary_list=None) -> dict:
+    """Recall (by ``match``), both recalls, and share of frames proposed, pooled over sequences.
+
+    ``boundary_list``: each sequence's short-window actionness (needed when ``config.refine_threshold``
+    is set)."""
     hits = {"tiou": 0, "coverage": 0}
     total = proposed = frames = 0
-    for a, y, fps in zip(actionness_list, labels_list, fps_list):
-        props = propose(a, fps, config)
+    boundary_list = boundary_list if boundary_list is not None else [None] * len(actionness_list)
+    for a, y, fps, b in zip(actionness_list, labels_list, fps_list, boundary_list):
+        props = propose(a, fps, config, b)
         gt = gt_segments(y)
         for m in hits:
             hits[m] += recall_at(gt, props, threshold, m)[0]
@@ -128,16 +163,24 @@ def evaluate(actionness_list, labels_list, fps_list, config: ProposalConfig, thr
             "segments": total, "frames_proposed": proposed / max(frames, 1)}
 
 
-SHAPE_KEYS = ("max_gap_s", "min_duration_s", "pad_s")  # the proposal settings besides the thresholds
+# the proposal settings besides the thresholds (refine_threshold: None = no boundary refinement)
+SHAPE_KEYS = ("max_gap_s", "min_duration_s", "pad_s", "refine_threshold")
+
+
+def shape_of(point) -> tuple:
+    """A point's (or config's) proposal settings besides the thresholds, sortable (None first)."""
+    get = point.get if isinstance(point, dict) else (lambda k: getattr(point, k))
+    return tuple((-1.0 if get(k) is None else float(get(k))) for k in SHAPE_KEYS)
 
 
 def operating_curve(actionness_list, labels_list, fps_list, base: ProposalConfig | Sequence[ProposalConfig],
                     highs: Sequence[float] | None = None, low_ratios: Sequence[float] = (0.5, 0.7, 1.0),
-                    threshold: float = 0.5, match: str = "tiou") -> list[dict]:
+                    threshold: float = 0.5, match: str = "tiou", boundary_list=None) -> list[dict]:
     """Recall vs frames proposed for a grid of (high, low) thresholds, for each base config.
 
     ``base`` may be several configs (e.g. stitching gaps x paddings): every point records its
-    ``max_gap_s``, ``min_duration_s`` and ``pad_s`` as well as ``high`` and ``low``.
+    ``max_gap_s``, ``min_duration_s``, ``pad_s`` and ``refine_threshold`` as well as ``high`` and ``low``.
+    ``boundary_list``: the short-window actionness per sequence, for configs with ``refine_threshold``.
     """
     bases = [base] if isinstance(base, ProposalConfig) else list(base)
     if highs is None:
@@ -145,11 +188,11 @@ def operating_curve(actionness_list, labels_list, fps_list, base: ProposalConfig
         highs = np.unique(np.round(np.quantile(allv, np.linspace(0.3, 0.995, 40)), 4))
     curve = []
     for b in bases:
-        shape = {k: float(getattr(b, k)) for k in SHAPE_KEYS}
+        shape = {k: (None if getattr(b, k) is None else float(getattr(b, k))) for k in SHAPE_KEYS}
         for hi in highs:
             for r in low_ratios:
                 cfg = b.model_copy(update={"high": float(hi), "low": float(hi * r)})
-                res = evaluate(actionness_list, labels_list, fps_list, cfg, threshold, match)
+                res = evaluate(actionness_list, labels_list, fps_list, cfg, threshold, match, boundary_list)
                 curve.append({"high": float(hi), "low": float(hi * r), **shape, **res})
     return curve
 
