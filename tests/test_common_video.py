@@ -227,3 +227,25 @@ def test_other_containers_from_real_frames(data_dir, tmp_path, name, fmt, codec,
         got = np.concatenate([f for _, f in vr.iter_chunks(10)])
         assert np.abs(got.astype(int) - frames.astype(int)).mean() < 4
         assert np.array_equal(vr.get_frames([20, 3]), got[[20, 3]])
+
+
+def test_opening_a_video_with_decord_keeps_opencv_reading_pngs(data_dir, arena_video):
+    """decord's wheel carries its own zlib: imported before OpenCV it broke every later PNG read
+    (``cv2.imread`` -> None, "libpng error: bad parameters to zlib"). Fresh interpreter: import
+    order is per process."""
+    import subprocess
+    import sys
+
+    png = next((data_dir / "openfield_dlc" / "labeled-data" / "m4s1").glob("*.png"))
+    code = (
+        "import sys\n"
+        "from mouseact.video import VideoReader\n"
+        f"VideoReader({str(arena_video)!r}, backend='decord').close()\n"
+        "assert 'decord' in sys.modules\n"
+        "import cv2\n"
+        f"im = cv2.imread({str(png)!r})\n"
+        "print(None if im is None else im.shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(480, 640, 3)", out.stderr

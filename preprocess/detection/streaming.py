@@ -167,7 +167,9 @@ def _read_background_samples(video: Path, width: int, n_samples: int) -> tuple[n
     width = min(width, info.width)
     height = max(8, round(info.height * width / info.width))  # decord's height=-1 does not keep the aspect
     try:  # decord knows the key frames; fall back to evenly spaced frames otherwise
-        import decord
+        from mouseact.video import import_decord
+
+        decord = import_decord()
 
         vr = decord.VideoReader(str(video), ctx=decord.cpu(0), num_threads=1, width=width, height=height)
         keys = np.asarray(vr.get_key_indices())
