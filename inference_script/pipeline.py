@@ -10,15 +10,17 @@ process, into a small ring of shared chunk buffers (:class:`ProcessChunks`); the
 here while a second child computes the stage-1 features one chunk behind
 (:class:`FeatureProcess`): three processes that do not share a GIL, on the machine's cores.
 (``decode_process=false`` / ``feature_process=false``: a decode thread and in-process features.)
-Stage 2 needs the pixels of the candidate segments after the pass; they are **re-read**:
-neighbouring segments in one sequential read (decoding through short gaps beats seeking back to
-a key frame), each segment cut at once to the union of its crop rectangles; with the pass's
-frame timestamps the read seeks exactly and converts only the mouse's region of the frames it
-needs (:func:`read_segment_crops_av`). ``stage2_workers`` forked processes read and embed
-contiguous runs of segments in parallel. Keeping a disk-backed memmap of crops during the pass instead
-cannot reproduce the training crop: the classifier's crop is ``crop_boxes`` of the *smoothed*
-track (a 15-frame union window), known only after the pass. ``bench/pipeline.py`` measures what
-the re-reading costs (``read_clips``).
+Stage 2 needs the pixels of the candidate segments after the pass. The pass keeps a generous
+region around the mouse of every sampled frame on disk (:mod:`mouseact.inference.cropstore`,
+``keep_crops``); a segment whose exact crop union lies inside what was kept is cut from there,
+the others are **re-read**: neighbouring segments in one sequential read (decoding through short
+gaps beats seeking back to a key frame), each segment cut at once to the union of its crop
+rectangles; with the pass's frame timestamps the read seeks exactly and converts only the
+mouse's region of the frames it needs (:func:`read_segment_crops_av`). Both give the same pixels,
+so the same embeddings. (The exact crop cannot be kept during the pass: it is ``crop_boxes`` of
+the *smoothed* track, a 15-frame union window, known only after it.) ``stage2_workers`` forked
+processes read and embed contiguous runs of segments in parallel. ``bench/pipeline.py`` measures
+what reading costs (``read_clips``) and how many segments were re-read.
 
 ``dense=True`` skips stage 1 and sends every window of a regular grid through stage 2 (the
 seed's way), for comparison.
@@ -49,7 +51,7 @@ from mouseact.video import VideoInfo, VideoReader
 
 # The Predictor's three timed steps and the timer stages each one sums.
 STEPS = {
-    "preprocess": ("decode", "detect", "features"),
+    "preprocess": ("decode", "detect", "features", "keep_crops"),
     "inference": ("localize", "read_clips", "embed", "classify"),
     "postprocess": ("postprocess",),
 }
@@ -106,6 +108,14 @@ class PipelineConfig(Config):
                                                     "another child process, one chunk behind the detector")
     stage2_workers: int = Field(2, ge=0, description="stage 2: worker processes that re-read and embed the "
                                                      "candidate segments (0 = in this process, reading in a thread)")
+    keep_crops: bool = Field(True, description="streaming pass: keep a generous region around the mouse of every "
+                                               "frame stage 2 may embed in a temporary file, so stage 2 reads "
+                                               "candidates from there instead of decoding the video again "
+                                               "(segments whose crop is not inside what was kept are re-read; "
+                                               "same pixels either way). Disk, not memory: ~60 KB per kept "
+                                               "frame for a 640x480 video")
+    crop_store_dir: str | None = Field(None, description="directory for keep_crops' temporary file (default: the "
+                                                         "system's temporary directory)")
     batch_size: int = Field(8, ge=1, description="segments per stage-2 batch")
     keep_unknown: bool = Field(False, description="keep segments the open-set classifier calls 'unknown'")
     postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
@@ -122,6 +132,7 @@ class VideoResult:
     track: Any                    # mouseact.preprocess.detection.Track
     timing: dict[str, dict[str, float]]
     n_candidates: int = 0         # segments sent through stage 2
+    n_reread: int = 0             # of those, segments stage 2 decoded again (not inside the kept crops)
     dataset: str | None = None
     steps_ms_per_frame: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -328,10 +339,10 @@ class FeatureProcess:
 
     lag = 1  # chunks in flight
 
-    def __init__(self, extractor, source: ProcessChunks):
+    def __init__(self, extractor, source: ProcessChunks, writer=None):
         import multiprocessing as mp
 
-        self.extractor, self.source = extractor, source
+        self.extractor, self.source, self.writer = extractor, source, writer
         ctx = mp.get_context("fork")
         self._job_r, self._job_w = ctx.Pipe(duplex=False)
         self._res_r, self._res_w = ctx.Pipe(duplex=False)
@@ -348,9 +359,17 @@ class FeatureProcess:
                 job = self._job_r.recv()
                 if job is None:
                     return
+                if job == "finish":  # the pass is over: write the last kept crops, then answer
+                    t0 = time.perf_counter()
+                    self.writer.finish()
+                    self._res_w.send((self.writer.bytes_written, time.perf_counter() - t0))
+                    continue
                 slot, start, n, boxes = job
                 t0 = time.perf_counter()
-                out = np.asarray(self.extractor.process(start, self.source.buf[slot, :n], boxes), np.float32)
+                frames = self.source.buf[slot, :n]
+                out = np.asarray(self.extractor.process(start, frames, boxes), np.float32)
+                if self.writer is not None:
+                    self.writer.add(start, frames, boxes)
                 self._res_w.send((out, time.perf_counter() - t0))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             try:
@@ -361,6 +380,12 @@ class FeatureProcess:
     def submit(self, start: int, n: int, boxes: np.ndarray) -> None:
         self._job_w.send((self.source.last_slot, start, n, np.asarray(boxes)))
         self.pending += 1
+
+    def finish_writer(self) -> int:
+        """Have the child write its last kept crops; returns the bytes it wrote in all."""
+        self._job_w.send("finish")
+        self.pending += 1
+        return int(self.result())
 
     def result(self) -> np.ndarray:
         while not self._res_r.poll(1.0):
@@ -491,22 +516,24 @@ def split_tasks(segments: list[tuple[int, int]], n_workers: int, max_per_task: i
 _STAGE2: dict[str, Any] = {}
 
 
-def _stage2_task(task: list[tuple[int, int]]) -> tuple[np.ndarray, float, float]:
-    """In a worker process: re-read one run of segments (grouped sequential reads) and embed it."""
+def _stage2_task(task: list[tuple[int, int]]) -> tuple[np.ndarray, float, float, int]:
+    """In a worker process: read one run of segments (kept crops, or grouped sequential re-reads)
+    and embed it. Returns the embeddings, read and embed seconds, and segments re-read."""
     import time
 
     st = _STAGE2
     rects_all, embedder, bs = st["rects"], st["embedder"], st["batch_size"]
-    out, t_read, t_embed = [], 0.0, 0.0
+    out, t_read, t_embed, n_reread = [], 0.0, 0.0, 0
     for group in read_groups(task, st["read_gap"], st["max_bytes"], st["cost"]):
         t0 = time.perf_counter()
-        items = read_group(st["video"], group, rects_all, st["pts"], st["step"])
+        items, n = read_group(st["video"], group, rects_all, st["pts"], st["step"], st["store"])
         t1 = time.perf_counter()
+        n_reread += n
         for b in range(0, len(items), bs):
             out.append(embedder.embed_batch(items[b:b + bs]))
         t_read, t_embed = t_read + t1 - t0, t_embed + time.perf_counter() - t1
         del items
-    return np.concatenate(out), t_read, t_embed
+    return np.concatenate(out), t_read, t_embed, n_reread
 
 
 def read_segment_crops_av(video: str | Path, group: list[tuple[int, int]], rects_all: np.ndarray,
@@ -563,11 +590,44 @@ def read_segment_crops_av(video: str | Path, group: list[tuple[int, int]], rects
     return list(zip(crops, _shifted_rects(group, unions, rects_all, step)))
 
 
+def read_segment_crops_stored(store, group: list[tuple[int, int]], rects_all: np.ndarray, step: int = 1) -> list:
+    """:func:`read_segment_crops` from the regions the streaming pass kept (``store``, a
+    :class:`~mouseact.inference.cropstore.CropStore` that :meth:`covers` every segment of ``group``):
+    each sampled frame's region read once, every segment's union cut from it."""
+    lo, hi, unions, crops, firsts, ends = _group_buffers(group, rects_all, step)
+    for i in range(lo + (-lo) % step, hi + 1, step):
+        ks = _segments_at(i, firsts, ends, step)
+        if not len(ks):
+            continue
+        pixels, (rx1, ry1, _, _) = store.region_pixels(i)
+        for k in ks:
+            x1, y1, x2, y2 = unions[k]
+            crops[k][(i - firsts[k]) // step] = pixels[y1 - ry1:y2 - ry1, x1 - rx1:x2 - rx1]
+    return list(zip(crops, _shifted_rects(group, unions, rects_all, step)))
+
+
 def read_group(video: str | Path, group: list[tuple[int, int]], rects_all: np.ndarray,
-               pts: Sequence[int] | None = None, step: int = 1) -> list:
-    """One group's crops (every ``step``-th frame of each segment): by timestamp with PyAV when the
-    pass recorded them, else (or when that fails) with a fresh :class:`VideoReader`, closed before
-    the embedder runs (an open decord reader keeps decoding ahead meanwhile: unbounded memory)."""
+               pts: Sequence[int] | None = None, step: int = 1, store=None) -> tuple[list, int]:
+    """One group's crops (every ``step``-th frame of each segment) and how many segments were
+    decoded again: from the streaming pass's kept regions (``store``) for the segments inside
+    them; the others re-read by timestamp with PyAV when the pass recorded them, else (or when that
+    fails) with a fresh :class:`VideoReader`, closed before the embedder runs (an open decord
+    reader keeps decoding ahead meanwhile: unbounded memory)."""
+    if store is None:
+        return _reread_group(video, group, rects_all, pts, step), len(group)
+    ok = store.covers(group, rects_all)
+    out: list = [None] * len(group)
+    for want, read in ((True, lambda g: read_segment_crops_stored(store, g, rects_all, step)),
+                       (False, lambda g: _reread_group(video, g, rects_all, pts, step))):
+        pos = [k for k in range(len(group)) if ok[k] == want]
+        if pos:
+            for k, item in zip(pos, read([group[k] for k in pos])):
+                out[k] = item
+    return out, int((~ok).sum())
+
+
+def _reread_group(video: str | Path, group: list[tuple[int, int]], rects_all: np.ndarray,
+                  pts: Sequence[int] | None = None, step: int = 1) -> list:
     if pts is not None:
         try:
             return read_segment_crops_av(video, group, rects_all, pts, step)
@@ -606,6 +666,7 @@ class Predictor:
         self.detector_object = detector
         self.dense = dense
         self.progress_bars = progress_bars
+        self._n_reread = 0  # stage-2 segments decoded again in the current predict()
         self._load_models()
         postprocess.validate(self.config.postprocess, self.classes)
 
@@ -656,45 +717,64 @@ class Predictor:
         # background thread whenever its consumer is slower than the decoder, so its memory
         # grows with video length (dmlc/decord#157, #208; measured: 2.4 GB after 7,700 frames
         # of the arena video). PyAV decodes only what is asked for.
-        with VideoReader(video, backend=cfg.stream_backend) as vr:
-            info = vr.info
-            track, features, pts = self._streaming_pass(vr, timer, progress)
-            n, fps = info.n_frames, info.fps
-            if self.dense:
-                segments = dense_windows(n, self.segment_frames(fps), max(1, int(round(cfg.dense_stride_s * fps))))
-            else:
-                with timer.stage("localize"):
-                    segments = self._proposals(features, fps)
-        del features
-        candidates = self._classify_segments(video, segments, track, info, timer, pts)
-        if not self.dense and cfg.grow_s > 0:
-            grown, more = self._grow(video, candidates, track, info, timer, pts)
-            candidates += grown
-            segments = segments + more
+        store = None
+        self._n_reread = 0
+        try:
+            with VideoReader(video, backend=cfg.stream_backend) as vr:
+                info = vr.info
+                if cfg.keep_crops and info.n_frames >= self.window_frames(info.fps):
+                    from mouseact.inference.cropstore import CropStore
+
+                    store = CropStore(info.n_frames, self.classifier.frame_step(info.fps), info.width,
+                                      info.height, cfg.crop_store_dir)
+                track, features, pts = self._streaming_pass(vr, timer, progress, store)
+                n, fps = info.n_frames, info.fps
+                if self.dense:
+                    segments = dense_windows(n, self.segment_frames(fps), max(1, int(round(cfg.dense_stride_s * fps))))
+                else:
+                    with timer.stage("localize"):
+                        segments = self._proposals(features, fps)
+            del features
+            candidates = self._classify_segments(video, segments, track, info, timer, pts, store)
+            if not self.dense and cfg.grow_s > 0:
+                grown, more = self._grow(video, candidates, track, info, timer, pts, store)
+                candidates += grown
+                segments = segments + more
+        finally:
+            if store is not None:
+                store.close()
         with timer.stage("postprocess"):
             intervals = postprocess.run(candidates, n, fps, cfg.postprocess, self.classes)
         steps = {step: round(1000 * sum(timer.seconds.get(s, 0.0) for s in parts) / n, 3)
                  for step, parts in STEPS.items()}
         return VideoResult(video, name or video.name, info, intervals, track, timer.report(n),
-                           len(segments), dataset, steps)
+                           len(segments), self._n_reread, dataset, steps)
 
-    def _streaming_pass(self, vr: VideoReader, timer: StageTimer, progress=None):
-        """Decode once; detect and (two-stage mode) compute stage-1 features chunk by chunk."""
+    def _streaming_pass(self, vr: VideoReader, timer: StageTimer, progress=None, store=None):
+        """Decode once; detect, (two-stage mode) compute stage-1 features and (with ``store``) keep
+        the mouse's neighbourhood of the sampled frames for stage 2, chunk by chunk."""
         info = vr.info
         with timer.stage("detect"):
             detector = self._make_detector(info)
         extractor = None if self.dense else self.localizer.feature_extractor(info.fps)
+        writer = None
+        if store is not None:
+            from mouseact.inference.cropstore import CropStoreWriter
+
+            writer = CropStoreWriter.for_policy(store, self.crop_policy, self.segment_frames(info.fps))
         features: list[np.ndarray] = []
         cfg = self.config
         source = fproc = None
         if cfg.decode_process and cfg.prefetch_chunks and ProcessChunks.available():
             vr.close()  # the child opens its own reader
             use_fproc = extractor is not None and cfg.feature_process
+            # the writer keeps one chunk more (it writes a chunk once the next one's boxes are known)
             source = ProcessChunks(info.path, info, cfg.chunk_size, cfg.prefetch_chunks, cfg.stream_backend,
-                                   hold_extra=FeatureProcess.lag if use_fproc else 0)
+                                   hold_extra=(FeatureProcess.lag if use_fproc else 0) + (writer is not None))
             chunks = iter(source)
             if use_fproc:
-                fproc = FeatureProcess(extractor, source)
+                fproc = FeatureProcess(extractor, source, writer)
+                writer = None  # the feature process writes
         else:
             chunks = prefetch(vr.iter_chunks(cfg.chunk_size), cfg.prefetch_chunks)
         try:
@@ -715,6 +795,9 @@ class Predictor:
                     elif extractor is not None:
                         with timer.stage("features"):
                             features.append(np.asarray(extractor.process(start, frames, boxes), np.float32))
+                    if writer is not None:
+                        with timer.stage("keep_crops"):
+                            writer.add(start, frames, boxes)
                     pbar.update(len(frames))
                     if progress is not None:
                         progress(start + len(frames), info.n_frames)
@@ -723,7 +806,12 @@ class Predictor:
                     with timer.stage("features"):
                         while fproc.pending:
                             features.append(fproc.result())
+                        if fproc.writer is not None:
+                            fproc.finish_writer()
                     timer.add("features (worker)", fproc.seconds)
+                if writer is not None:
+                    with timer.stage("keep_crops"):
+                        writer.finish()
         finally:
             if fproc is not None:
                 fproc.close()
@@ -777,7 +865,7 @@ class Predictor:
         return set((card.get("training_data") or {}).get("background_labels") or []) & set(self.classes)
 
     def _grow(self, video: Path, candidates: list[Interval], track, info: VideoInfo, timer: StageTimer,
-              pts=None) -> tuple[list[Interval], list[tuple[int, int]]]:
+              pts=None, store=None) -> tuple[list[Interval], list[tuple[int, int]]]:
         """Extend action candidates outward through stage 2, one segment per side and round.
 
         Every round classifies, for each candidate labelled as an action in the previous round, a
@@ -819,7 +907,7 @@ class Predictor:
                         new[seg] = outside
             if not new:
                 break
-            grown = self._classify_segments(video, sorted(new), track, info, timer, pts)
+            grown = self._classify_segments(video, sorted(new), track, info, timer, pts, store)
             sent += sorted(new)
             for seg, (a, b) in new.items():  # segments dropped as 'unknown' count too: no growth there
                 classified.add(seg)
@@ -829,8 +917,9 @@ class Predictor:
         return out, sent
 
     def _classify_segments(self, video: Path, segments: list[tuple[int, int]], track, info: VideoInfo,
-                           timer: StageTimer, pts: Sequence[int] | None = None) -> list[Interval]:
-        """Stage 2 on each segment: its consecutive frames re-read by random access.
+                           timer: StageTimer, pts: Sequence[int] | None = None, store=None) -> list[Interval]:
+        """Stage 2 on each segment: its frames from the regions the streaming pass kept
+        (``store``), or re-read by random access where the segment's crop is not inside them.
 
         Crop rectangles are the training ones: ``crop_boxes`` of the track with the classifier's
         crop policy, frame by frame. Each segment's frames are cut down at once to the union of
@@ -860,14 +949,16 @@ class Predictor:
         # does not survive fork reliably
         if (self.config.stage2_workers > 0 and len(segments) > 1 and ProcessChunks.available()
                 and getattr(self.classifier.embedder, "kind", None) == "fast"):
-            return self._classify_in_workers(video, segments, rects_all, crop_bytes, info, timer, pts, step)
+            return self._classify_in_workers(video, segments, rects_all, crop_bytes, info, timer, pts, step, store)
         done: list[tuple[int, int]] = []
         embedded: list[np.ndarray] = []
         bs = self.config.batch_size
         with bar(len(segments), f"{Path(info.path).name}: classify", unit="segment",
                  disable=self._no_bar()) as pbar:
             def read(group):
-                return group, read_group(video, group, rects_all, pts, step)
+                items, n_reread = read_group(video, group, rects_all, pts, step, store)
+                self._n_reread += n_reread
+                return group, items
 
             groups = read_groups(sorted(segments), self.config.read_gap_frames,
                                  self.config.read_group_mb * 2**20, crop_bytes)
@@ -907,8 +998,8 @@ class Predictor:
                 if label in self.classes or self.config.keep_unknown]
 
     def _classify_in_workers(self, video: Path, segments: list[tuple[int, int]], rects_all: np.ndarray,
-                             crop_bytes, info: VideoInfo, timer: StageTimer, pts=None, step: int = 1
-                             ) -> list[Interval]:
+                             crop_bytes, info: VideoInfo, timer: StageTimer, pts=None, step: int = 1,
+                             store=None) -> list[Interval]:
         """Stage 2 in ``stage2_workers`` forked processes: each re-reads a contiguous run of the
         candidate segments and embeds it (the embedder is Python-heavy: threads would share one
         core through the GIL). Same segments, same order, same embeddings as in-process; each
@@ -923,7 +1014,7 @@ class Predictor:
 
         cfg = self.config
         tasks = split_tasks(segments, cfg.stage2_workers)
-        _STAGE2.update(video=str(video), rects=rects_all, embedder=self.classifier.embedder, pts=pts, step=step,
+        _STAGE2.update(video=str(video), rects=rects_all, embedder=self.classifier.embedder, pts=pts, step=step, store=store,
                        batch_size=cfg.batch_size, read_gap=cfg.read_gap_frames,
                        max_bytes=cfg.read_group_mb * 2**20, cost=crop_bytes)
         done: list[tuple[int, int]] = []
@@ -944,7 +1035,8 @@ class Predictor:
                 results = pool.map(_stage2_task, tasks)  # in task order: same output order as in-process
                 for task in tasks:
                     with timer.stage("embed"):
-                        emb, t_read, t_embed = next(results)
+                        emb, t_read, t_embed, n_reread = next(results)
+                    self._n_reread += n_reread
                     timer.add("read_clips (workers)", t_read)
                     timer.add("embed (workers)", t_embed)
                     embedded.append(emb)
