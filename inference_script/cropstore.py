@@ -15,8 +15,9 @@ exactly, segment by segment, whether every sampled frame's stored region contain
 crop union; those segments are cut from the store (the same pixels a re-read would give, so the
 same embeddings), the others are re-read from the video as before. Nothing is approximated.
 
-Disk, not memory: the file grows with the video (~60 KB per sampled frame for a 640x480 arena
-mouse), the process memory does not. The file lives in a temporary directory that
+Disk, not memory: the file grows with the video (~100 KB per sampled frame for the 640x480 arena
+video, ~0.5 GB for its 5.5 minutes), the process memory does not; it stops growing at ``max_gb``
+or half the free space (later frames are re-read). The file lives in a temporary directory that
 :meth:`CropStore.close` deletes.
 """
 
@@ -41,7 +42,7 @@ class CropStore:
     """
 
     def __init__(self, n_frames: int, step: int, frame_w: int, frame_h: int, directory: str | Path | None = None,
-                 max_region_frac: float = 0.5):
+                 max_region_frac: float = 0.5, max_gb: float = 4.0):
         self.step, self.frame_w, self.frame_h = max(1, int(step)), int(frame_w), int(frame_h)
         self.max_region_frac = float(max_region_frac)
         n = (int(n_frames) + self.step - 1) // self.step
@@ -53,6 +54,9 @@ class CropStore:
         self.dir = Path(tempfile.mkdtemp(prefix="mouseact-crops-", dir=directory))
         self.path = self.dir / "crops.u8"
         self.path.touch()
+        # never fill the disk (the outputs go somewhere too): at most max_gb and half of what is free;
+        # frames past the limit are simply not kept (their segments are re-read)
+        self.max_bytes = int(min(max_gb * 2**30, shutil.disk_usage(self.dir).free // 2))
         self._fd: int | None = None
 
     # -- reading ---------------------------------------------------------------------------
@@ -204,7 +208,7 @@ class CropStoreWriter:
             self._f = open(st.path, "ab", buffering=1 << 20)
             self._offset = self._f.tell()
         for i, (x1, y1, x2, y2) in zip(idx, self.regions(idx)):
-            if x1 < 0:
+            if x1 < 0 or self._offset + (y2 - y1) * (x2 - x1) * 3 > st.max_bytes:
                 continue
             data = np.ascontiguousarray(frames[i - start, y1:y2, x1:x2])
             self._f.write(memoryview(data).cast("B"))

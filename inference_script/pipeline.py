@@ -44,7 +44,7 @@ from mouseact.postprocess import PostprocessConfig
 from mouseact.config import Config
 from mouseact.crop import CropPolicy, crop_boxes
 from mouseact.errors import ModelError, VideoError
-from mouseact.intervals import Interval
+from mouseact.intervals import Interval, merge
 from mouseact.progress import bar
 from mouseact.timing import StageTimer
 from mouseact.video import VideoInfo, VideoReader
@@ -112,10 +112,14 @@ class PipelineConfig(Config):
                                                "frame stage 2 may embed in a temporary file, so stage 2 reads "
                                                "candidates from there instead of decoding the video again "
                                                "(segments whose crop is not inside what was kept are re-read; "
-                                               "same pixels either way). Disk, not memory: ~60 KB per kept "
-                                               "frame for a 640x480 video")
+                                               "same pixels either way). Disk, not memory: ~100 KB per kept "
+                                               "frame of a 640x480 video (~0.5 GB for 5.5 min at 30 fps), "
+                                               "deleted after the video")
     crop_store_dir: str | None = Field(None, description="directory for keep_crops' temporary file (default: the "
                                                          "system's temporary directory)")
+    crop_store_max_gb: float = Field(4.0, gt=0, description="keep_crops: stop keeping past this size or half the "
+                                                            "free space of crop_store_dir (later segments are "
+                                                            "re-read)")
     batch_size: int = Field(8, ge=1, description="segments per stage-2 batch")
     keep_unknown: bool = Field(False, description="keep segments the open-set classifier calls 'unknown'")
     postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
@@ -726,7 +730,7 @@ class Predictor:
                     from mouseact.inference.cropstore import CropStore
 
                     store = CropStore(info.n_frames, self.classifier.frame_step(info.fps), info.width,
-                                      info.height, cfg.crop_store_dir)
+                                      info.height, cfg.crop_store_dir, max_gb=cfg.crop_store_max_gb)
                 track, features, pts = self._streaming_pass(vr, timer, progress, store)
                 n, fps = info.n_frames, info.fps
                 if self.dense:
@@ -854,7 +858,8 @@ class Predictor:
                 out.update(grid[i] for i in inside)
             return sorted(out)
         out: list[tuple[int, int]] = []
-        for p in kept:
+        # nested proposals (the localizer's TAG levels) would cut the same frames into pieces again
+        for p in merge(kept):
             for s, e in split_segment(max(p.start, 0), min(p.end, n - 1), piece):
                 out.append(widen(s, e, self.window_frames(fps), n))
         return sorted(set(out))

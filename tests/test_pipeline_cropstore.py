@@ -129,3 +129,24 @@ def test_a_failing_disk_only_means_rereading(bsoid_dir, tmp_path):
     assert writer.failed and "No such file" in writer.failed
     assert (store.regions == -1).all()
     assert not store.covers([(0, 15)], np.repeat(np.array([[110, 110, 150, 130]]), info.n_frames, 0))[0]
+
+
+def test_the_store_stops_at_its_size_limit(bsoid_dir, tmp_path):
+    """Past ``max_gb`` nothing more is kept (those segments are re-read); what was kept stays valid."""
+    video = bsoid_dir / "mouse1" / "itch.mp4"
+    with VideoReader(video) as vr:
+        info = vr.info
+        chunks = list(vr.iter_chunks(32, 0, 96))
+    box = np.array([[100, 100, 160, 140]], np.float64)
+    with CropStore(info.n_frames, 1, info.width, info.height, tmp_path, max_gb=200_000 / 2**30) as store:
+        writer = CropStoreWriter.for_policy(store, CropPolicy(), 16)
+        for start, frames in chunks:
+            writer.add(start, frames, np.repeat(box, len(frames), 0))
+        writer.finish()
+        kept = np.flatnonzero(store.regions[:, 0] >= 0)
+        assert 0 < len(kept) < 96 and kept.tolist() == list(range(len(kept)))  # the first frames, then none
+        assert writer.failed is None and writer.bytes_written <= store.max_bytes
+        assert store.path.stat().st_size == writer.bytes_written
+        pixels, region = store.region_pixels(int(kept[-1]))
+        x1, y1, x2, y2 = region
+        assert np.array_equal(pixels, chunks[kept[-1] // 32][1][kept[-1] % 32, y1:y2, x1:x2])
