@@ -70,6 +70,8 @@ BUDGET_SELECTION = {"frame_budget": 0.25, "max_gap_s": (0.25, 0.5, 1.0, 1.5), "p
 # opt-in boundary refinement of 2026-12-06 session 5: proposals' ends trimmed with a 0.33 s-window actionness model,
 # the trimming threshold chosen among candidates on the training mouse (LocalizerTrainConfig.refine_window_s)
 REFINEMENT = {"refine_window_s": 0.33}
+# the proposals before 2026-12-07 session 6: base segments only (no temporal-actionness-grouping levels)
+NO_LEVELS = {"levels": 0}
 
 
 def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None, selection: dict | None = None):
@@ -82,7 +84,7 @@ def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None, 
                                **(selection or {}))
     feature_set = (("motion (default)" if ignore is None else "all")
                    + ("" if not selection else " · boundary refinement" if "refine_window_s" in selection
-                      else " · budget selection"))
+                      else " · no TAG levels" if selection == NO_LEVELS else " · budget selection"))
     names = FeatureExtractor(cfg.features).feature_names
     rows = []
     for tr, te, tag in ((0, 1, "mouse1 → mouse2"), (1, 0, "mouse2 → mouse1")):
@@ -117,7 +119,8 @@ def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None, 
                      "bg_actionness": float(np.mean(np.concatenate(bg_all))),
                      "n_bg_cuts": len(at_cut), "curve": curve, "high": loc.proposal_config.high,
                      "low": loc.proposal_config.low, "gap": loc.proposal_config.max_gap_s,
-                     "pad": loc.proposal_config.pad_s, "refine": loc.proposal_config.refine_threshold})
+                     "pad": loc.proposal_config.pad_s, "refine": loc.proposal_config.refine_threshold,
+                     "levels": loc.proposal_config.levels})
     return rows
 
 
@@ -243,6 +246,7 @@ def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]
     groups = build_groups(args.sequences, cache, background)
     build_s = time.perf_counter() - t0
     rows = [r for est in estimators for r in cross_animal(groups, est)]
+    rows += cross_animal(groups, "logreg", selection=NO_LEVELS)
     rows += cross_animal(groups, "logreg", ALL_FEATURES)
     rows += cross_animal(groups, "logreg", selection=BUDGET_SELECTION)
     rows += cross_animal(groups, "logreg", selection=REFINEMENT)
@@ -272,17 +276,21 @@ def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]
          "mouse too. `boundary refinement` (opt-in: `--set refine_window_s=0.33`, 2026-12-06 session 5): each "
          "proposal's ends trimmed to the frames whose 0.33 s-window actionness (a second logistic model) reaches a "
          "threshold chosen on the training mouse among none/0.3/0.5/0.7/0.9 (best tIoU recall at each candidate's "
-         "usual point); stored column: `trim t`. "
+         "usual point); stored column: `trim t`. `levels k` (default 2 since 2026-12-07 session 6; `no TAG levels` = "
+         "0, as before): the segments at k higher thresholds are proposed too, nested inside the base ones (temporal "
+         "actionness grouping): same frames and coverage, tighter segments for tIoU; proposals per minute shown. "
          "Both recalls are shown: coverage ≥ 0.5 and the strict one-proposal tIoU ≥ 0.5.", "",
          "| train → test | estimator | features | stored high/low, gap/pad s | recall, coverage ≥ 0.5 (test) | "
-         "recall, tIoU ≥ 0.5 (test) | frames proposed (test) | same, cut frames interpolated: coverage / tIoU / "
-         "frames | frame AUC | actionness at bg→bg cuts / other bg | fit s |",
-         "|---|---|---|---|---|---|---|---|---|---|---|"]
+         "recall, tIoU ≥ 0.5 (test) | frames proposed (test) | proposals / min (test) | same, cut frames "
+         "interpolated: coverage / tIoU / frames | frame AUC | actionness at bg→bg cuts / other bg | fit s |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         L.append(f"| {r['direction']} | {r['estimator']} | {r['features']} | {r['high']:.3f}/{r['low']:.3f}, "
-                 f"{r['gap']:g}/{r['pad']:g}" + ("" if r.get("refine") is None else f", trim {r['refine']:g}") + " | "
+                 f"{r['gap']:g}/{r['pad']:g}" + ("" if r.get("refine") is None else f", trim {r['refine']:g}")
+                 + (f", levels {r['levels']}" if r.get("levels") else "") + " | "
                  f"{r['test']['recall_coverage']:.3f} ({r['test']['segments']} seg.) | {r['test']['recall_tiou']:.3f} | "
-                 f"{100 * r['test']['frames_proposed']:.1f} % | {r['test_uncut']['recall_coverage']:.3f} / "
+                 f"{100 * r['test']['frames_proposed']:.1f} % | {r['test']['proposals_per_min']:.1f} | "
+                 f"{r['test_uncut']['recall_coverage']:.3f} / "
                  f"{r['test_uncut']['recall_tiou']:.3f} / {100 * r['test_uncut']['frames_proposed']:.1f} % | {r['auc']:.3f} | "
                  f"{r['cut_bg_actionness']:.3f} / {r['bg_actionness']:.3f} (n={r['n_bg_cuts']}) | {r['fit_s']:.1f} |")
     L += ["", "Best recall reachable within a budget of frames proposed on the test mouse (threshold sweep, "

@@ -129,3 +129,51 @@ def test_boundary_refinement_trims_ends_only():
     assert [c["refine_threshold"] for c in curve] == [None, 0.6]
     assert curve[1]["frames_proposed"] < curve[0]["frames_proposed"]
     assert curve[0]["recall_tiou"] == 0.0 and curve[1]["recall_tiou"] == 1.0  # tIoU 20/54 untrimmed, 20/34 trimmed
+
+
+def test_levels_nest_inside_the_base_segments_and_split_a_merged_pair():
+    """TAG levels: a base segment spanning two strongly scored bouts (joined by a moderately scored
+    stretch) also yields each bout's own segment; frames proposed and coverage do not change."""
+    a = np.full(300, 0.05)
+    a[50:80] = 0.97
+    a[80:100] = 0.6         # above low, below the second level (1 - 0.7 / 4 = 0.825)
+    a[100:130] = 0.97
+    a[200:210] = 0.6        # a weak bout: base level only
+    base = ProposalConfig(high=0.5, low=0.3, max_gap_s=0, min_duration_s=0, pad_s=0)
+    tag = base.model_copy(update={"levels": 2})
+    b_segs, t_segs = propose(a, 10, base), propose(a, 10, tag)
+    assert [(s.start, s.end) for s in b_segs] == [(50, 129), (200, 209)]
+    assert [(s.start, s.end) for s in t_segs] == [(50, 129), (50, 79), (100, 129), (200, 209)]
+    assert all(any(b.start <= t.start and t.end <= b.end for b in b_segs) for t in t_segs)
+    gt = [Interval(50, 79, "action"), Interval(100, 129, "action"), Interval(200, 209, "action")]
+    assert recall_at(gt, b_segs) == (1, 3) and recall_at(gt, t_segs) == (3, 3)
+    # coverage counts each frame once however many nested segments hold it
+    assert recall_at(gt, t_segs, match="coverage") == recall_at(gt, b_segs, match="coverage") == (3, 3)
+    labels = np.zeros(300, int)
+    for g in gt:
+        labels[g.start:g.end + 1] = 1
+    eb, et = evaluate([a], [labels], [10], base), evaluate([a], [labels], [10], tag)
+    assert eb["frames_proposed"] == et["frames_proposed"] and et["recall_tiou"] == 1.0 > eb["recall_tiou"]
+    assert et["proposals_per_min"] == 2 * eb["proposals_per_min"]
+
+
+def test_levels_on_real_spliced_sequences(spliced_sequences):
+    """On real B-SOiD sequences with the default localizer's actionness: levels never change the
+    frames proposed or the coverage recall, never lower the tIoU recall, and every added
+    segment lies inside a base one."""
+    from mouseact.localizer import DEFAULT_MODEL_DIR, Localizer
+
+    loc = Localizer.load(DEFAULT_MODEL_DIR)
+    base = loc.proposal_config.model_copy(update={"levels": 0})
+    for seq in spliced_sequences:
+        a = loc.actionness(seq.features, seq.fps)
+        b_segs = propose(a, seq.fps, base)
+        for lv in (1, 2, 4):
+            t_segs = propose(a, seq.fps, base.model_copy(update={"levels": lv}))
+            assert set(b_segs) <= set(t_segs)
+            assert all(any(b.start <= t.start and t.end <= b.end for b in b_segs) for t in t_segs)
+            eb = evaluate([a], [seq.labels], [seq.fps], base)
+            et = evaluate([a], [seq.labels], [seq.fps], base.model_copy(update={"levels": lv}))
+            assert et["frames_proposed"] == eb["frames_proposed"]
+            assert et["recall_coverage"] == eb["recall_coverage"]
+            assert et["recall_tiou"] >= eb["recall_tiou"]

@@ -68,6 +68,13 @@ class LocalizerTrainConfig(Config):
     pad_s: tuple[float, ...] = Field(
         (0.25,), description="proposals: pad each segment on both sides (s); several values = candidates, as "
         "max_gap_s (padding gives stage 2 context but makes the proposals of short bouts too long for tIoU 0.5)")
+    levels: int = Field(
+        2, ge=0, le=8, description="proposals: temporal actionness grouping levels (ProposalConfig.levels): also "
+        "propose the segments at this many higher thresholds, nested inside the base ones (the frames proposed "
+        "and the coverage recall do not change, so neither does the operating point; tIoU recall can only rise). "
+        "2 = the fewest levels whose out-of-group tIoU recall on the training data equals that of 8 on B-SOiD "
+        "(cross-animal tIoU recall within a quarter of the frames 0.79 -> 0.90 mouse2 -> mouse1, 0.98 -> 1.00 mouse1 -> "
+        "mouse2; proposals per minute about 3x: docs/notes/issue-5-localizer.md, session 6). 0 = base only")
     refine_window_s: float | None = Field(
         None, gt=0, description="boundary refinement (off by default): also fit a logistic model on features averaged "
         "over this short window only (e.g. 0.33 s) and trim each proposal's ends to the frames whose short-window "
@@ -121,7 +128,7 @@ class LocalizerTrainConfig(Config):
     def proposal_bases(self) -> list[ProposalConfig]:
         """One proposal config per candidate (gap, min duration, pad, trimming); thresholds are set later."""
         refine = self.refine_threshold if self.refine_window_s else (None,)
-        return [ProposalConfig(max_gap_s=g, min_duration_s=m, pad_s=p, refine_threshold=r)
+        return [ProposalConfig(max_gap_s=g, min_duration_s=m, pad_s=p, refine_threshold=r, levels=self.levels)
                 for g in self.max_gap_s for m in self.min_duration_s for p in self.pad_s for r in refine]
 
     def refine_config(self) -> LocalizerTrainConfig:

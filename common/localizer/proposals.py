@@ -7,6 +7,13 @@ closer than ``max_gap_s`` are stitched, those shorter than ``min_duration_s`` dr
 each is padded by ``pad_s`` on both sides (the classifier sees a little context, and
 boundary errors cost less recall).
 
+With ``levels`` > 0 (temporal actionness grouping, as TAG in Zhao et al., "Temporal Action
+Detection with Structured Segment Networks", ICCV 2017) the same procedure also runs at higher
+thresholds and adds those segments: a threshold low enough to find a weakly scored bout lets
+a strongly scored one spread past its ends or run into its neighbour, and the higher levels
+give the tight segment too. Every higher-level segment lies inside a base segment, so the
+frames proposed do not change; the list then holds nested segments (``merge`` gives the base).
+
 The operating point (``high``, ``low`` and, when several are offered, the stitching gap, the
 padding and the minimum duration) is chosen on validation data: the smallest share of frames
 proposed that still reaches the target recall of true segments, a segment counting as found
@@ -35,6 +42,11 @@ class ProposalConfig(Config):
     max_gap_s: float = Field(0.5, description="stitch segments separated by at most this many seconds")
     min_duration_s: float = Field(0.4, description="drop segments shorter than this (before padding)")
     pad_s: float = Field(0.25, description="extend every segment by this many seconds on both sides")
+    levels: int = Field(0, ge=0, le=8, description="temporal actionness grouping: also propose the segments found "
+                        "at this many higher thresholds, low_k = 1 - (1 - low) / 2**k, high_k = max(high, low_k) "
+                        "for k = 1..levels, stitched, filtered and padded the same way. They nest inside the base "
+                        "segments (the frames proposed do not change) and give tight segments where the base "
+                        "one spans several bouts or spreads past a bout's ends. 0 = base segments only")
     refine_threshold: float | None = Field(
         None, ge=0, le=1, description="boundary refinement: after stitching, trim each segment's ends to its first "
         "and last frame whose short-window actionness is >= this (never extends a segment, never drops one: a "
@@ -53,8 +65,27 @@ def propose(actionness: np.ndarray, fps: float, config: ProposalConfig,
     n = len(a)
     if n == 0:
         return []
+    if config.refine_threshold is not None and (boundary is None or len(boundary) != n):
+        raise ValueError("refine_threshold needs the short-window actionness of the same frames (boundary=)")
     low = min(config.low, config.high)
-    segs = [(s, e) for s, e in runs(a >= low) if a[s:e + 1].max() >= config.high]
+    out = _propose_level(a, fps, config, config.high, low, boundary)
+    if config.levels:
+        seen = {(iv.start, iv.end) for iv in out}
+        for k in range(1, config.levels + 1):
+            low_k = 1.0 - (1.0 - low) / 2 ** k
+            for iv in _propose_level(a, fps, config, max(config.high, low_k), low_k, boundary):
+                if (iv.start, iv.end) not in seen:
+                    seen.add((iv.start, iv.end))
+                    out.append(iv)
+        out.sort(key=lambda iv: (iv.start, -iv.end))
+    return out
+
+
+def _propose_level(a: np.ndarray, fps: float, config: ProposalConfig, high: float, low: float,
+                   boundary: np.ndarray | None) -> list[Interval]:
+    """:func:`propose` at one pair of thresholds: hysteresis, stitching, minimum, trimming, padding."""
+    n = len(a)
+    segs = [(s, e) for s, e in runs(a >= low) if a[s:e + 1].max() >= high]
     ivs = [Interval(s, e, LABEL, float(a[s:e + 1].max())) for s, e in segs]
     gap = int(round(config.max_gap_s * fps))
     if ivs and gap > 0:
@@ -69,8 +100,6 @@ def propose(actionness: np.ndarray, fps: float, config: ProposalConfig,
     min_len = int(round(config.min_duration_s * fps))
     ivs = [iv for iv in ivs if iv.length >= min_len]
     if config.refine_threshold is not None:
-        if boundary is None or len(boundary) != n:
-            raise ValueError("refine_threshold needs the short-window actionness of the same frames (boundary=)")
         ivs = refine(ivs, np.asarray(boundary, dtype=np.float64), config.refine_threshold)
     pad = int(round(config.pad_s * fps))
     ivs = clamp([Interval(iv.start - pad, iv.end + pad, LABEL, iv.confidence) for iv in ivs], n)
@@ -128,7 +157,8 @@ def recall_at(gt: Sequence[Interval], proposals: Sequence[Interval], threshold: 
     """
     if match not in ("tiou", "coverage"):
         raise ValueError(f"match must be 'tiou' or 'coverage', not {match!r}")
-    props = sorted(proposals)
+    # coverage over the union: nested proposals (``levels``) must not count a frame twice
+    props = sorted(proposals) if match == "tiou" else merge(proposals)
     starts = np.array([p.start for p in props])
     hits = 0
     for g in gt:
@@ -148,7 +178,8 @@ def evaluate(actionness_list, labels_list, fps_list, config: ProposalConfig, thr
     ``boundary_list``: each sequence's short-window actionness (needed when ``config.refine_threshold``
     is set)."""
     hits = {"tiou": 0, "coverage": 0}
-    total = proposed = frames = 0
+    total = proposed = frames = n_props = 0
+    minutes = 0.0
     boundary_list = boundary_list if boundary_list is not None else [None] * len(actionness_list)
     for a, y, fps, b in zip(actionness_list, labels_list, fps_list, boundary_list):
         props = propose(a, fps, config, b)
@@ -158,13 +189,16 @@ def evaluate(actionness_list, labels_list, fps_list, config: ProposalConfig, thr
         total += len(gt)
         proposed += proposed_fraction(props, len(a)) * len(a)
         frames += len(a)
+        n_props += len(props)
+        minutes += len(a) / fps / 60
     rec = {m: h / max(total, 1) for m, h in hits.items()}
     return {"recall": rec[match], "recall_tiou": rec["tiou"], "recall_coverage": rec["coverage"],
-            "segments": total, "frames_proposed": proposed / max(frames, 1)}
+            "segments": total, "frames_proposed": proposed / max(frames, 1),
+            "proposals_per_min": n_props / max(minutes, 1e-9)}
 
 
 # the proposal settings besides the thresholds (refine_threshold: None = no boundary refinement)
-SHAPE_KEYS = ("max_gap_s", "min_duration_s", "pad_s", "refine_threshold")
+SHAPE_KEYS = ("max_gap_s", "min_duration_s", "pad_s", "refine_threshold", "levels")
 
 
 def shape_of(point) -> tuple:
@@ -188,7 +222,7 @@ def operating_curve(actionness_list, labels_list, fps_list, base: ProposalConfig
         highs = np.unique(np.round(np.quantile(allv, np.linspace(0.3, 0.995, 40)), 4))
     curve = []
     for b in bases:
-        shape = {k: (None if getattr(b, k) is None else float(getattr(b, k))) for k in SHAPE_KEYS}
+        shape = {k: (v if v is None or isinstance(v, int) else float(v)) for k, v in ((k, getattr(b, k)) for k in SHAPE_KEYS)}
         for hi in highs:
             for r in low_ratios:
                 cfg = b.model_copy(update={"high": float(hi), "low": float(hi * r)})
