@@ -741,7 +741,7 @@ class Predictor:
             del features
             candidates = self._classify_segments(video, segments, track, info, timer, pts, store)
             if not self.dense and cfg.grow_s > 0:
-                grown, more = self._grow(video, candidates, track, info, timer, pts, store)
+                grown, more = self._grow(video, candidates, track, info, timer, pts, store, segments)
                 candidates += grown
                 segments = segments + more
         finally:
@@ -870,14 +870,16 @@ class Predictor:
         return set((card.get("training_data") or {}).get("background_labels") or []) & set(self.classes)
 
     def _grow(self, video: Path, candidates: list[Interval], track, info: VideoInfo, timer: StageTimer,
-              pts=None, store=None) -> tuple[list[Interval], list[tuple[int, int]]]:
+              pts=None, store=None, sent_before: Sequence[tuple[int, int]] = ()
+              ) -> tuple[list[Interval], list[tuple[int, int]]]:
         """Extend action candidates outward through stage 2, one segment per side and round.
 
         Every round classifies, for each candidate labelled as an action in the previous round, a
         window of one segment reaching half a segment past its left and its right end; the ones
         stage 2 also calls an action grow further in the next round. A side stops at background,
         at an open-set 'unknown', at frames already classified, at the video's ends or after
-        ``grow_s``. Returns the new labelled candidates (all labels, as from
+        ``grow_s``. ``sent_before``: every segment stage 2 already saw (the candidates lack those it
+        called 'unknown'; they count as classified too). Returns the new labelled candidates (all labels, as from
         :meth:`_classify_segments`) and every segment sent through stage 2 on the way."""
         n, fps = info.n_frames, info.fps
         piece, min_len = self.segment_frames(fps), self.window_frames(fps)
@@ -885,9 +887,9 @@ class Predictor:
         rounds = int(np.ceil(self.config.grow_s * fps / half))
         background = self._background_labels()
         covered = np.zeros(n, bool)
-        classified = {(iv.start, iv.end) for iv in candidates}
-        for iv in candidates:
-            covered[iv.start:iv.end + 1] = True
+        classified = {(iv.start, iv.end) for iv in candidates} | set(sent_before)
+        for s, e in classified:
+            covered[s:e + 1] = True
         frontier = [iv for iv in candidates if iv.label not in background and iv.label in self.classes]
         out: list[Interval] = []
         sent: list[tuple[int, int]] = []
