@@ -17,8 +17,12 @@ def test_localize_writes_segments(cli, bsoid_dir, tmp_path):
     assert res["n_frames"] == 114 and res["fps"] == 15.0
     # (a short clip of a mouse grooming in place is a hard case for the background model: no share asserted)
     assert 0 <= res["frames_proposed"] <= 1 and 0 <= res["mouse_found_share"] <= 1
-    for seg in res["segments"]:
+    for seg in res["segments"] + res["nested_segments"]:
         assert seg["label"] == "action" and 0 <= seg["frame_range"][0] <= seg["frame_range"][1] < 114
+    outer = [s["frame_range"] for s in res["segments"]]
+    assert all(a[1] < b[0] for a, b in zip(outer, outer[1:]))  # sorted, never overlapping
+    assert all(any(o[0] <= s["frame_range"][0] and s["frame_range"][1] <= o[1] for o in outer)
+               for s in res["nested_segments"])
     lines = (tmp_path / "out" / "head_groom.actionness.csv").read_text().splitlines()
     assert lines[0] == "frame,actionness" and len(lines) == 115
 
@@ -61,3 +65,14 @@ def test_train_localizer_usage_errors(cli, tmp_path):
     assert r.returncode == 0 and "target_recall" in r.stdout
     r = cli("localize", "--help")
     assert r.returncode == 0 and "--model" in r.stdout
+
+
+def test_nested_segments_are_split_from_the_outer_ones():
+    from mouseact.intervals import Interval
+    from mouseact.localizer.cli import _split_nested
+
+    segs = [Interval(50, 129, "action", 0.97), Interval(50, 79, "action", 0.97), Interval(100, 129, "action", 0.97),
+            Interval(200, 209, "action", 0.6), Interval(300, 340, "action", 0.9), Interval(310, 320, "action", 0.9)]
+    out = _split_nested(segs)
+    assert [s["frame_range"] for s in out["segments"]] == [[50, 129], [200, 209], [300, 340]]
+    assert [s["frame_range"] for s in out["nested_segments"]] == [[50, 79], [100, 129], [310, 320]]

@@ -3,7 +3,9 @@
 Decodes the video once in 64-frame chunks, finds the mouse (stage 0), computes the cheap
 features, then per-frame actionness and the proposals at the model's operating point.
 Writes one JSON per video (segments with scores, share of frames proposed) and, with
-``--actionness``, the per-frame actionness as CSV.
+``--actionness``, the per-frame actionness as CSV. ``segments`` never overlap; a model with
+temporal actionness grouping levels (``proposal_config.levels``) also finds tighter segments at
+higher thresholds, each inside one of them: ``nested_segments``.
 
 Pose (DeepLabCut CSV/.h5, SLEAP analysis .h5, CalMS21): a model trained with pose
 (``mouseact train localizer ... --pose`` or ``--pose-labels``) needs it here too:
@@ -143,11 +145,25 @@ def run(args: argparse.Namespace) -> int:
             "model": str(model_dir), "proposal_config": loc.proposal_config.model_dump(),
             "frames_proposed": round(proposed_fraction(segs, n_frames), 4),
             "mouse_found_share": found,
-            "segments": [s.to_json() for s in segs],
+            **_split_nested(segs),
         }
         atomic.write_json(out / f"{name.stem}.localize.json", result)
         if args.actionness:
             atomic.write_text(out / f"{name.stem}.actionness.csv",
                               "frame,actionness\n" + "".join(f"{i},{x:.4f}\n" for i, x in enumerate(a)))
-        print(f"{name.name}: {len(segs)} segments, {100 * result['frames_proposed']:.1f}% of frames proposed")
+        nested = f" (+{len(result['nested_segments'])} nested)" if result["nested_segments"] else ""
+        print(f"{name.name}: {len(result['segments'])} segments{nested}, "
+              f"{100 * result['frames_proposed']:.1f}% of frames proposed")
     return 0
+
+
+def _split_nested(segs) -> dict:
+    """The outermost, non-overlapping segments and those nested inside them (TAG levels), as JSON."""
+    outer, nested, reach = [], [], -1
+    for s in sorted(segs, key=lambda s: (s.start, -s.end)):
+        if s.end > reach:
+            outer.append(s)
+            reach = s.end
+        else:
+            nested.append(s)
+    return {"segments": [s.to_json() for s in outer], "nested_segments": [s.to_json() for s in nested]}
