@@ -122,8 +122,7 @@ class CropStoreWriter:
         self._boxes: list[np.ndarray] = []  # raw boxes of the last frames seen (enough for ``reach``)
         self._boxes_start = 0
         self._f = None
-        self._offset = 0
-        self.bytes_written = 0
+        self.bytes_written = 0  # = the data file's size (the next region's offset)
         self.failed: str | None = None  # why keeping stopped (e.g. disk full): stage 2 then re-reads all
 
     @classmethod
@@ -206,14 +205,12 @@ class CropStoreWriter:
             return
         if self._f is None:
             self._f = open(st.path, "ab", buffering=1 << 20)
-            self._offset = self._f.tell()
         for i, (x1, y1, x2, y2) in zip(idx, self.regions(idx)):
-            if x1 < 0 or self._offset + (y2 - y1) * (x2 - x1) * 3 > st.max_bytes:
+            if x1 < 0 or self.bytes_written + (y2 - y1) * (x2 - x1) * 3 > st.max_bytes:
                 continue
             data = np.ascontiguousarray(frames[i - start, y1:y2, x1:x2])
             self._f.write(memoryview(data).cast("B"))
             j = i // st.step
-            st.offsets[j] = self._offset
+            st.offsets[j] = self.bytes_written
             st.regions[j] = x1, y1, x2, y2
-            self._offset += data.nbytes
             self.bytes_written += data.nbytes

@@ -385,11 +385,11 @@ class FeatureProcess:
         self._job_w.send((self.source.last_slot, start, n, np.asarray(boxes)))
         self.pending += 1
 
-    def finish_writer(self) -> int:
-        """Have the child write its last kept crops; returns the bytes it wrote in all."""
+    def finish_writer(self) -> None:
+        """Have the child write its last kept crops (and wait until it has)."""
         self._job_w.send("finish")
         self.pending += 1
-        return int(self.result())
+        self.result()
 
     def result(self) -> np.ndarray:
         while not self._res_r.poll(1.0):
@@ -846,7 +846,9 @@ class Predictor:
         proposals = self.localizer.propose(actionness, fps)
         min_len = int(round(self.config.min_proposal_s * fps))
         piece = self.segment_frames(fps)
-        kept = [p for p in proposals if p.length >= max(min_len, 1)]
+        # the union: nested proposals (the localizer's TAG levels) add no frames, and a short nested one
+        # must not pull in a grid window of its own
+        kept = [p for p in merge(proposals) if p.length >= max(min_len, 1)]
         if self.config.proposal_windows == "grid":
             grid = dense_windows(n, piece, max(1, int(round(self.config.dense_stride_s * fps))))
             centres = np.array([(s + e) // 2 for s, e in grid])
@@ -858,8 +860,7 @@ class Predictor:
                 out.update(grid[i] for i in inside)
             return sorted(out)
         out: list[tuple[int, int]] = []
-        # nested proposals (the localizer's TAG levels) would cut the same frames into pieces again
-        for p in merge(kept):
+        for p in kept:
             for s, e in split_segment(max(p.start, 0), min(p.end, n - 1), piece):
                 out.append(widen(s, e, self.window_frames(fps), n))
         return sorted(set(out))

@@ -222,7 +222,7 @@ def operating_curve(actionness_list, labels_list, fps_list, base: ProposalConfig
         highs = np.unique(np.round(np.quantile(allv, np.linspace(0.3, 0.995, 40)), 4))
     curve = []
     for b in bases:
-        shape = {k: (v if v is None or isinstance(v, int) else float(v)) for k, v in ((k, getattr(b, k)) for k in SHAPE_KEYS)}
+        shape = {k: getattr(b, k) for k in SHAPE_KEYS}  # floats, levels int, refine_threshold maybe None
         for hi in highs:
             for r in low_ratios:
                 cfg = b.model_copy(update={"high": float(hi), "low": float(hi * r)})
