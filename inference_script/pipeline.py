@@ -43,7 +43,7 @@ from mouseact import postprocess
 from mouseact.postprocess import PostprocessConfig
 from mouseact.config import Config
 from mouseact.crop import CropPolicy, crop_boxes
-from mouseact.errors import ModelError, VideoError
+from mouseact.errors import ModelError, MouseActError, VideoError
 from mouseact.intervals import Interval, merge
 from mouseact.progress import bar
 from mouseact.timing import StageTimer
@@ -673,6 +673,9 @@ class Predictor:
         self._n_reread = 0  # stage-2 segments decoded again in the current predict()
         self._load_models()
         postprocess.validate(self.config.postprocess, self.classes)
+        store_dir = self.config.crop_store_dir
+        if self.config.keep_crops and store_dir and not Path(store_dir).is_dir():
+            raise MouseActError("crop_store_dir is not an existing directory", store_dir)
 
     # -- models ------------------------------------------------------------------------------
     def _load_models(self) -> None:

@@ -150,3 +150,12 @@ def test_the_store_stops_at_its_size_limit(bsoid_dir, tmp_path):
         pixels, region = store.region_pixels(int(kept[-1]))
         x1, y1, x2, y2 = region
         assert np.array_equal(pixels, chunks[kept[-1] // 32][1][kept[-1] % 32, y1:y2, x1:x2])
+
+
+def test_a_missing_store_directory_is_refused_before_any_video(tmp_path):
+    from mouseact.errors import MouseActError
+
+    with pytest.raises(MouseActError, match="crop_store_dir is not an existing directory") as err:
+        Predictor(overrides=[f"crop_store_dir={tmp_path / 'nope'}"], progress_bars=False)
+    assert str(tmp_path / "nope") in str(err.value) and "\n" not in str(err.value)
+    Predictor(overrides=[f"crop_store_dir={tmp_path / 'nope'}", "keep_crops=false"], progress_bars=False)
