@@ -72,6 +72,8 @@ BUDGET_SELECTION = {"frame_budget": 0.25, "max_gap_s": (0.25, 0.5, 1.0, 1.5), "p
 REFINEMENT = {"refine_window_s": 0.33}
 # the proposals before 2026-12-07 session 6: base segments only (no temporal-actionness-grouping levels)
 NO_LEVELS = {"levels": 0}
+# opt-in grouping tolerance of 2026-12-07 session 7: base segments also stitched across 1 s gaps (ProposalConfig.group_levels)
+GROUPING = {"group_levels": 1}
 
 
 def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None, selection: dict | None = None):
@@ -84,7 +86,8 @@ def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None, 
                                **(selection or {}))
     feature_set = (("motion (default)" if ignore is None else "all")
                    + ("" if not selection else " · boundary refinement" if "refine_window_s" in selection
-                      else " · no TAG levels" if selection == NO_LEVELS else " · budget selection"))
+                      else " · no TAG levels" if selection == NO_LEVELS
+                      else " · grouping 1 s gaps" if selection == GROUPING else " · budget selection"))
     names = FeatureExtractor(cfg.features).feature_names
     rows = []
     for tr, te, tag in ((0, 1, "mouse1 → mouse2"), (1, 0, "mouse2 → mouse1")):
@@ -120,7 +123,8 @@ def cross_animal(groups, estimator: str, ignore: tuple[str, ...] | None = None, 
                      "n_bg_cuts": len(at_cut), "curve": curve, "high": loc.proposal_config.high,
                      "low": loc.proposal_config.low, "gap": loc.proposal_config.max_gap_s,
                      "pad": loc.proposal_config.pad_s, "refine": loc.proposal_config.refine_threshold,
-                     "levels": loc.proposal_config.levels})
+                     "levels": loc.proposal_config.levels,
+                     "group_levels": loc.proposal_config.group_levels})
     return rows
 
 
@@ -247,6 +251,7 @@ def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]
     build_s = time.perf_counter() - t0
     rows = [r for est in estimators for r in cross_animal(groups, est)]
     rows += cross_animal(groups, "logreg", selection=NO_LEVELS)
+    rows += cross_animal(groups, "logreg", selection=GROUPING)
     rows += cross_animal(groups, "logreg", ALL_FEATURES)
     rows += cross_animal(groups, "logreg", selection=BUDGET_SELECTION)
     rows += cross_animal(groups, "logreg", selection=REFINEMENT)
@@ -279,6 +284,8 @@ def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]
          "usual point); stored column: `trim t`. `levels k` (default 2 since 2026-12-07 session 6; `no TAG levels` = "
          "0, as before): the segments at k higher thresholds are proposed too, nested inside the base ones (temporal "
          "actionness grouping): same frames and coverage, tighter segments for tIoU; proposals per minute shown. "
+         "`grouping 1 s gaps` (opt-in: `--set group_levels=1`, 2026-12-07 session 7): the base segments are also "
+         "stitched across gaps up to 1 s and the joined ones proposed too (more frames: the bridged gaps). "
          "Both recalls are shown: coverage ≥ 0.5 and the strict one-proposal tIoU ≥ 0.5.", "",
          "| train → test | estimator | features | stored high/low, gap/pad s | recall, coverage ≥ 0.5 (test) | "
          "recall, tIoU ≥ 0.5 (test) | frames proposed (test) | proposals / min (test) | same, cut frames "
@@ -287,7 +294,8 @@ def cross_animal_section(framing: str, args, estimators: list[str]) -> list[str]
     for r in rows:
         L.append(f"| {r['direction']} | {r['estimator']} | {r['features']} | {r['high']:.3f}/{r['low']:.3f}, "
                  f"{r['gap']:g}/{r['pad']:g}" + ("" if r.get("refine") is None else f", trim {r['refine']:g}")
-                 + (f", levels {r['levels']}" if r.get("levels") else "") + " | "
+                 + (f", levels {r['levels']}" if r.get("levels") else "")
+                 + (f", groups {r['group_levels']}" if r.get("group_levels") else "") + " | "
                  f"{r['test']['recall_coverage']:.3f} ({r['test']['segments']} seg.) | {r['test']['recall_tiou']:.3f} | "
                  f"{100 * r['test']['frames_proposed']:.1f} % | {r['test']['proposals_per_min']:.1f} | "
                  f"{r['test_uncut']['recall_coverage']:.3f} / "

@@ -1,6 +1,7 @@
 """Proposals from actionness: hysteresis, stitching, min duration, padding, operating point."""
 
 import numpy as np
+import pytest
 from mouseact.intervals import Interval
 from mouseact.localizer.proposals import (
     ProposalConfig,
@@ -106,8 +107,6 @@ def test_curve_over_gaps_picks_the_gap_that_keeps_bouts_whole():
 def test_boundary_refinement_trims_ends_only():
     """A segment found on the smooth score is cut to the frames where the short-window score reaches the
     threshold; it is never extended, and kept whole when no frame reaches it."""
-    import pytest
-
     a = _signal(200, [(20, 69), (120, 159)])                        # smooth score: two wide segments
     b = _signal(200, [(30, 59), (10, 15), (170, 180)], level=0.8)   # short-window score: a tighter bout, noise outside
     cfg = ProposalConfig(high=0.5, low=0.5, max_gap_s=0, min_duration_s=0, pad_s=0.2, refine_threshold=0.6)
@@ -177,3 +176,32 @@ def test_levels_on_real_spliced_sequences(spliced_sequences):
             assert et["frames_proposed"] == eb["frames_proposed"]
             assert et["recall_coverage"] == eb["recall_coverage"]
             assert et["recall_tiou"] >= eb["recall_tiou"]
+
+
+def test_group_levels_join_a_bout_split_by_a_long_dip():
+    """Grouping tolerance: a bout whose actionness dips for longer than max_gap_s is also proposed
+    whole (its pieces stay); the bridged gap's frames count as proposed; far-apart bouts stay apart."""
+    a = np.full(400, 0.05)
+    a[50:70] = 0.9
+    a[78:98] = 0.9          # an 8-frame dip: longer than the 5-frame gap, within 10 frames (group level 1)
+    a[250:270] = 0.9        # 152 frames later: no group level reaches it
+    base = ProposalConfig(high=0.5, low=0.5, max_gap_s=0.5, min_duration_s=0, pad_s=0)
+    grouped = base.model_copy(update={"group_levels": 1})
+    b_segs, g_segs = propose(a, 10, base), propose(a, 10, grouped)
+    assert [(s.start, s.end) for s in b_segs] == [(50, 69), (78, 97), (250, 269)]
+    assert [(s.start, s.end) for s in g_segs] == [(50, 97), (50, 69), (78, 97), (250, 269)]
+    assert propose(a, 10, base.model_copy(update={"group_levels": 4})) == g_segs  # up to 8 s: still apart
+    assert propose(a, 10, base.model_copy(update={"max_gap_s": 0, "group_levels": 2})) == \
+        propose(a, 10, base.model_copy(update={"max_gap_s": 0}))  # no base gap, nothing to double
+    gt = [Interval(50, 97, "action"), Interval(250, 269, "action")]
+    assert recall_at(gt, b_segs) == (1, 2) and recall_at(gt, g_segs) == (2, 2)
+    labels = np.zeros(400, int)
+    for g in gt:
+        labels[g.start:g.end + 1] = 1
+    eb, eg = evaluate([a], [labels], [10], base), evaluate([a], [labels], [10], grouped)
+    assert eg["frames_proposed"] - eb["frames_proposed"] == pytest.approx(8 / 400)
+    assert eg["recall_tiou"] == 1.0 > eb["recall_tiou"]
+    # the curve records the setting, so a trained card can store it
+    curve = operating_curve([a], [labels], [10], [base, grouped], highs=[0.5], low_ratios=(1.0,))
+    assert [c["group_levels"] for c in curve] == [0, 1]
+    assert ProposalConfig(**{k: v for k, v in base.model_dump().items() if k != "group_levels"}).group_levels == 0

@@ -75,6 +75,11 @@ class LocalizerTrainConfig(Config):
         "2 = the fewest levels whose out-of-group tIoU recall on the training data equals that of 8 on B-SOiD "
         "(cross-animal tIoU recall within a quarter of the frames 0.79 -> 0.90 mouse2 -> mouse1, 0.98 -> 1.00 mouse1 -> "
         "mouse2; proposals per minute about 3x: docs/notes/issue-5-localizer.md, session 6). 0 = base only")
+    group_levels: int = Field(
+        0, ge=0, le=4, description="proposals: grouping tolerance levels (ProposalConfig.group_levels): also propose "
+        "the base segments stitched across gaps up to max_gap_s * 2**j, j = 1..group_levels, so a bout whose "
+        "actionness dips longer than max_gap_s is proposed whole too (costs the bridged frames; the operating point "
+        "is chosen with them). 0 = off")
     refine_window_s: float | None = Field(
         None, gt=0, description="boundary refinement (off by default): also fit a logistic model on features averaged "
         "over this short window only (e.g. 0.33 s) and trim each proposal's ends to the frames whose short-window "
@@ -128,7 +133,8 @@ class LocalizerTrainConfig(Config):
     def proposal_bases(self) -> list[ProposalConfig]:
         """One proposal config per candidate (gap, min duration, pad, trimming); thresholds are set later."""
         refine = self.refine_threshold if self.refine_window_s else (None,)
-        return [ProposalConfig(max_gap_s=g, min_duration_s=m, pad_s=p, refine_threshold=r, levels=self.levels)
+        return [ProposalConfig(max_gap_s=g, min_duration_s=m, pad_s=p, refine_threshold=r, levels=self.levels,
+                               group_levels=self.group_levels)
                 for g in self.max_gap_s for m in self.min_duration_s for p in self.pad_s for r in refine]
 
     def refine_config(self) -> LocalizerTrainConfig:

@@ -13,6 +13,10 @@ thresholds and adds those segments: a threshold low enough to find a weakly scor
 a strongly scored one spread past its ends or run into its neighbour, and the higher levels
 give the tight segment too. Every higher-level segment lies inside a base segment, so the
 frames proposed do not change; the list then holds nested segments (``merge`` gives the base).
+TAG's other axis is the grouping tolerance: with ``group_levels`` > 0 the base segments are
+also stitched across longer gaps (``max_gap_s * 2**j``) and the joined segments added, so a bout
+whose actionness dips for longer than ``max_gap_s`` is also proposed whole (its pieces stay
+proposed too). Unlike ``levels`` this proposes more frames: the gaps it bridges.
 
 The operating point (``high``, ``low`` and, when several are offered, the stitching gap, the
 padding and the minimum duration) is chosen on validation data: the smallest share of frames
@@ -47,6 +51,11 @@ class ProposalConfig(Config):
                         "for k = 1..levels, stitched, filtered and padded the same way. They nest inside the base "
                         "segments (the frames proposed do not change) and give tight segments where the base "
                         "one spans several bouts or spreads past a bout's ends. 0 = base segments only")
+    group_levels: int = Field(0, ge=0, le=4, description="temporal actionness grouping by tolerance: also "
+                              "propose the base segments stitched across gaps up to max_gap_s * 2**j for j = "
+                              "1..group_levels (joined segments only; the pieces stay). Finds a bout whose actionness "
+                              "dips for longer than max_gap_s in the middle as one segment; costs the bridged gaps' "
+                              "frames. Needs max_gap_s > 0. 0 = off")
     refine_threshold: float | None = Field(
         None, ge=0, le=1, description="boundary refinement: after stitching, trim each segment's ends to its first "
         "and last frame whose short-window actionness is >= this (never extends a segment, never drops one: a "
@@ -69,11 +78,14 @@ def propose(actionness: np.ndarray, fps: float, config: ProposalConfig,
         raise ValueError("refine_threshold needs the short-window actionness of the same frames (boundary=)")
     low = min(config.low, config.high)
     out = _propose_level(a, fps, config, config.high, low, boundary)
-    if config.levels:
+    extra = [(config, max(config.high, 1.0 - (1.0 - low) / 2 ** k), 1.0 - (1.0 - low) / 2 ** k)
+             for k in range(1, config.levels + 1)]
+    extra += [(config.model_copy(update={"max_gap_s": config.max_gap_s * 2 ** j}), config.high, low)
+              for j in range(1, config.group_levels + 1) if config.max_gap_s > 0]
+    if extra:
         seen = {(iv.start, iv.end) for iv in out}
-        for k in range(1, config.levels + 1):
-            low_k = 1.0 - (1.0 - low) / 2 ** k
-            for iv in _propose_level(a, fps, config, max(config.high, low_k), low_k, boundary):
+        for cfg, high_k, low_k in extra:
+            for iv in _propose_level(a, fps, cfg, high_k, low_k, boundary):
                 if (iv.start, iv.end) not in seen:
                     seen.add((iv.start, iv.end))
                     out.append(iv)
@@ -198,7 +210,7 @@ def evaluate(actionness_list, labels_list, fps_list, config: ProposalConfig, thr
 
 
 # the proposal settings besides the thresholds (refine_threshold: None = no boundary refinement)
-SHAPE_KEYS = ("max_gap_s", "min_duration_s", "pad_s", "refine_threshold", "levels")
+SHAPE_KEYS = ("max_gap_s", "min_duration_s", "pad_s", "refine_threshold", "levels", "group_levels")
 
 
 def shape_of(point) -> tuple:
