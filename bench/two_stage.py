@@ -151,8 +151,10 @@ def compare(mouse: str, seed: int, model: str | None, variants: dict[str, list[s
     return rows
 
 
-def write_section(cmd: str, rows: list[dict], background: list[str]) -> None:
-    L = ["## Two-stage vs --dense (issue 7) on sparse sequences of real B-SOiD clips", "",
+def write_section(cmd: str, rows: list[dict], background: list[str], out: Path = SECTION, about: str = "",
+                  append: bool = False) -> None:
+    L = ["## Two-stage vs --dense (issue 7) on sparse sequences of real B-SOiD clips"
+         + (f": {about}" if about else ""), "",
          f"Command: `{cmd}` ({platform.machine()}, {os.cpu_count()} cores shared with other jobs; "
          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).", "",
          "Per mouse, the moving frames of its B-SOiD clips spliced into a recording where the mouse mostly rests "
@@ -199,10 +201,11 @@ def write_section(cmd: str, rows: list[dict], background: list[str]) -> None:
               f"two-stage {f1['two-stage']:.3f} vs dense {f1['dense']:.3f} (mean), two-stage >= dense - 0.02 in "
               f"{f1_ok} of {len(sub)}."]
     L.append("")
-    SECTION.parent.mkdir(parents=True, exist_ok=True)
-    tmp = SECTION.with_suffix(".tmp")
-    tmp.write_text("\n".join(L) + "\n")
-    os.replace(tmp, SECTION)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    before = out.read_text().rstrip() + "\n\n" if append and out.is_file() else ""
+    tmp.write_text(before + "\n".join(L) + "\n")
+    os.replace(tmp, out)
 
 
 def main() -> None:
@@ -214,6 +217,9 @@ def main() -> None:
     ap.add_argument("--variant", action="append", default=[],
                     help="NAME:key=value;key=value — also run two-stage with these pipeline settings (repeatable)")
     ap.add_argument("--mice", default="mouse1,mouse2")
+    ap.add_argument("--out", type=Path, default=SECTION, help="report file (replaced whole unless --append)")
+    ap.add_argument("--about", default="", help="text added to the report's heading (e.g. what stage 2 is)")
+    ap.add_argument("--append", action="store_true", help="add the section after the report's existing text")
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child_infer(*args.child)))
@@ -232,7 +238,8 @@ def main() -> None:
                     print(f"{r['stage2']}, {mouse} seed {seed}: {r['frames']} frames, speed {r['speed_ratio']:.1f}x "
                           f"(stage 2 {r['stage2_ratio']:.1f}x), seg F1 {r['two-stage']['seg_f1']:.3f} vs "
                           f"{r['dense']['seg_f1']:.3f}", flush=True)
-    write_section(cmd, rows, localizer_background(args.model.split(",")[0] or None))
+    write_section(cmd, rows, localizer_background(args.model.split(",")[0] or None), args.out, args.about,
+                  args.append)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ def register_train(train_sub) -> None:
         "head.min_clips_for_mlp, head.few_shot_head (prototype|kmeans), head.kmeans_k, "
         "head.standardise (train|per_video|per_video_mean), head.hidden, head.max_epochs, head.patience, "
         "head.open_set, head.radius_margin; embedder keys go to --embedder-set. The default model: "
-        "--set augment_mirror=true --set head.standardise=per_video --set head.few_shot_head=kmeans.",
+        "--set augment_mirror=true --set head.few_shot_head=kmeans (head.standardise=per_video is an option: "
+        "it takes each video's behaviour mix as its baseline).",
         formatter_class=HelpFormatter,
     )
     p.add_argument("project", nargs="?", help="Supervisely video project with behaviour tags (training data)")
