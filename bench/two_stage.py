@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import os
 import subprocess
 import sys
@@ -224,7 +225,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child_infer(*args.child)))
         return
-    cmd = "nice -n 10 .venv/bin/python bench/two_stage.py " + " ".join(sys.argv[1:])
+    cmd = "nice -n 10 .venv/bin/python bench/two_stage.py " + shlex.join(sys.argv[1:])
     variants = {"": []}
     for v in args.variant:
         name, _, sets = v.partition(":")
