@@ -78,8 +78,9 @@ def propose(actionness: np.ndarray, fps: float, config: ProposalConfig,
         raise ValueError("refine_threshold needs the short-window actionness of the same frames (boundary=)")
     low = min(config.low, config.high)
     out = _propose_level(a, fps, config, config.high, low, boundary)
-    extra = [(config, max(config.high, 1.0 - (1.0 - low) / 2 ** k), 1.0 - (1.0 - low) / 2 ** k)
-             for k in range(1, config.levels + 1)]
+    # (config, high, low) of every extra pass: TAG levels at higher thresholds, then longer stitching gaps
+    level_lows = [1.0 - (1.0 - low) / 2 ** k for k in range(1, config.levels + 1)]
+    extra = [(config, max(config.high, low_k), low_k) for low_k in level_lows]
     extra += [(config.model_copy(update={"max_gap_s": config.max_gap_s * 2 ** j}), config.high, low)
               for j in range(1, config.group_levels + 1) if config.max_gap_s > 0]
     if extra:
