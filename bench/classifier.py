@@ -65,10 +65,14 @@ def lomo_variant(x, y, clip, group, standardise: str, head: str) -> list[float]:
             score = LogisticRegression(C=0.1, max_iter=500).fit(xtr, ytr).predict_log_proba(xte)
         else:
             score = LinearSVC(C=0.01, max_iter=5000).fit(xtr, ytr).decision_function(xte)
-        cl, yte = clip[te], y[te]
-        hits = [score[cl == c].mean(0).argmax() == yte[cl == c][0] for c in np.unique(cl)]
-        out.append(float(np.mean(hits)))
+        out.append(clip_top1(score, clip[te], y[te]))
     return out
+
+
+def clip_top1(window_scores: np.ndarray, clip: np.ndarray, y: np.ndarray) -> float:
+    """Share of clips whose mean window score ranks their own label first (one label per clip)."""
+    hits = [window_scores[clip == c].mean(0).argmax() == y[clip == c][0] for c in np.unique(clip)]
+    return float(np.mean(hits))
 
 
 def flow_features(crops: np.ndarray) -> np.ndarray:
@@ -781,6 +785,9 @@ def mix_section(clips, classes, w, extra, emb, policy, dcfg, split) -> list[str]
         m = (wts[:, None] * v).sum(0)
         return m, np.sqrt((wts[:, None] * (v - m) ** 2).sum(0)) + 1e-8
 
+    def least_moving_mean(a):
+        return a[a[:, motion] <= np.quantile(a[:, motion], 0.25)].mean(0)
+
     def balanced_weights(labels):
         wts = np.zeros(len(labels))
         for c in np.unique(labels):
@@ -796,10 +803,7 @@ def mix_section(clips, classes, w, extra, emb, policy, dcfg, split) -> list[str]
             for mix in ("balanced", "sparse"):
                 v = xte if mix == "balanced" else xte[sparse_rows(wte.y, rest)]
                 if kind == "rest":  # centre on the 25 % of windows that move least, scale by training spread
-                    def centre(a):
-                        s = a[:, motion]
-                        return a[s <= np.quantile(s, 0.25)].mean(0)
-                    m_tr, m_te = centre(xtr), centre(v)
+                    m_tr, m_te = least_moving_mean(xtr), least_moving_mean(v)
                     sd = (xtr - m_tr).std(0) + 1e-8
                     ztr, zte = (xtr - m_tr) / sd, (xte - m_te) / sd
                 elif kind == "balanced":  # every (predicted) class weighs the same in the statistics
@@ -817,9 +821,7 @@ def mix_section(clips, classes, w, extra, emb, policy, dcfg, split) -> list[str]
                     mt, st = (m, sd) if kind == "train" else stats(v)
                     zte = (xte - mt) / st
                 cents = np.stack([ztr[ytr == c].mean(0) for c in range(len(classes))])
-                score = -((zte[:, None] - cents[None]) ** 2).sum(-1)
-                hits = [score[wte.clip == c].mean(0).argmax() == wte.y[wte.clip == c][0] for c in np.unique(wte.clip)]
-                out[(tr_g, mix)] = float(np.mean(hits))
+                out[(tr_g, mix)] = clip_top1(-((zte[:, None] - cents[None]) ** 2).sum(-1), wte.clip, wte.y)
         return out
 
     rows = [

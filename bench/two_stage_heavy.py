@@ -21,6 +21,7 @@ runs ``bench/two_stage.py --model <classifier>`` on the same sparse recordings a
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -68,7 +69,7 @@ def main() -> None:
                     "--seeds", args.seeds, "--mice", args.mice, "--out", str(OUT), "--about",
                     "stage 2 = VideoMAE-base architecture with **random weights** (a cost proxy: speed columns only, "
                     "its F1 means nothing), command `nice -n 10 .venv/bin/python bench/two_stage_heavy.py "
-                    + " ".join(sys.argv[1:]) + "`"] + (["--append"] if args.append else []), check=True)
+                    + shlex.join(sys.argv[1:]) + "`"] + (["--append"] if args.append else []), check=True)
 
 
 if __name__ == "__main__":
