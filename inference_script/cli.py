@@ -118,7 +118,8 @@ def run_infer(args) -> int:
     if report.failed:
         print(f"{len(report.failed)} of {len(jobs)} video(s) failed:", file=sys.stderr)
         for job, err in report.failed:
-            print(f"  {job.path}: {err}", file=sys.stderr)
+            # most errors already start with the file they are about
+            print(f"  {err}" if err.startswith(str(job.path)) else f"  {job.path}: {err}", file=sys.stderr)
         raise MouseActError(f"{len(report.failed)} of {len(jobs)} video(s) failed (listed above)")
     return 0
 

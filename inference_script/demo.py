@@ -83,6 +83,8 @@ def run_demo(out: str | Path = "mouseact-demo", sample: str | Path | None = None
     print(HONESTY)
     print()
     print(f"outputs: {out}")
-    print(f"  predictions/  project/ (Supervisely)  ethograms/  summary.csv  boris_events.csv")
+    print("  predictions/  project/ (Supervisely)  ethograms/  summary.csv  boris_events.csv")
+    # the same scores and more (segments at tIoU 0.3/0.5/0.7, mAP, confusion matrix, HTML report)
+    print(f"full evaluation: mouseact evaluate --pred {out} --gt {project} --out {out / 'evaluation'}")
     print(f"demo finished in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -100,3 +100,30 @@ def test_interval_xlsx(tmp_path, clip):
     m = evaluate(run, gt, EvaluateConfig(units="seconds"))
     assert m["gt_format"] == "xlsx" and m["frame"]["macro"]["f1"] == 1.0
     json.dumps(m["frame"])  # plain numbers only
+
+
+def test_mouseact_predictions_format_as_ground_truth(tmp_path, clip, cli):
+    """A researcher corrects ``predictions/<video>.json`` by hand and scores a run against it;
+    another run's folder works the same way (agreement between two runs)."""
+    path, info = clip
+    n = info.n_frames
+    rear = truth(n)[1]
+    run = predictions(tmp_path, clip, [truth(n)[0], Interval(rear.start, (rear.start + rear.end) // 2, "rear")])
+    corrected = tmp_path / "corrected" / f"{path.stem}.json"  # no .meta.json sidecar next to it
+    corrected.parent.mkdir()
+    corrected.write_text(json.dumps([iv.to_json() for iv in truth(n)]))
+    assert detect_format(corrected) == "mouseact"
+    m = evaluate(run, corrected)
+    assert m["gt_format"] == "mouseact"
+    assert m["frame"]["per_class"]["groom"]["f1"] == 1.0
+    half = (rear.start + rear.end) // 2 - rear.start + 1
+    assert m["frame"]["per_class"]["rear"]["recall"] == pytest.approx(half / rear.length)
+    # a whole run folder (predictions + sidecars) as the reference: the run agrees with itself
+    assert detect_format(run) == "mouseact"
+    assert evaluate(run, run)["frame"]["macro"]["f1"] == 1.0
+    # a list without frame ranges: one line naming the file, exit 2
+    corrected.write_text(json.dumps([{"label": "groom"}]))
+    r = cli("evaluate", "--pred", str(run), "--gt", str(corrected), "--out", str(tmp_path / "ev"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f"error: {corrected}: not a list of")
+    assert not (tmp_path / "ev" / "metrics.json").exists()

@@ -64,6 +64,8 @@ def test_infer_batch_resumes_and_survives_a_broken_video(cli, tmp_path, bsoid_di
     r = cli("infer", str(src), "--out", str(out), "--quiet")
     assert r.returncode == 2, r.stderr[-2000:]
     assert "broken.mp4" in r.stderr and "1 of 3 video(s) failed" in r.stderr
+    listed = [ln for ln in r.stderr.splitlines() if ln.startswith("  ") and "broken.mp4" in ln]
+    assert len(listed) == 1 and listed[0].count("broken.mp4") == 1, listed  # the file named once
     assert "Traceback" not in r.stderr
     from mouseact.video import probe
 

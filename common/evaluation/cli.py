@@ -33,7 +33,8 @@ def register(subparsers) -> None:
         metavar="PATH",
         help="ground truth: Supervisely video project folder, BORIS export (.csv/.tsv/.xlsx), interval "
         "table (.csv/.xlsx: video,behavior,start,end), DeepEthogram *_labels.csv, CalMS21 .npy/.json, "
-        "or a folder of such files",
+        "MouseAct's own predictions format (another run's folder, or <video>.json: a list of "
+        "{label, frame_range}, e.g. predictions corrected by hand), or a folder of such files",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the metrics and report")
     p.add_argument(

@@ -2,8 +2,8 @@
 
 Ground truth may be a Supervisely video project (through :mod:`mouseact.sly_io`), a BORIS export
 (tabular START/STOP or aggregated; through :mod:`mouseact.preprocess.importers`), an interval CSV
-(``video,behavior,start,end`` in frames, or MouseAct's own ``intervals.csv``), or a folder of
-BORIS/interval CSV files. Videos are matched by file stem; a video present on only one side is an
+(``video,behavior,start,end`` in frames, or MouseAct's own ``intervals.csv``), MouseAct's own
+predictions format (another run, or ``<video>.json`` corrected by hand), or a folder of such files. Videos are matched by file stem; a video present on only one side is an
 error naming it. Labels present on only one side are kept (they score 0) and listed, never dropped.
 
 Scores (:mod:`mouseact.metrics`): frame precision/recall/F1 per class and macro (background
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import logging
 import math
 from pathlib import Path
@@ -25,20 +26,21 @@ import numpy as np
 from mouseact import atomic
 from mouseact.config import Config
 from mouseact.errors import AnnotationError, MouseActError
-from mouseact.export import VideoPrediction, read_predictions, video_stem
+from mouseact.export import META_SUFFIX, VideoPrediction, read_prediction, read_predictions, video_stem
 from mouseact.intervals import Interval, to_frame_labels, to_frame_matrix
 from pydantic import Field
 
 log = logging.getLogger(__name__)
 
 ANNOTATION_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".npy", ".json")
-GT_FORMATS = ("auto", "supervisely", "boris", "csv", "xlsx", "deepethogram", "calms21")
+GT_FORMATS = ("auto", "supervisely", "boris", "csv", "xlsx", "deepethogram", "calms21", "mouseact")
 
 
 class EvaluateConfig(Config):
     thresholds: list[float] = Field([0.3, 0.5, 0.7], description="tIoU thresholds for segment P/R/F1 and mAP")
     gt_format: str = Field(
-        "auto", description="ground-truth format: auto, supervisely, boris, csv, xlsx, deepethogram, calms21"
+        "auto", description="ground-truth format: auto, supervisely, boris, csv, xlsx, deepethogram, calms21, "
+        "mouseact (a run folder or predictions/<video>.json, e.g. hand-corrected)"
     )
     units: Literal["auto", "frames", "seconds"] = Field(
         "auto", description="units of start/end in an interval CSV (auto: from the column names)"
@@ -105,25 +107,74 @@ def sniff_xlsx(path: Path) -> str:
     return "boris" if "behavior type" in text or "status" in text or "observation id" in text else "xlsx"
 
 
+def sniff_json(path: Path) -> str:
+    """``mouseact`` for a predictions file (a JSON list of intervals), else ``calms21`` (an
+    object). Only the first non-blank character is read: CalMS21 files run to hundreds of MB."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = f.read(4096).lstrip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnnotationError(f"cannot read as JSON text: {exc}", path) from None
+    return "mouseact" if head.startswith("[") else "calms21"
+
+
 def detect_format(path: Path) -> str:
     from mouseact import sly_io
 
     if path.is_dir():
         if sly_io.is_project(path):
             return "supervisely"
+        if is_prediction_run(path):
+            return "mouseact"
         return "folder"
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
         return sniff_csv(path)
     if suffix == ".xlsx":
         return sniff_xlsx(path)
-    if suffix in (".npy", ".json"):
+    if suffix == ".json":
+        return sniff_json(path)
+    if suffix == ".npy":
         return "calms21"
     raise AnnotationError(
         "unsupported ground truth (a Supervisely project folder; BORIS, interval or DeepEthogram "
-        "CSV; .xlsx; CalMS21 .npy/.json)",
+        "CSV; .xlsx; CalMS21 .npy/.json; a MouseAct run or predictions/<video>.json)",
         path,
     )
+
+
+def read_mouseact_truth(path: Path, preds: dict[str, VideoPrediction], notes: list[str]
+                        ) -> dict[str, list[Interval]]:
+    """Bouts in MouseAct's own predictions format as ground truth: a run folder (e.g. a copy of
+    ``predictions/`` a person corrected by hand, or another run to measure agreement) or one
+    ``<video>.json``, keyed by its file stem. Frame ranges are on the video's own frame axis; a
+    file without its ``.meta.json`` sidecar is checked against the predicted video's length."""
+    if path.is_dir():
+        found = read_predictions(path)
+    else:
+        side = path.with_name(path.name[: -len(".json")] + META_SUFFIX)
+        if side.is_file():
+            found = {path.name[: -len(".json")]: read_prediction(path)}
+        else:
+            try:
+                items = json.loads(path.read_text())
+                ivs = [Interval.from_json(o) for o in items]
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise AnnotationError(f"unreadable predictions-format JSON: {exc}", path) from None
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise AnnotationError(
+                    f"not a list of {{label, frame_range: [start, end]}} intervals ({exc})", path
+                ) from None
+            stem = path.name[: -len(".json")]
+            found = {stem: VideoPrediction(stem, stem, 0.0, 0, sorted(ivs), [], {})}
+    out: dict[str, list[Interval]] = {}
+    for stem, vp in found.items():
+        pred = preds.get(stem)
+        if pred is not None and vp.n_frames and (vp.n_frames != pred.n_frames or abs(vp.fps - pred.fps) > 1e-3 * pred.fps):
+            notes.append(f"{stem}: ground truth is for {vp.n_frames} frames at {vp.fps:g} fps, the prediction for "
+                         f"{pred.n_frames} at {pred.fps:g} (another cut or recording of the same name?)")
+        out[stem] = list(vp.intervals)
+    return out
 
 
 def _annotation_files(folder: Path) -> list[Path]:
@@ -235,6 +286,8 @@ def _single_fps(preds: dict[str, VideoPrediction], path: Path, strict: bool = Tr
 def _read_one_file(
     path: Path, fmt: str, preds: dict[str, VideoPrediction], notes: list[str], units: str = "auto"
 ) -> dict[str, list[Interval]]:
+    if fmt == "mouseact":  # needs no importer
+        return read_mouseact_truth(path, preds, notes)
     if fmt == "csv":
         try:
             from mouseact.preprocess.importers import read_interval_csv
