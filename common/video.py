@@ -416,6 +416,30 @@ def _short_error(exc: BaseException, path: Path) -> str:
     return text.replace(str(path), "").replace("Error reading ...", "cannot read").strip() or type(exc).__name__
 
 
+_HASH_BLOCK = 1 << 20
+_video_hashes: dict[tuple[str, int, int], str] = {}
+
+
+def video_hash(path: str | Path) -> str:
+    """Content key of a video file for on-disk caches: SHA-256 of its size and its first, middle
+    and last MiB (milliseconds for an hour-long file; an edited or re-encoded file gets a new key).
+    Memoised per (path, size, mtime)."""
+    import hashlib
+
+    path = Path(path)
+    st = path.stat()
+    memo = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if memo in _video_hashes:
+        return _video_hashes[memo]
+    h = hashlib.sha256(str(st.st_size).encode())
+    with open(path, "rb") as f:
+        for offset in (0, max(st.st_size // 2 - _HASH_BLOCK // 2, 0), max(st.st_size - _HASH_BLOCK, 0)):
+            f.seek(offset)
+            h.update(f.read(_HASH_BLOCK))
+    _video_hashes[memo] = h.hexdigest()
+    return _video_hashes[memo]
+
+
 def probe(path: str | Path) -> VideoInfo:
     """Metadata of a video (opens it, decodes the first frame to prove it is readable)."""
     with VideoReader(path) as vr:

@@ -44,14 +44,23 @@ def test_train_localizer_on_a_project(cli, tmp_path):
     out = tmp_path / "loc"
     # the sample has one resting bout (first half only): with locomotion as background too, both
     # halves of the split-in-time video hold both kinds of frames
+    cache = tmp_path / "cache"
     r = cli("train", "localizer", str(project), "--out", str(out), "--background", "inactive,locomote",
-            "--set", "target_recall=0.9", cwd=tmp_path)
+            "--set", "target_recall=0.9", "--cache", str(cache), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "operating point" in r.stdout
+    assert "features: 0 from the cache, 1 computed" in r.stderr
     loc = Localizer.load(out)
     td = loc.card["training_data"]
     assert td["groups"] == 2 and "first half" in td["group_names"][0]  # one video: split in time
     assert loc.card["operating_point"]["target_recall"] == 0.9
+    # the same training again reads the video's features back and gives the same model
+    again = tmp_path / "loc2"
+    r = cli("train", "localizer", str(project), "--out", str(again), "--background", "inactive,locomote",
+            "--set", "target_recall=0.9", "--cache", str(cache), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "features: 1 from the cache, 0 computed" in r.stderr
+    assert Localizer.load(again).card["operating_point"] == loc.card["operating_point"]
 
 
 def test_train_localizer_usage_errors(cli, tmp_path):

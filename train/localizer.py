@@ -72,6 +72,11 @@ def register_train(train_sub) -> None:
     p.add_argument("--stride", type=int, default=DETECTOR_STRIDE,
                    help="run the detector on every n-th frame (default: the default bundle's; train at the "
                         "stride the pipeline will run)")
+    p.add_argument("--cache", metavar="DIR", default=None,
+                   help="keep each video's stage-1 features here, so re-training with other settings (target "
+                        "recall, background labels, --span) skips decoding, and a stopped run resumes "
+                        "(default: ~/.cache/mouseact/features)")
+    p.add_argument("--no-cache", action="store_true", help="compute every video's features afresh, store nothing")
     p.add_argument("--show-config", action="store_true", help="print the effective config and exit")
     add_config_args(p)
     p.set_defaults(func=run)
@@ -83,7 +88,8 @@ def _describe() -> str:
     return LocalizerTrainConfig.describe()
 
 
-def _bsoid_groups(root: Path, n_sequences: int, cfg, background: tuple[str, ...], stride: int = DETECTOR_STRIDE):
+def _bsoid_groups(root: Path, n_sequences: int, cfg, background: tuple[str, ...], stride: int = DETECTOR_STRIDE,
+                  cache=None):
     from mouseact.errors import MouseActError
     from mouseact.localizer.sequences import SequenceConfig, bsoid_sequences
 
@@ -97,36 +103,59 @@ def _bsoid_groups(root: Path, n_sequences: int, cfg, background: tuple[str, ...]
     groups = []
     for i, d in enumerate(folders):
         groups.append(bsoid_sequences(d, n_sequences, seed=cfg.seed + 1000 * i, config=seq_cfg,
-                                      feature_config=cfg.features))
+                                      feature_config=cfg.features, cache=cache))
     return groups, [d.name for d in folders]
 
 
-def video_sequence(video_path: Path, labels, boxes, cfg, detector: str = "classical", stride: int = DETECTOR_STRIDE):
-    """Features of one whole video (+ per-frame action labels), decoded and detected as in inference."""
+def video_sequence(video_path: Path, labels, boxes, cfg, detector: str = "classical", stride: int = DETECTOR_STRIDE,
+                   cache=None):
+    """Features of one whole video (+ per-frame action labels), decoded and detected as in inference.
+    With ``cache`` (a :class:`~mouseact.localizer.cache.FeatureCache`) a video seen before with the
+    same detector, stride, boxes and feature config is not decoded again."""
     import numpy as np
+    from mouseact.localizer.cache import array_digest, detector_config, feature_key
     from mouseact.localizer.features import FeatureConfig, FeatureExtractor
     from mouseact.localizer.sequences import Sequence_
     from mouseact.progress import bar
     from mouseact.video import VideoReader
 
+    chunk = 64
     with VideoReader(video_path) as vr:
         fps = vr.info.fps
-        fx = FeatureExtractor(FeatureConfig(**{**cfg.features.model_dump(), "fps": fps}))
-        stream = None
+        fc = FeatureConfig(**{**cfg.features.model_dump(), "fps": fps})
+        det = None
         if boxes is None:
-            from mouseact.preprocess.detection import StreamingDetector, make_detector
+            from mouseact.preprocess.detection import make_detector
 
-            stream = StreamingDetector(make_detector(detector), stride=stride, fps=fps)
-            stream.prime(video_path)
-        feats, all_boxes = [], []
-        with bar(vr.info.n_frames, desc=f"features {video_path.name}") as pb:
-            for s, frames in vr.iter_chunks(64):
-                b = stream.process(s, frames) if stream else boxes[s:s + len(frames)]
-                feats.append(fx.process(s, frames, b))
-                all_boxes.append(b)
-                pb.update(len(frames))
-    return Sequence_(np.concatenate(feats), np.asarray(labels), ["action"], np.zeros(0, int), fps, [],
-                     np.concatenate(all_boxes))
+            det = make_detector(detector)
+        key = hit = None
+        if cache is not None:
+            key = feature_key([video_path], source="video", chunk=chunk, features=fc.model_dump(),
+                              boxes=array_digest(None if boxes is None else np.asarray(boxes, np.float32)),
+                              detector=None if det is None else detector, stride=None if det is None else stride,
+                              detector_config=detector_config(det))
+            hit = cache.get(key)
+        if hit is not None:
+            feats, all_boxes = hit
+        else:
+            fx = FeatureExtractor(fc)
+            stream = None
+            if det is not None:
+                from mouseact.preprocess.detection import StreamingDetector
+
+                stream = StreamingDetector(det, stride=stride, fps=fps)
+                stream.prime(video_path)
+            parts, part_boxes = [], []
+            with bar(vr.info.n_frames, desc=f"features {video_path.name}") as pb:
+                for s, frames in vr.iter_chunks(chunk):
+                    b = stream.process(s, frames) if stream else boxes[s:s + len(frames)]
+                    parts.append(fx.process(s, frames, b))
+                    part_boxes.append(b)
+                    pb.update(len(frames))
+            feats, all_boxes = np.concatenate(parts), np.concatenate(part_boxes)
+            if cache is not None:
+                cache.put(key, feats, all_boxes)
+    return Sequence_(feats, np.asarray(labels), ["action"], np.zeros(0, int), fps, [], all_boxes)
 
 
 def _read_pose_features(path: Path, n_frames: int, fps: float, cfg, against: str = "the video"):
@@ -155,7 +184,7 @@ def _pose_description(poses: list, names_per: list[list[str]]) -> dict:
 
 
 def _project_groups(project: Path, background: tuple[str, ...], cfg, detector: str, stride: int,
-                    pose_dir: Path | None = None):
+                    pose_dir: Path | None = None, cache=None):
     import numpy as np
     from mouseact import sly_io
     from mouseact.errors import MouseActError
@@ -179,7 +208,7 @@ def _project_groups(project: Path, background: tuple[str, ...], cfg, detector: s
         for iv in rec.intervals:
             if iv.label.lower() not in background:
                 labels[max(iv.start, 0): min(iv.end, rec.n_frames - 1) + 1] = 1
-        seq = video_sequence(Path(rec.video_path), labels, rec.boxes, cfg, detector, stride)
+        seq = video_sequence(Path(rec.video_path), labels, rec.boxes, cfg, detector, stride, cache)
         if len(seq.features) != rec.n_frames:
             raise MouseActError(f"decoded {len(seq.features)} frames but the project says {rec.n_frames}",
                                 rec.video_path)
@@ -301,8 +330,13 @@ def run(args: argparse.Namespace) -> int:
     span = _parse_span(args.span) if args.span else None
     background = tuple(s.strip().lower() for s in args.background.split(",") if s.strip())
     pose = None
+    cache = None
+    if not args.no_cache and not args.pose_labels:  # pose-only training decodes no video
+        from mouseact.localizer.cache import FeatureCache, default_cache_dir
+
+        cache = FeatureCache(Path(args.cache) if args.cache else default_cache_dir())
     if args.bsoid:
-        groups, names = _bsoid_groups(Path(args.bsoid), args.sequences, cfg, background, args.stride)
+        groups, names = _bsoid_groups(Path(args.bsoid), args.sequences, cfg, background, args.stride, cache)
         source = {"bsoid": str(args.bsoid), "group_names": names, "sequences_per_group": args.sequences}
         where = Path(args.bsoid)
     elif args.pose_labels:
@@ -311,9 +345,11 @@ def run(args: argparse.Namespace) -> int:
         where = Path(args.pose_labels[0][1])
     else:
         groups, names, pose = _project_groups(Path(args.project), background, cfg, args.detector, args.stride,
-                                              Path(args.pose) if args.pose else None)
+                                              Path(args.pose) if args.pose else None, cache)
         source = {"project": str(args.project), **({"pose_dir": str(args.pose)} if args.pose else {})}
         where = Path(args.project)
+    if cache is not None:
+        print(cache.summary(), file=sys.stderr)
     groups, names = _finish_groups(groups, names, span, background, where)
     source["group_names"] = names
     if span is not None:

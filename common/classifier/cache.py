@@ -1,8 +1,9 @@
 """On-disk embedding cache: re-training or re-running with the same embedder skips the video work.
 
 Key = SHA-256 of (video content hash, segment start/end, crop rectangles, embedder config).
-The video content hash reads the file size plus its first, middle and last MiB, so keying an
-hour-long video costs milliseconds while an edited/re-encoded file still gets a new key.
+The video content hash (:func:`mouseact.video.video_hash`) reads the file size plus its first,
+middle and last MiB, so keying an hour-long video costs milliseconds while an edited/re-encoded
+file still gets a new key.
 """
 
 from __future__ import annotations
@@ -14,24 +15,9 @@ from pathlib import Path
 
 import numpy as np
 from mouseact import atomic
+from mouseact.video import video_hash
 
-_BLOCK = 1 << 20
-_video_hashes: dict[tuple[str, int, int], str] = {}
-
-
-def video_hash(path: str | Path) -> str:
-    path = Path(path)
-    st = path.stat()
-    memo = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if memo in _video_hashes:
-        return _video_hashes[memo]
-    h = hashlib.sha256(str(st.st_size).encode())
-    with open(path, "rb") as f:
-        for offset in (0, max(st.st_size // 2 - _BLOCK // 2, 0), max(st.st_size - _BLOCK, 0)):
-            f.seek(offset)
-            h.update(f.read(_BLOCK))
-    _video_hashes[memo] = h.hexdigest()
-    return _video_hashes[memo]
+__all__ = ["EmbeddingCache", "segment_key", "video_hash"]
 
 
 def segment_key(video: str | Path, start: int, end: int, rects: np.ndarray, embedder_config: dict) -> str:

@@ -29,6 +29,9 @@ import numpy as np
 from mouseact.config import Config
 from pydantic import Field
 
+# Bump when a feature's computation changes: training caches (mouseact.localizer.cache) key on it.
+# 2: flow magnitudes by numpy (cv2.magnitude was not bit-reproducible between runs)
+FEATURES_VERSION = 2
 BOX_FEATURES = ["box_missing", "box_speed", "box_accel", "box_size_rate", "box_aspect_rate",
                 "box_log_aspect"]
 MOTION_FEATURES = ["motion_64", "motion_32", "motion_16", "motion_long_32", "changed_frac"]
@@ -45,6 +48,11 @@ class FeatureConfig(Config):
     motion_lag_s: float = Field(1 / 15, description="time step of frame differences and flow, seconds")
     long_lag_s: float = Field(4 / 15, description="time step of the slow motion-energy feature, seconds")
     changed_threshold: float = Field(0.25, description="a pixel 'changed' if |diff| > this x crop std")
+
+
+def _magnitude(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """sqrt(x^2 + y^2) in float32, the same bits on every run (IEEE operations, no fused steps)."""
+    return np.sqrt(np.square(x) + np.square(y))
 
 
 def _lag_frames(fps: float, seconds: float) -> int:
@@ -158,9 +166,11 @@ class FeatureExtractor:
             # one pyramid level, small window: ~60 us on a 32 px crop; enough for a motion summary
             flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 1, 5, 1, 5, 1.1, 0)
             fx_, fy_ = flow[..., 0], flow[..., 1]
-            mag = cv2.magnitude(fx_, fy_)
+            # numpy, not cv2.magnitude: OpenCV's result differed in the last bit between runs on the
+            # same input (3-5 of 1,000 frames), enough to move a trained localizer's threshold
+            mag = _magnitude(fx_, fy_)
             mx, my = float(fx_.mean()), float(fy_.mean())
-            resid = cv2.magnitude(fx_ - mx, fy_ - my)
+            resid = _magnitude(fx_ - mx, fy_ - my)
             dudx = cv2.Sobel(fx_, cv2.CV_32F, 1, 0, ksize=1)
             dvdy = cv2.Sobel(fy_, cv2.CV_32F, 0, 1, ksize=1)
             dudy = cv2.Sobel(fx_, cv2.CV_32F, 0, 1, ksize=1)

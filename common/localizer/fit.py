@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 from mouseact.config import Config
-from mouseact.localizer.features import FeatureConfig
+from mouseact.localizer.features import FEATURES_VERSION, FeatureConfig
 from mouseact.localizer.model import (DEFAULT_WINDOWS_S, ESTIMATORS, INPUTS, REFINE_FILE, Localizer, actionness_of,
                                       resting_level, window_features, without)
 from mouseact.localizer.pose import PoseConfig
@@ -254,6 +254,7 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
         "estimator": cfg.estimator,
         "feature_names": list(feature_names),
         "feature_config": cfg.features.model_dump(),
+        "features_version": FEATURES_VERSION,  # provenance: which feature code the weights saw
         "windows_s": list(cfg.windows_s),
         "ignored_features": [feature_names[i] for i in ignored],
         "centre_logit": cfg.centre_logit,

@@ -174,8 +174,11 @@ def prime_on_clips(detector, paths: Sequence[Path], per_clip: int = 6) -> None:
 def build_sequence(folder: str | Path, pieces: Sequence[Piece], classes: Sequence[str],
                    feature_config: FeatureConfig | dict | None = None, detector: str = "classical",
                    stride: int = DETECTOR_STRIDE, chunk: int = 64, background: Sequence[str] = BSOID_BACKGROUND,
-                   progress: bool = False) -> Sequence_:
-    """Decode, detect and extract features for one planned sequence, as the pipeline would."""
+                   progress: bool = False, cache=None) -> Sequence_:
+    """Decode, detect and extract features for one planned sequence, as the pipeline would. With
+    ``cache`` (a :class:`~mouseact.localizer.cache.FeatureCache`) a sequence built before from the
+    same clips, plan, detector and feature config is read back instead."""
+    from mouseact.localizer.cache import detector_config, feature_key
     from mouseact.preprocess.detection import StreamingDetector, make_detector
     from mouseact.progress import bar
     from mouseact.video import VideoReader
@@ -186,20 +189,34 @@ def build_sequence(folder: str | Path, pieces: Sequence[Piece], classes: Sequenc
         fps = next(iter(readers.values())).info.fps
         fc = FeatureConfig(**{**(feature_config.model_dump() if isinstance(feature_config, FeatureConfig)
                                  else dict(feature_config or {})), "fps": fps})
-        fx = FeatureExtractor(fc)
         det = make_detector(detector)
-        prime_on_clips(det, list(paths.values()))
-        stream = StreamingDetector(det, stride=stride, fps=fps)
-        feats, boxes = [], []
-        start = 0
-        total = sum(p.length for p in pieces)
-        with bar(total, desc="sequence", disable=not progress) as pb:
-            for frames in _iter_piece_chunks(readers, pieces, chunk):
-                b = stream.process(start, frames)
-                feats.append(fx.process(start, frames, b))
-                boxes.append(b)
-                start += len(frames)
-                pb.update(len(frames))
+        key = hit = None
+        if cache is not None:
+            # every clip of the folder primes the detector's background, so all of them are in the key
+            key = feature_key(list(paths.values()), source="spliced", clips=list(paths), chunk=chunk,
+                              pieces=[dataclasses.astuple(p) for p in pieces], features=fc.model_dump(),
+                              detector=detector, stride=stride,
+                              detector_config=detector_config(det))
+            hit = cache.get(key)
+        if hit is not None:
+            feats, boxes = hit
+        else:
+            fx = FeatureExtractor(fc)
+            prime_on_clips(det, list(paths.values()))
+            stream = StreamingDetector(det, stride=stride, fps=fps)
+            parts, part_boxes = [], []
+            start = 0
+            total = sum(p.length for p in pieces)
+            with bar(total, desc="sequence", disable=not progress) as pb:
+                for frames in _iter_piece_chunks(readers, pieces, chunk):
+                    b = stream.process(start, frames)
+                    parts.append(fx.process(start, frames, b))
+                    part_boxes.append(b)
+                    start += len(frames)
+                    pb.update(len(frames))
+            feats, boxes = np.concatenate(parts), np.concatenate(part_boxes)
+            if cache is not None:
+                cache.put(key, feats, boxes)
     finally:
         for r in readers.values():
             r.close()
@@ -207,7 +224,7 @@ def build_sequence(folder: str | Path, pieces: Sequence[Piece], classes: Sequenc
     labels = np.concatenate([np.full(p.length, 0 if p.clip in background else index[p.clip], np.int32)
                              for p in pieces])
     cuts = np.cumsum([p.length for p in pieces])[:-1]
-    return Sequence_(np.concatenate(feats), labels, list(classes), cuts, fps, list(pieces), np.concatenate(boxes))
+    return Sequence_(feats, labels, list(classes), cuts, fps, list(pieces), boxes)
 
 
 def plan_moving_sequence(folder: str | Path, rng: np.random.Generator,
@@ -226,13 +243,14 @@ def plan_moving_sequence(folder: str | Path, rng: np.random.Generator,
 
 def bsoid_sequences(folder: str | Path, n_sequences: int, seed: int = 0,
                     config: SequenceConfig = SequenceConfig(), feature_config=None,
-                    progress: bool = True) -> list[Sequence_]:
-    """``n_sequences`` random spliced sequences from one mouse's clip folder."""
+                    progress: bool = True, cache=None) -> list[Sequence_]:
+    """``n_sequences`` random spliced sequences from one mouse's clip folder (``cache``: see
+    :func:`build_sequence`)."""
     classes = [c for c in clip_paths(folder) if c not in config.background]
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_sequences):
         plan, _ = plan_moving_sequence(folder, rng, config)
         out.append(build_sequence(folder, plan, classes, feature_config, background=config.background,
-                                  stride=config.detector_stride, progress=progress))
+                                  stride=config.detector_stride, progress=progress, cache=cache))
     return out
