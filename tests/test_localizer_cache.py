@@ -54,3 +54,14 @@ def test_spliced_sequence_from_the_cache(tmp_path, bsoid_dir):
     build_sequence(folder, plan[:2], ["itch"], cache=cache)  # another plan: computed
     assert cache.misses == 2
     assert isinstance(cache.root, Path) and len(list(cache.root.rglob("*.npz"))) == 2
+
+
+def test_cache_directories_follow_xdg_cache_home_when_called(monkeypatch, tmp_path):
+    from mouseact.classifier.train_run import default_cache_dir as embeddings_dir
+    from mouseact.localizer.cache import default_cache_dir as features_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert features_dir() == tmp_path / "mouseact" / "features"
+    assert embeddings_dir() == tmp_path / "mouseact" / "embeddings"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert features_dir() == Path.home() / ".cache" / "mouseact" / "features"

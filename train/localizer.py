@@ -113,7 +113,7 @@ def video_sequence(video_path: Path, labels, boxes, cfg, detector: str = "classi
     With ``cache`` (a :class:`~mouseact.localizer.cache.FeatureCache`) a video seen before with the
     same detector, stride, boxes and feature config is not decoded again."""
     import numpy as np
-    from mouseact.localizer.cache import array_digest, detector_config, feature_key
+    from mouseact.localizer.cache import array_digest, cached_features, detector_config
     from mouseact.localizer.features import FeatureConfig, FeatureExtractor
     from mouseact.localizer.sequences import Sequence_
     from mouseact.progress import bar
@@ -128,16 +128,8 @@ def video_sequence(video_path: Path, labels, boxes, cfg, detector: str = "classi
             from mouseact.preprocess.detection import make_detector
 
             det = make_detector(detector)
-        key = hit = None
-        if cache is not None:
-            key = feature_key([video_path], source="video", chunk=chunk, features=fc.model_dump(),
-                              boxes=array_digest(None if boxes is None else np.asarray(boxes, np.float32)),
-                              detector=None if det is None else detector, stride=None if det is None else stride,
-                              detector_config=detector_config(det))
-            hit = cache.get(key)
-        if hit is not None:
-            feats, all_boxes = hit
-        else:
+
+        def compute():
             fx = FeatureExtractor(fc)
             stream = None
             if det is not None:
@@ -152,9 +144,13 @@ def video_sequence(video_path: Path, labels, boxes, cfg, detector: str = "classi
                     parts.append(fx.process(s, frames, b))
                     part_boxes.append(b)
                     pb.update(len(frames))
-            feats, all_boxes = np.concatenate(parts), np.concatenate(part_boxes)
-            if cache is not None:
-                cache.put(key, feats, all_boxes)
+            return np.concatenate(parts), np.concatenate(part_boxes)
+
+        feats, all_boxes = cached_features(
+            cache, [video_path], compute, source="video", chunk=chunk, features=fc.model_dump(),
+            boxes=array_digest(None if boxes is None else np.asarray(boxes, np.float32)),
+            detector=None if det is None else detector, stride=None if det is None else stride,
+            detector_config=detector_config(det))
     return Sequence_(feats, np.asarray(labels), ["action"], np.zeros(0, int), fps, [], all_boxes)
 
 

@@ -23,11 +23,10 @@ from mouseact.errors import MouseActError
 
 
 def default_cache_dir() -> Path:
-    """~/.cache/mouseact/embeddings (XDG_CACHE_HOME respected; read at call time, not import)."""
-    import os
+    """~/.cache/mouseact/embeddings (XDG_CACHE_HOME respected)."""
+    from mouseact.cachedir import user_cache_dir
 
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mouseact" / "embeddings"
+    return user_cache_dir("embeddings")
 
 
 def subset(w: Windows | None, clip_ids: list[int]) -> Windows | None:

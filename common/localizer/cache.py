@@ -17,19 +17,19 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from mouseact import __version__, atomic
+from mouseact.cachedir import user_cache_dir
 from mouseact.localizer.features import FEATURES_VERSION
 from mouseact.video import video_hash
 
 
 def default_cache_dir() -> Path:
-    """~/.cache/mouseact/features (XDG_CACHE_HOME respected; read at call time, not import)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mouseact" / "features"
+    """~/.cache/mouseact/features (XDG_CACHE_HOME respected)."""
+    return user_cache_dir("features")
 
 
 def feature_key(videos: list[str | Path], **parts: Any) -> str:
@@ -38,6 +38,22 @@ def feature_key(videos: list[str | Path], **parts: Any) -> str:
     payload = {"videos": [video_hash(v) for v in videos], "features_version": FEATURES_VERSION,
                "mouseact": __version__, **parts}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def cached_features(cache: "FeatureCache | None", videos: list[str | Path],
+                    compute: Callable[[], tuple[np.ndarray, np.ndarray]], **parts: Any
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``(features, boxes)`` from ``cache`` under :func:`feature_key` ``(videos, **parts)``; on a miss
+    (or without a cache) ``compute()``, stored when there is a cache."""
+    if cache is None:
+        return compute()
+    key = feature_key(videos, **parts)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    features, boxes = compute()
+    cache.put(key, features, boxes)
+    return features, boxes
 
 
 def array_digest(a: np.ndarray | None) -> str | None:

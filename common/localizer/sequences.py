@@ -178,7 +178,7 @@ def build_sequence(folder: str | Path, pieces: Sequence[Piece], classes: Sequenc
     """Decode, detect and extract features for one planned sequence, as the pipeline would. With
     ``cache`` (a :class:`~mouseact.localizer.cache.FeatureCache`) a sequence built before from the
     same clips, plan, detector and feature config is read back instead."""
-    from mouseact.localizer.cache import detector_config, feature_key
+    from mouseact.localizer.cache import cached_features, detector_config
     from mouseact.preprocess.detection import StreamingDetector, make_detector
     from mouseact.progress import bar
     from mouseact.video import VideoReader
@@ -190,17 +190,8 @@ def build_sequence(folder: str | Path, pieces: Sequence[Piece], classes: Sequenc
         fc = FeatureConfig(**{**(feature_config.model_dump() if isinstance(feature_config, FeatureConfig)
                                  else dict(feature_config or {})), "fps": fps})
         det = make_detector(detector)
-        key = hit = None
-        if cache is not None:
-            # every clip of the folder primes the detector's background, so all of them are in the key
-            key = feature_key(list(paths.values()), source="spliced", clips=list(paths), chunk=chunk,
-                              pieces=[dataclasses.astuple(p) for p in pieces], features=fc.model_dump(),
-                              detector=detector, stride=stride,
-                              detector_config=detector_config(det))
-            hit = cache.get(key)
-        if hit is not None:
-            feats, boxes = hit
-        else:
+
+        def compute() -> tuple[np.ndarray, np.ndarray]:
             fx = FeatureExtractor(fc)
             prime_on_clips(det, list(paths.values()))
             stream = StreamingDetector(det, stride=stride, fps=fps)
@@ -214,9 +205,13 @@ def build_sequence(folder: str | Path, pieces: Sequence[Piece], classes: Sequenc
                     part_boxes.append(b)
                     start += len(frames)
                     pb.update(len(frames))
-            feats, boxes = np.concatenate(parts), np.concatenate(part_boxes)
-            if cache is not None:
-                cache.put(key, feats, boxes)
+            return np.concatenate(parts), np.concatenate(part_boxes)
+
+        # every clip of the folder primes the detector's background, so all of them are in the key
+        feats, boxes = cached_features(cache, list(paths.values()), compute, source="spliced", clips=list(paths),
+                                       chunk=chunk, pieces=[dataclasses.astuple(p) for p in pieces],
+                                       features=fc.model_dump(), detector=detector, stride=stride,
+                                       detector_config=detector_config(det))
     finally:
         for r in readers.values():
             r.close()

@@ -34,7 +34,7 @@ def ultralytics_offline(config_dir: str | Path | None = None):
     """Import ultralytics with every network path switched off; returns the module.
 
     ``YOLO_CONFIG_DIR`` (where ultralytics keeps settings.json and looks for fonts) defaults to
-    ``~/.cache/mouseact/ultralytics`` unless the user set it. It must exist before the import.
+    ``~/.cache/mouseact/ultralytics`` (``$XDG_CACHE_HOME`` respected) unless the user set it. It must exist before the import.
     """
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_AUTOINSTALL"] = "0"
@@ -42,7 +42,9 @@ def ultralytics_offline(config_dir: str | Path | None = None):
     if config_dir is not None:
         os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
     else:
-        os.environ.setdefault("YOLO_CONFIG_DIR", str(Path.home() / ".cache" / "mouseact" / "ultralytics"))
+        from mouseact.cachedir import user_cache_dir
+
+        os.environ.setdefault("YOLO_CONFIG_DIR", str(user_cache_dir("ultralytics")))
     font_dir = Path(os.environ["YOLO_CONFIG_DIR"]).expanduser() / "Ultralytics"
     font_dir.mkdir(parents=True, exist_ok=True)
     font = font_dir / "Arial.ttf"
