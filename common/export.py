@@ -8,6 +8,8 @@ Per video (``write_video_outputs``), under the run's output directory::
     boris/<stem>.csv               BORIS "aggregated events" table (STATE events, seconds)
     ethograms/<stem>.png           behaviours over time, one row each
     tracks/<stem>.npz              mouse boxes (N, 4) float32 with NaN rows, ``lost`` flags
+    candidates/<stem>.json         stage 2's labelled segments before post-processing (same format as
+                                   predictions), so ``mouseact postprocess`` can re-run only that step
 
 Per batch (``write_batch_outputs``)::
 
@@ -48,6 +50,7 @@ from mouseact.video import VIDEO_EXTENSIONS
 log = logging.getLogger(__name__)
 
 PREDICTIONS_DIR = "predictions"
+CANDIDATES_DIR = "candidates"
 META_SUFFIX = ".meta.json"
 
 INTERVAL_COLUMNS = [
@@ -143,6 +146,10 @@ def prediction_path(out_dir: str | Path, video_name: str) -> Path:
     return Path(out_dir) / PREDICTIONS_DIR / f"{video_stem(video_name)}.json"
 
 
+def candidates_path(out_dir: str | Path, video_name: str) -> Path:
+    return Path(out_dir) / CANDIDATES_DIR / f"{video_stem(video_name)}.json"
+
+
 def meta_path(out_dir: str | Path, video_name: str) -> Path:
     return Path(out_dir) / PREDICTIONS_DIR / f"{video_stem(video_name)}{META_SUFFIX}"
 
@@ -223,9 +230,11 @@ def write_predictions(
     model: Any = None,
     dataset: str | None = None,
     lost_frames: int | None = None,
+    postprocess: Mapping | None = None,
 ) -> Path:
     """``predictions/<stem>.json`` and its ``.meta.json`` sidecar. The sidecar is written last:
-    its presence marks the video as complete."""
+    its presence marks the video as complete. ``postprocess``: the post-processing settings the
+    intervals were made with (recorded, and the starting point of ``mouseact postprocess``)."""
     d = _info_dict(info)
     ivs = sorted(intervals)
     path = prediction_path(out_dir, video_name)
@@ -245,6 +254,7 @@ def write_predictions(
         "n_intervals": len(ivs),
         # frames where the detector found no mouse: behaviour there is unknown, not absent
         "lost_frames": lost_frames,
+        "postprocess": dict(postprocess) if postprocess is not None else None,
         "mouseact_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -693,8 +703,13 @@ def write_video_outputs(
     model: Any = None,
     ethogram: bool = True,
     dataset: str | None = None,
+    candidates: Sequence[Interval] | None = None,
+    postprocess: Mapping | None = None,
 ) -> dict[str, Path]:
     """Write every per-video file (see the module doc); returns ``{kind: path}``.
+
+    ``candidates``: stage 2's segments before post-processing (kept for ``mouseact postprocess``);
+    ``postprocess``: the settings that turned them into ``intervals`` (recorded in the sidecar).
 
     ``info``: a :class:`mouseact.video.VideoInfo` (or dict with fps/n_frames/path); ``track``:
     an object with ``.boxes (N,4)`` (NaN rows = no mouse) and ``.lost``, or None; ``dataset``:
@@ -735,7 +750,11 @@ def write_video_outputs(
             lost=arrays[1] if arrays is not None and len(arrays[1]) == n else None,
         )
     lost_frames = int(arrays[1].sum()) if arrays is not None else None
-    paths["predictions"] = write_predictions(out_dir, name, info, ivs, classes, model, dataset, lost_frames)
+    if candidates is not None:
+        paths["candidates"] = atomic.write_json(candidates_path(out_dir, name),
+                                                [iv.to_json(digits=None) for iv in sorted(candidates)])
+    paths["predictions"] = write_predictions(out_dir, name, info, ivs, classes, model, dataset, lost_frames,
+                                             postprocess)
     return paths
 
 

@@ -29,9 +29,11 @@ class Interval:
     def length(self) -> int:
         return self.end - self.start + 1
 
-    def to_json(self) -> dict:
+    def to_json(self, digits: int | None = 4) -> dict:
+        """``digits=None`` keeps the confidence exact (files read back for further computation)."""
+        conf = float(self.confidence)
         return {"label": self.label, "frame_range": [int(self.start), int(self.end)],
-                "confidence": round(float(self.confidence), 4)}
+                "confidence": conf if digits is None else round(conf, digits)}
 
     @classmethod
     def from_json(cls, obj: dict) -> "Interval":

@@ -93,7 +93,9 @@ def run_batch(predictor, source: str | Path, out_dir: str | Path, resume: bool =
         try:
             result = predictor.predict(job.path, name=job.name, dataset=job.dataset)
             export.write_video_outputs(out_dir, job.name, result.info, result.intervals, result.track,
-                                       predictor.classes, model=model, dataset=job.dataset)
+                                       predictor.classes, model=model, dataset=job.dataset,
+                                       candidates=result.candidates,
+                                       postprocess=predictor.config.postprocess.model_dump())
         except MouseActError as exc:
             print(f"{tag}: FAILED: {exc}", file=log)
             report.failed.append((job, str(exc)))

@@ -12,6 +12,7 @@ outputs (in --out DIR):
   predictions/<video>.json   [{"label", "frame_range": [start, end] (inclusive), "confidence"}]
   project/                   Supervisely video project (behaviour tags + mouse boxes)
   intervals/, boris/, ethograms/, tracks/   per-video CSV tables, ethogram PNG, mouse boxes
+  candidates/<video>.json    stage 2's segments before post-processing (see `mouseact postprocess`)
   summary.csv/.md, intervals.csv, boris_events.csv   per-batch tables
 
 Re-running with the same --out skips videos already done. A broken video is reported and the
@@ -24,6 +25,16 @@ examples:
   mouseact infer session1.mp4 --out results/
   mouseact infer videos/ --out results/ --set postprocess.threshold=0.5 \\
       --set postprocess.per_class.itch.min_duration_s=0.1
+"""
+
+
+POSTPROCESS_EPILOG = """\
+config keys (--set KEY=VALUE or --config YAML; no "postprocess." prefix here):
+  stages, threshold, smooth_s, stitch_gap_s, min_duration_s, nms_sigma, nms_min_score,
+  per_class.<behaviour>.<param>   (see --list-postprocess)
+examples:
+  mouseact postprocess --pred results/ --out results_min05/ --set min_duration_s=0.5
+  mouseact postprocess --pred results/ --out strict/ --set per_class.itch.threshold=0.6
 """
 
 
@@ -53,6 +64,22 @@ def register(subparsers) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_args(p)
     p.set_defaults(func=run_infer)
+
+    pp = subparsers.add_parser(
+        "postprocess", help="re-run only the post-processing of a finished run, with other settings",
+        formatter_class=HelpFormatter,
+        description="Re-apply post-processing (threshold, smoothing, gap stitching, minimum duration, per "
+                    "behaviour) to the stage-2 segments a run kept (candidates/<video>.json), starting from "
+                    "the settings the run used, and write a complete new run folder: no video is decoded "
+                    "and no model is loaded.", epilog=POSTPROCESS_EPILOG)
+    pp.add_argument("--pred", required=True, metavar="DIR", help="output folder of `mouseact infer`")
+    pp.add_argument("--out", required=True, metavar="DIR", help="new output folder (written when complete)")
+    pp.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    pp.add_argument("--no-project", action="store_true", help="skip the Supervisely project")
+    pp.add_argument("--list-postprocess", action="store_true",
+                    help="print the post-processing stages, their help and default values, and exit")
+    add_config_args(pp)
+    pp.set_defaults(func=run_postprocess)
 
     d = subparsers.add_parser(
         "demo", help="run the pipeline on the shipped B-SOiD sample and score it", formatter_class=HelpFormatter,
@@ -128,3 +155,21 @@ def run_demo(args) -> int:
     from mouseact.inference.demo import run_demo as demo
 
     return demo(args.out, args.sample, quiet=args.quiet, model_dir=args.model)
+
+
+def run_postprocess(args: argparse.Namespace) -> int:
+    from mouseact import postprocess
+    from mouseact.inference.batch import summary_table
+    from mouseact.inference.repost import rerun_postprocess
+
+    if args.list_postprocess:
+        print(postprocess.describe())
+        return 0
+    t0 = time.perf_counter()
+    report = rerun_postprocess(args.pred, args.out, args.config, args.overrides, overwrite=args.overwrite,
+                               project=not args.no_project)
+    for row in report["videos"]:
+        print(f"{row['video']}: {row['before']} -> {row['after']} bouts", file=sys.stderr)
+    print(summary_table(Path(args.out), report["classes"]))
+    print(f"outputs: {Path(args.out).resolve()} in {time.perf_counter() - t0:.1f} s")
+    return 0

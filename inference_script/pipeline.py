@@ -139,6 +139,7 @@ class VideoResult:
     n_reread: int = 0             # of those, segments stage 2 decoded again (not inside the kept crops)
     dataset: str | None = None
     steps_ms_per_frame: dict[str, float] = dataclasses.field(default_factory=dict)
+    candidates: list[Interval] = dataclasses.field(default_factory=list)  # stage 2's, before post-processing
 
     def timing_line(self) -> str:
         parts = [f"{k} {v:.2f}" for k, v in self.steps_ms_per_frame.items()]
@@ -755,7 +756,7 @@ class Predictor:
         steps = {step: round(1000 * sum(timer.seconds.get(s, 0.0) for s in parts) / n, 3)
                  for step, parts in STEPS.items()}
         return VideoResult(video, name or video.name, info, intervals, track, timer.report(n),
-                           len(segments), self._n_reread, dataset, steps)
+                           len(segments), self._n_reread, dataset, steps, sorted(candidates))
 
     def _streaming_pass(self, vr: VideoReader, timer: StageTimer, progress=None, store=None):
         """Decode once; detect, (two-stage mode) compute stage-1 features and (with ``store``) keep

@@ -64,7 +64,8 @@ def run_prediction(predictor, video: Path, out_dir: Path, job: Job | None = None
     classes = list(predictor.classes)
     name = result.name
     written = export.write_video_outputs(out_dir, name, result.info, result.intervals, result.track, classes,
-                                         model=str(predictor.bundle.root))
+                                         model=str(predictor.bundle.root), candidates=result.candidates,
+                                         postprocess=predictor.config.postprocess.model_dump())
     batch = export.write_batch_outputs(out_dir, [result], classes, project=False)
     info = result.info
     n_frames = int(getattr(info, "n_frames", 0))
