@@ -72,12 +72,15 @@ def register(subparsers) -> None:
                     "behaviour) to the stage-2 segments a run kept (candidates/<video>.json), starting from "
                     "the settings the run used, and write a complete new run folder: no video is decoded "
                     "and no model is loaded.", epilog=POSTPROCESS_EPILOG)
-    pp.add_argument("--pred", required=True, metavar="DIR", help="output folder of `mouseact infer`")
-    pp.add_argument("--out", required=True, metavar="DIR", help="new output folder (written when complete)")
+    pp.add_argument("--pred", metavar="DIR", help="output folder of `mouseact infer` (required)")
+    pp.add_argument("--out", metavar="DIR", help="new output folder, written when complete (required)")
     pp.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     pp.add_argument("--no-project", action="store_true", help="skip the Supervisely project")
     pp.add_argument("--list-postprocess", action="store_true",
                     help="print the post-processing stages, their help and default values, and exit")
+    pp.add_argument("--show-config", action="store_true",
+                    help="print the settings as YAML and exit: the first video's recorded ones with --pred, "
+                         "else the defaults, after --config/--set")
     add_config_args(pp)
     pp.set_defaults(func=run_postprocess)
 
@@ -165,6 +168,22 @@ def run_postprocess(args: argparse.Namespace) -> int:
     if args.list_postprocess:
         print(postprocess.describe())
         return 0
+    if args.show_config:
+        import yaml
+        from mouseact import export
+        from mouseact.config import load
+
+        base = {}
+        if args.pred:
+            first = next(iter(export.read_predictions(args.pred).values()))
+            base = first.meta.get("postprocess") or {}
+        cfg = load(postprocess.PostprocessConfig, args.config, args.overrides, base=base)
+        print(yaml.safe_dump(cfg.model_dump(), sort_keys=False), end="")
+        return 0
+    from mouseact.errors import MouseActError
+
+    if not args.pred or not args.out:
+        raise MouseActError("postprocess needs --pred RUN and --out NEW")
     t0 = time.perf_counter()
     report = rerun_postprocess(args.pred, args.out, args.config, args.overrides, overwrite=args.overwrite,
                                project=not args.no_project)
