@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import numpy as np
 import pytest
@@ -108,7 +109,7 @@ def test_damaged_default_copy_is_refused(tmp_path):
 
 def test_train_classifier_cli_bsoid(cli, bsoid_dir, tmp_path):
     root = bsoid_subset(bsoid_dir, tmp_path / "bsoid")
-    out = tmp_path / "model"
+    out = tmp_path / "my model"  # a space: the recorded command must still paste back into a shell
     res = cli(
         "train",
         "classifier",
@@ -127,6 +128,8 @@ def test_train_classifier_cli_bsoid(cli, bsoid_dir, tmp_path):
     card = json.loads((out / "model_card.json").read_text())
     assert card["classes"] == ["investigate", "orient_L", "orient_R"]
     assert "--head prototype" in card["training"]["command"]
+    assert shlex.split(card["training"]["command"])[1:7] == ["train", "classifier", "--bsoid", str(root), "--out",
+                                                             str(out)]
     assert card["training"]["config"]["stride"] == 8 and card["head"]["head"] == "prototype"
     # the cache is used on a second run
     res = cli(

@@ -11,6 +11,7 @@ in its model card.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 
@@ -104,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     if args.model_path:
         emb_cfg["model_path"] = args.model_path
     command = (
-        "mouseact " + " ".join(sys.argv[1:]) if sys.argv and "mouseact" in " ".join(sys.argv[:2]) else None
+        # quoted, so the recorded command can be pasted back into a shell (paths with spaces)
+        "mouseact " + shlex.join(sys.argv[1:]) if sys.argv and "mouseact" in " ".join(sys.argv[:2]) else None
     )
     report = train_run.train(
         source=Path(args.bsoid or args.project),
@@ -119,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     print(f"classifier written to {out}")
+    training = report["card"]["training"]
+    print(f"  {len(report['classes'])} behaviours, {training['clips']} clips ({training['windows']} windows) "
+          f"from {len(training['groups'])} video(s)/animal(s)")
     for k, v in report.get("metrics", {}).items():
         print(f"  {k}: {v}")
+    if not report.get("metrics") and len(training["groups"]) < 2:
+        print("  no held-out score: every clip comes from one video/animal (leave-one-out needs two)")
     return 0

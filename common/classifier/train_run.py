@@ -144,4 +144,5 @@ def train(
         "the whole frame); segment score = mean of window probabilities",
     }
     model.save(out, card)
-    return {"metrics": {k: v for k, v in metrics.get("leave_one_group_out", {}).items()}, "card": card}
+    return {"metrics": {k: v for k, v in metrics.get("leave_one_group_out", {}).items()}, "card": card,
+            "classes": list(classes)}
