@@ -197,7 +197,8 @@ class VideoReader:
             container.seek(0)
         frame_ticks = 1 / (fps * stream.time_base)
         if last is None or end - last > 3 * frame_ticks:
-            got = "no frame" if last is None else f"data up to {float((last - start) * stream.time_base):.2f} s"
+            got = "no decodable frame near its end" if last is None else \
+                f"data up to {float((last - start) * stream.time_base):.2f} s"
             raise VideoError(f"truncated: the index says {float(stream.duration * stream.time_base):.2f} s "
                              f"but the file holds {got}", self.path)
 
