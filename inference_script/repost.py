@@ -23,6 +23,7 @@ from mouseact import atomic, export, postprocess
 from mouseact.config import load as load_config
 from mouseact.errors import AnnotationError, MouseActError
 from mouseact.intervals import Interval
+from mouseact.progress import bar
 
 
 @dataclasses.dataclass
@@ -75,9 +76,10 @@ def rerun_postprocess(pred_dir: str | Path, out_dir: str | Path, config_path: st
         jobs.append((stem, vp, cfg, classes, read_candidates(run, stem), _read_track(run, stem)))
     all_classes = list(dict.fromkeys(c for job in jobs for c in job[3]))
     summary = []
-    with atomic.directory(out, overwrite=overwrite) as tmp:
+    with atomic.directory(out, overwrite=overwrite) as tmp, bar(len(jobs), "post-processing", unit="video") as pbar:
         tmp = Path(tmp).resolve()
         for stem, vp, cfg, classes, candidates, track in jobs:
+            pbar.update(1)
             m = vp.meta
             info = {"fps": vp.fps, "n_frames": vp.n_frames, "path": m.get("video_path") or vp.video,
                     "width": m.get("width") or 0, "height": m.get("height") or 0}
