@@ -773,12 +773,18 @@ class _BatchVideo:
     lost_frames: int | None = None
 
 
-def _load_track(out_dir: Path, stem: str) -> np.ndarray | None:
-    p = out_dir / "tracks" / f"{stem}.npz"
+def read_track(out_dir: str | Path, stem: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(boxes (N, 4) float32, lost (N,) bool)`` a run kept in ``tracks/<stem>.npz``, or None."""
+    p = Path(out_dir) / "tracks" / f"{stem}.npz"
     if not p.is_file():
         return None
     with np.load(p) as z:
-        return z["boxes"].astype(np.float32)
+        return z["boxes"].astype(np.float32), z["lost"].astype(bool)
+
+
+def _load_track(out_dir: Path, stem: str) -> np.ndarray | None:
+    track = read_track(out_dir, stem)
+    return None if track is None else track[0]
 
 
 def write_batch_outputs(

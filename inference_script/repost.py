@@ -44,11 +44,8 @@ def read_candidates(run_dir: Path, stem: str) -> list[Interval]:
 
 
 def _read_track(run_dir: Path, stem: str) -> _Track | None:
-    path = run_dir / "tracks" / f"{stem}.npz"
-    if not path.is_file():
-        return None
-    with np.load(path) as z:
-        return _Track(z["boxes"], z["lost"])
+    track = export.read_track(run_dir, stem)
+    return None if track is None else _Track(*track)
 
 
 def rerun_postprocess(pred_dir: str | Path, out_dir: str | Path, config_path: str | Path | None = None,
