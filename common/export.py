@@ -279,6 +279,23 @@ class VideoPrediction:
         return self.n_frames / self.fps
 
 
+def read_interval_list(json_path: str | Path) -> list[Interval]:
+    """A JSON list of ``{"label", "frame_range": [start, end], "confidence"}`` (predictions,
+    candidates, a hand-corrected copy); a one-line ``AnnotationError`` naming the file otherwise."""
+    json_path = Path(json_path)
+    try:
+        items = json.loads(json_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AnnotationError(f"unreadable JSON: {exc}", json_path) from None
+    if not isinstance(items, list):
+        raise AnnotationError("not a JSON list of intervals", json_path)
+    try:
+        return [Interval.from_json(o) for o in items]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise AnnotationError(f"not a list of {{label, frame_range: [start, end]}} intervals ({exc})",
+                              json_path) from None
+
+
 def read_prediction(json_path: str | Path) -> VideoPrediction:
     json_path = Path(json_path)
     stem = json_path.name[: -len(".json")]
@@ -287,18 +304,12 @@ def read_prediction(json_path: str | Path) -> VideoPrediction:
         raise AnnotationError(
             f"sidecar {side.name} (fps, n_frames) missing next to the predictions", json_path
         )
+    ivs = read_interval_list(json_path)
     try:
-        items = json.loads(json_path.read_text())
         meta = json.loads(side.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AnnotationError(f"unreadable predictions: {exc}", json_path) from None
-    if not isinstance(items, list):
-        raise AnnotationError("predictions must be a JSON list of intervals", json_path)
-    try:
         fps, n = float(meta["fps"]), int(meta["n_frames"])
-        ivs = [Interval.from_json(o) for o in items]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise AnnotationError(f"malformed predictions ({exc})", json_path) from None
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise AnnotationError(f"unreadable or malformed sidecar ({exc})", side) from None
     bad = [iv for iv in ivs if iv.start < 0 or iv.end >= n]
     if bad:
         raise AnnotationError(f"{len(bad)} interval(s) outside [0, {n - 1}], e.g. {bad[0]}", json_path)

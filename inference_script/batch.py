@@ -32,7 +32,7 @@ class VideoJob:
 class BatchReport:
     done: list = dataclasses.field(default_factory=list)        # VideoResult of videos run now
     skipped: list[VideoJob] = dataclasses.field(default_factory=list)
-    failed: list[tuple[VideoJob, str]] = dataclasses.field(default_factory=list)
+    failed: list[tuple[VideoJob, str]] = dataclasses.field(default_factory=list)  # (job, one line naming its file)
     outputs: dict = dataclasses.field(default_factory=dict)      # batch files written
     seconds: float = 0.0
 
@@ -97,13 +97,15 @@ def run_batch(predictor, source: str | Path, out_dir: str | Path, resume: bool =
                                        candidates=result.candidates,
                                        postprocess=predictor.config.postprocess.model_dump())
         except MouseActError as exc:
+            # the message names the file (an error about another file, e.g. the model, gets this one too)
+            msg = str(exc) if exc.path == str(job.path) else f"{job.path}: {exc}"
             print(f"{tag}: FAILED: {exc}", file=log)
-            report.failed.append((job, str(exc)))
+            report.failed.append((job, msg))
             continue
         except Exception as exc:  # a bug on one odd video must not cost the night's batch
             msg = f"internal error {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             print(f"{tag}: FAILED: {msg}", file=log)
-            report.failed.append((job, msg))
+            report.failed.append((job, f"{job.path}: {msg}"))
             continue
         report.done.append(result)
         print(f"{tag}: {len(result.intervals)} bouts, {result.info.n_frames} frames, "

@@ -148,8 +148,7 @@ def run_infer(args) -> int:
     if report.failed:
         print(f"{len(report.failed)} of {len(jobs)} video(s) failed:", file=sys.stderr)
         for job, err in report.failed:
-            # most errors already start with the file they are about
-            print(f"  {err}" if err.startswith(str(job.path)) else f"  {job.path}: {err}", file=sys.stderr)
+            print(f"  {err}", file=sys.stderr)  # names the file (run_batch)
         raise MouseActError(f"{len(report.failed)} of {len(jobs)} video(s) failed (listed above)")
     return 0
 

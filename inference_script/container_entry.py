@@ -68,7 +68,7 @@ def _run(env: dict[str, str]) -> int:
     if report.failed:
         print(f"{len(report.failed)} of {len(jobs)} video(s) failed:", file=sys.stderr)
         for job, err in report.failed:
-            print(f"  {job.path}: {err}", file=sys.stderr)
+            print(f"  {err}", file=sys.stderr)  # names the file (run_batch)
         return 2
     return 0
 

@@ -58,7 +58,7 @@ def run_demo(out: str | Path = "mouseact-demo", sample: str | Path | None = None
     with atomic.directory(out, overwrite=True) as tmp:
         report = run_batch(predictor, project, tmp, resume=False)
         if report.failed:
-            raise MouseActError(f"demo failed on {report.failed[0][0].path}: {report.failed[0][1]}")
+            raise MouseActError(f"demo failed: {report.failed[0][1]}")
     classes = predictor.classes
     preds = export.read_predictions(out)
     print()

@@ -12,40 +12,28 @@ folder appears only when every video is done.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from mouseact import atomic, export, postprocess
 from mouseact.config import load as load_config
-from mouseact.errors import AnnotationError, MouseActError
+from mouseact.errors import MouseActError
 from mouseact.intervals import Interval
 from mouseact.progress import bar
 
 
-@dataclasses.dataclass
-class _Track:
-    boxes: np.ndarray
-    lost: np.ndarray
-
-
 def read_candidates(run_dir: Path, stem: str) -> list[Interval]:
-    path = run_dir / export.CANDIDATES_DIR / f"{stem}.json"
+    path = export.candidates_path(run_dir, stem)
     if not path.is_file():
         raise MouseActError(f"no {export.CANDIDATES_DIR}/{stem}.json: the run predates kept candidates or was "
                             "copied without them; run `mouseact infer` again", run_dir)
-    try:
-        return [Interval.from_json(o) for o in json.loads(path.read_text())]
-    except (OSError, json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise AnnotationError(f"unreadable candidates ({exc})", path) from None
+    return export.read_interval_list(path)
 
 
-def _read_track(run_dir: Path, stem: str) -> _Track | None:
+def _read_track(run_dir: Path, stem: str) -> dict | None:
+    """The run's boxes in the form ``write_video_outputs`` takes (``boxes``, ``lost``)."""
     track = export.read_track(run_dir, stem)
-    return None if track is None else _Track(*track)
+    return None if track is None else dict(zip(("boxes", "lost"), track))
 
 
 def rerun_postprocess(pred_dir: str | Path, out_dir: str | Path, config_path: str | Path | None = None,

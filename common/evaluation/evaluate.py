@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import logging
 import math
 from pathlib import Path
@@ -26,7 +25,8 @@ import numpy as np
 from mouseact import atomic
 from mouseact.config import Config
 from mouseact.errors import AnnotationError, MouseActError
-from mouseact.export import META_SUFFIX, VideoPrediction, read_prediction, read_predictions, video_stem
+from mouseact.export import (META_SUFFIX, VideoPrediction, read_interval_list, read_prediction, read_predictions,
+                             video_stem)
 from mouseact.intervals import Interval, to_frame_labels, to_frame_matrix
 from pydantic import Field
 
@@ -156,15 +156,7 @@ def read_mouseact_truth(path: Path, preds: dict[str, VideoPrediction], notes: li
         if side.is_file():
             found = {path.name[: -len(".json")]: read_prediction(path)}
         else:
-            try:
-                items = json.loads(path.read_text())
-                ivs = [Interval.from_json(o) for o in items]
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise AnnotationError(f"unreadable predictions-format JSON: {exc}", path) from None
-            except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                raise AnnotationError(
-                    f"not a list of {{label, frame_range: [start, end]}} intervals ({exc})", path
-                ) from None
+            ivs = read_interval_list(path)
             stem = path.name[: -len(".json")]
             found = {stem: VideoPrediction(stem, stem, 0.0, 0, sorted(ivs), [], {})}
     out: dict[str, list[Interval]] = {}
