@@ -150,7 +150,9 @@ def option_from_action(action: argparse.Action) -> dict:
 def _config_field(key: str, meta: dict) -> dict:
     """A pipeline/stage config key (passed as ``--set key=value``) as a form field."""
     default = meta.get("default")
-    if meta.get("choices"):
+    if meta.get("widget"):  # e.g. an empty number field (default null) that means "keep what the run used"
+        widget = meta["widget"]
+    elif meta.get("choices"):
         widget = "select"
     elif isinstance(default, bool):
         widget = "checkbox"
@@ -158,11 +160,12 @@ def _config_field(key: str, meta: dict) -> dict:
         widget = "number"
     else:
         widget = "text"
+    number_type = meta.get("number_type") or (
+        "int" if isinstance(default, int) and not isinstance(default, bool) else "float")
     return {"name": key, "flag": "--set", "flags": ["--set"], "label": key.replace("_", " "), "widget": widget,
             "default": default, "choices": [str(c) for c in meta["choices"]] if meta.get("choices") else None,
-            "help": meta.get("help", ""), "required": False, "multiple": False,
-            "number_type": "int" if isinstance(default, int) and not isinstance(default, bool) else "float",
-            "store": "config"}
+            "help": meta.get("help", ""), "required": False, "multiple": False, "number_type": number_type,
+            "placeholder": meta.get("placeholder"), "store": "config"}
 
 
 def _options_from_dict(options: dict, actions: dict, config_path: Path, command: list[str]) -> list[dict]:

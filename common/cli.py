@@ -52,10 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _relax_required(parser: argparse.ArgumentParser) -> None:
+    """Make every option and positional optional, in every sub-command (for ``--show-config``)."""
+    for action in parser._actions:
+        if action.option_strings:
+            action.required = False
+        elif action.nargs in (None, "+"):  # a required positional (INPUT, PROJECT)
+            action.nargs, action.required = ("?" if action.nargs is None else "*"), False
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _relax_required(sub)
+
+
 def main(argv: list[str] | None = None) -> int:
     from mouseact.errors import MouseActError
 
     parser = build_parser()
+    if "--show-config" in (sys.argv[1:] if argv is None else argv):
+        _relax_required(parser)  # printing the settings needs no --out, --pred, ...
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

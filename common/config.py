@@ -82,8 +82,11 @@ def load(model: type[T], yaml_path: str | Path | None = None, overrides: Sequenc
         raise MouseActError(f"config {model.__name__}: {loc}: {first['msg']}", from_file) from None
 
 
-def add_config_args(parser) -> None:
-    """The two generic options every configurable command takes."""
+def add_config_args(parser, set_example: str = "KEY=VALUE",
+                    show_help: str = "print the effective config (defaults, then --config, then --set) and exit") -> None:
+    """The three generic options every configurable command takes: ``--config``, ``--set``, ``--show-config``
+    (the command handles ``args.show_config`` before doing any work)."""
     parser.add_argument("--config", metavar="YAML", help="YAML file of config values (see --show-config)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set min_frames=5 (repeatable)")
+                        help=f"override one config value, e.g. --set {set_example} (repeatable)")
+    parser.add_argument("--show-config", action="store_true", help=show_help)

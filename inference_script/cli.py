@@ -60,9 +60,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-resume", action="store_true", help="re-run videos that already have predictions")
     p.add_argument("--list-postprocess", action="store_true",
                    help="print the post-processing stages, their help and current values, and exit")
-    p.add_argument("--show-config", action="store_true", help="print the effective config as YAML and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_config_args(p)
+    add_config_args(p, "per_class.itch.threshold=0.6")
     p.set_defaults(func=run_infer)
 
     pp = subparsers.add_parser(
@@ -78,10 +77,9 @@ def register(subparsers) -> None:
     pp.add_argument("--no-project", action="store_true", help="skip the Supervisely project")
     pp.add_argument("--list-postprocess", action="store_true",
                     help="print the post-processing stages, their help and default values, and exit")
-    pp.add_argument("--show-config", action="store_true",
-                    help="print the settings as YAML and exit: the first video's recorded ones with --pred, "
-                         "else the defaults, after --config/--set")
-    add_config_args(pp)
+    add_config_args(pp, "min_duration_s=0.5",
+                    show_help="print the settings as YAML and exit: the first video's recorded ones with --pred, "
+                              "else the defaults, after --config/--set")
     pp.set_defaults(func=run_postprocess)
 
     d = subparsers.add_parser(

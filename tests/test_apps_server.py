@@ -177,8 +177,8 @@ def test_app_config_keys_are_accepted_by_the_command(name, tmp_path, bsoid_dir, 
     args = list(spec["command"])
     n_keys = 0
     for opt in spec["options"]:
-        if opt["store"] == "config" and opt.get("default") is not None:
-            value = opt["default"]
+        if opt["store"] == "config" and (opt.get("default") is not None or opt["widget"] == "number"):
+            value = opt["default"] if opt.get("default") is not None else 1  # an empty number field, typed in
             value = ("true" if value else "false") if isinstance(value, bool) else value
             args += [opt["flag"], f"{opt.get('set_key', opt['name'])}={value}"]
             n_keys += 1
@@ -186,5 +186,21 @@ def test_app_config_keys_are_accepted_by_the_command(name, tmp_path, bsoid_dir, 
             args.append(str(bsoid_dir / "mouse1" / "orient_R.mp4"))
     if n_keys == 0:
         pytest.skip("no config keys in this app's form")
+    if "--embedder-set" in args:  # the form's embedder keys are the VLM's (prompt, resized_height ...)
+        args += ["--embedder", "qwen", "--model-path", str(tmp_path / "weights")]
     res = cli(*args, "--show-config", "--out", str(tmp_path / "out"))
     assert res.returncode == 0, res.stderr[-1000:]
+
+
+def test_postprocess_form_empty_keeps_the_runs_setting_and_typed_values_always_apply(tmp_path):
+    """The postprocess app starts from the run's recorded settings: an empty field sends nothing, and a
+    typed value is sent even when it equals the default bundle's value (it may differ from the run's)."""
+    spec = app_spec("postprocess")
+    fields = {o["name"]: o for o in spec["options"] if o["store"] == "config"}
+    assert set(fields) == {"threshold", "smooth_s", "stitch_gap_s", "min_duration_s"}
+    assert all(o["widget"] == "number" and o["default"] is None and o["placeholder"] for o in fields.values())
+    argv = build_argv(spec, {"pred": "/runs/a", "smooth_s": "", "min_duration_s": "0.2"}, tmp_path)
+    assert argv[:3] == ["postprocess", "--pred", "/runs/a"]
+    assert [a for a in argv if "=" in a] == ["min_duration_s=0.2"]
+    with pytest.raises(MouseActError, match="'threshold' must be a number"):
+        build_argv(spec, {"pred": "/runs/a", "threshold": "high"}, tmp_path)

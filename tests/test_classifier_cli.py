@@ -196,3 +196,23 @@ def test_train_classifier_from_supervisely_project(cli, bsoid_dir, tmp_path):
     card = json.loads((out / "model_card.json").read_text())
     assert card["classes"] == ["investigate", "orient_R"] and card["training"]["source_kind"] == "project"
     assert card["training"]["clips"] == 4
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--embedder-set", "bogus=1"], "FastEmbedderConfig: bogus: Extra inputs are not permitted"),
+    (["--embedder-set", "n_frames=abc"], "FastEmbedderConfig: n_frames: Input should be a valid integer"),
+    (["--embedder", "qwen"], "--embedder qwen needs --model-path DIR"),
+])
+def test_bad_embedder_options_are_one_line_errors(cli, tmp_path, bsoid_dir, extra, message):
+    res = cli("train", "classifier", "--bsoid", str(bsoid_dir), "--out", str(tmp_path / "m"), *extra)
+    assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
+
+
+def test_show_config_lists_training_and_embedder_keys(cli):
+    res = cli("train", "classifier", "--embedder", "qwen", "--embedder-set", "n_frames=8", "--show-config")
+    assert res.returncode == 0, res.stderr
+    shown = __import__("yaml").safe_load(res.stdout)
+    assert shown["training"]["head"]["kmeans_k"] == 3
+    qwen = shown["embedder (qwen, --embedder-set)"]
+    assert qwen["n_frames"] == 8 and qwen["model_path"].startswith("<required")

@@ -79,3 +79,31 @@ def test_describe_and_cli_args():
     add_config_args(parser)
     args = parser.parse_args(["--config", "x.yaml", "--set", "a=1", "--set", "b=2"])
     assert args.config == "x.yaml" and args.overrides == ["a=1", "b=2"]
+
+
+def _leaf_commands(parser, path=()):
+    """(sub-command path, parser) of every runnable ``mouseact`` command."""
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+        return
+    for name, sub in subs[0].choices.items():
+        yield from _leaf_commands(sub, (*path, name))
+
+
+def test_every_configurable_command_shows_its_config_without_other_arguments(capsys):
+    """``--config``/``--set`` come with ``--show-config``, and it needs none of the command's required
+    arguments (INPUT, --out, --pred ...): a user looks up the keys before having anything to run."""
+    from mouseact.cli import build_parser, main
+
+    configurable = [path for path, p in _leaf_commands(build_parser())
+                    if any("--config" in a.option_strings for a in p._actions)]
+    assert {("infer",), ("train", "classifier"), ("train", "localizer"), ("evaluate",)} <= set(configurable)
+    for path in configurable:
+        parser = dict(_leaf_commands(build_parser()))[path]
+        assert any("--show-config" in a.option_strings for a in parser._actions), path
+        assert main([*path, "--show-config"]) == 0, path
+        out = capsys.readouterr().out
+        assert len(out.splitlines()) >= 3, (path, out)

@@ -84,26 +84,31 @@ def run(args: argparse.Namespace) -> int:
     import yaml
     from mouseact import config as cfgmod
     from mouseact.classifier import train_run
+    from mouseact.classifier.embedders import embedder_config_model
     from mouseact.classifier.training import TrainConfig
     from mouseact.errors import MouseActError
 
+    config = cfgmod.load(TrainConfig, args.config, [*args.overrides, *([f"head.head={args.head}"] if args.head else [])])
+    embedder_model = embedder_config_model(args.embedder)
+    if args.show_config:
+        # the weights directory may not be given yet: shown as required
+        placeholder = {"model_path": "<required: --model-path DIR>"} if "model_path" in embedder_model.model_fields else {}
+        shown = cfgmod.load(embedder_model, None, args.embedder_overrides,
+                            base={**placeholder, **({"model_path": args.model_path} if args.model_path else {})})
+        print(yaml.safe_dump({"training": config.model_dump(), f"embedder ({args.embedder}, --embedder-set)":
+                              shown.model_dump(mode="json")}, sort_keys=False).rstrip())
+        return 0
+    if embedder_model.model_fields.get("model_path") and embedder_model.model_fields["model_path"].is_required() \
+            and not args.model_path:
+        raise MouseActError(f"--embedder {args.embedder} needs --model-path DIR (a local weights directory)")
+    # checked here (one-line error on an unknown key or a wrong type); only the keys given are passed on
+    emb_cfg = cfgmod.load(embedder_model, None, args.embedder_overrides,
+                          base={"model_path": args.model_path} if args.model_path else {}).model_dump(exclude_unset=True)
     if bool(args.project) == bool(args.bsoid):
         raise MouseActError("give either a training-data project or --bsoid DIR (one of them)")
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise MouseActError("output directory exists (use --overwrite)", out)
-    overrides = list(args.overrides)
-    if args.head:
-        overrides.append(f"head.head={args.head}")
-    config = cfgmod.load(TrainConfig, args.config, overrides)
-    emb_cfg = {}
-    for item in args.embedder_overrides:
-        if "=" not in item:
-            raise MouseActError(f"--embedder-set {item!r} must look like key=value")
-        k, v = item.split("=", 1)
-        emb_cfg[k.strip()] = yaml.safe_load(v)
-    if args.model_path:
-        emb_cfg["model_path"] = args.model_path
     command = (
         # quoted, so the recorded command can be pasted back into a shell (paths with spaces)
         "mouseact " + shlex.join(sys.argv[1:]) if sys.argv and "mouseact" in " ".join(sys.argv[:2]) else None

@@ -28,8 +28,7 @@ def register_train(sub) -> None:
     p.add_argument("--epochs", type=int, default=30, help="training epochs")
     p.add_argument("--imgsz", type=int, default=320, help="square input size in pixels")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model directory")
-    p.add_argument("--show-config", action="store_true", help="print all settings and exit")
-    add_config_args(p)
+    add_config_args(p, "epochs=50")
     p.set_defaults(func=_run)
     _hide_none_defaults(p)
 

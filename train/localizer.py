@@ -77,8 +77,7 @@ def register_train(train_sub) -> None:
                         "recall, background labels, --span) skips decoding, and a stopped run resumes "
                         "(default: ~/.cache/mouseact/features)")
     p.add_argument("--no-cache", action="store_true", help="compute every video's features afresh, store nothing")
-    p.add_argument("--show-config", action="store_true", help="print the effective config and exit")
-    add_config_args(p)
+    add_config_args(p, "target_recall=0.9")
     p.set_defaults(func=run)
 
 

@@ -101,6 +101,18 @@ def uniform_indices(n_available: int, n_wanted: int) -> np.ndarray:
     return np.linspace(0, n_available - 1, n_wanted).round().astype(int)
 
 
+def embedder_config_model(kind: str) -> type:
+    """The pydantic config class of an embedder kind (its defaults, without building the embedder)."""
+    import importlib
+
+    modules = {"fast": ("fast", "FastEmbedderConfig"), "appearance": ("appearance", "AppearanceEmbedderConfig"),
+               "qwen": ("qwen", "QwenEmbedderConfig"), "hf": ("hf", "HFEmbedderConfig")}
+    if kind not in modules:
+        raise MouseActError(f"unknown embedder kind {kind!r} (choose from {', '.join(KINDS)})")
+    module, name = modules[kind]
+    return getattr(importlib.import_module(f"mouseact.classifier.{module}"), name)
+
+
 def make_embedder(kind: str, **config) -> Embedder:
     """Build an embedder by kind: ``fast`` (default, CPU), ``qwen`` (Qwen2/2.5-VL), ``hf`` (any HF video model)."""
     if kind == "fast":

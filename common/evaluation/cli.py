@@ -65,8 +65,7 @@ def register(subparsers) -> None:
         help="predicted labels to leave out before scoring (e.g. unknown); reported in the notes",
     )
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
-    p.add_argument("--show-config", action="store_true", help="print the config options and exit")
-    add_config_args(p)
+    add_config_args(p, "tiou_thresholds=[0.5]")
     p.set_defaults(func=_evaluate)
     _hide_none_defaults(p)
 
@@ -132,7 +131,6 @@ def register(subparsers) -> None:
         help="use only the part of each video before S seconds (e.g. 600 = first 10 min)",
     )
     c.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    c.add_argument("--show-config", action="store_true", help="print the config options and exit")
     add_config_args(c)
     c.set_defaults(func=_compare)
     _hide_none_defaults(c)

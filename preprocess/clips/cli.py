@@ -33,9 +33,8 @@ def register(sub) -> None:
     p.add_argument("--idle-ratio", type=float, help="idle frames per behaviour frame (config idle_ratio; default 1)")
     p.add_argument("--seed", type=int, help="seed of the split and idle positions (config seed; default 0)")
     p.add_argument("--restart", action="store_true", help="discard finished work in --out and start over")
-    p.add_argument("--show-config", action="store_true", help="print the config keys with defaults and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_config_args(p)
+    add_config_args(p, "min_frames=5")
     p.set_defaults(func=run)
 
 

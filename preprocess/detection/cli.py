@@ -33,8 +33,7 @@ def register(sub) -> None:
     p.add_argument("--no-project", action="store_true", help="do not write the Supervisely project")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--show-config", action="store_true", help="print all settings (with --set names) and exit")
-    add_config_args(p)
+    add_config_args(p, "stride=4")
     p.set_defaults(func=_run)
     _hide_none_defaults(p)
 
