@@ -335,3 +335,18 @@ def test_three_conditions_omnibus_against_scipy():
     f = stats.friedmanchisquare(*data.values())
     assert rows[0]["test"] == "friedman" and rows[0]["p"] == pytest.approx(f.pvalue, abs=1e-6)
     assert rows[0]["effect_size"] == pytest.approx(1.0)
+
+
+def test_a_much_shorter_recording_is_named_in_the_warnings(tmp_path, bsoid_dir, cli):
+    """Real clips of 24-839 frames: each one under half the median length is named (its per-minute
+    rates rest on little time), the others are not; the comparison still runs on all of them."""
+    out, groups = _runs(tmp_path, bsoid_dir, 4)
+    res = cli("compare", "--pred", str(out), "--groups", str(groups), "--out", str(tmp_path / "cmp"), "--no-plots")
+    assert res.returncode == 0, res.stderr
+    seconds = {vp.video: vp.n_frames / vp.fps for vp in export.read_predictions(out).values()}
+    median = float(np.median(list(seconds.values())))
+    short = {v for v, s in seconds.items() if s < 0.5 * median}
+    assert short, seconds  # the B-SOiD clips differ this much
+    warned = {v for v in seconds if f"{v} is " in res.stderr and "less than half the median" in res.stderr.split(f"{v} is ", 1)[1].splitlines()[0]}
+    assert warned == short
+    assert "less than half the median" in (tmp_path / "cmp" / "stats.md").read_text()

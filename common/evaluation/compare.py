@@ -283,6 +283,14 @@ def collect_values(
         | {iv.label for s in wanted for iv in preds[s].intervals}
     )
     values = []
+    # rates and shares of a recording much shorter than the others rest on little time (e.g. a file
+    # cut short by the camera): still compared, since the user listed it, but said plainly
+    seconds = {stem: preds[stem].n_frames / preds[stem].fps for stem in wanted}
+    typical = float(np.median(list(seconds.values())))
+    for stem, sec in seconds.items():
+        if len(seconds) > 1 and sec < 0.5 * typical:
+            warnings.append(f"{preds[stem].video} is {sec:.1f} s long, less than half the median recording "
+                            f"({typical:.1f} s): its bouts per minute and share of time rest on little time")
     for stem, g in wanted.items():
         vp = preds[stem]
         summ = window_summary(vp.intervals, vp.fps, vp.n_frames, behaviors, start_s, end_s)
