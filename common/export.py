@@ -231,10 +231,13 @@ def write_predictions(
     dataset: str | None = None,
     lost_frames: int | None = None,
     postprocess: Mapping | None = None,
+    settings: Mapping | None = None,
 ) -> Path:
     """``predictions/<stem>.json`` and its ``.meta.json`` sidecar. The sidecar is written last:
     its presence marks the video as complete. ``postprocess``: the post-processing settings the
-    intervals were made with (recorded, and the starting point of ``mouseact postprocess``)."""
+    intervals were made with (recorded, and the starting point of ``mouseact postprocess``);
+    ``settings``: everything else the result depends on (model, detector, pipeline settings, the
+    video's content key), which a resumed batch must match."""
     d = _info_dict(info)
     ivs = sorted(intervals)
     path = prediction_path(out_dir, video_name)
@@ -255,6 +258,7 @@ def write_predictions(
         # frames where the detector found no mouse: behaviour there is unknown, not absent
         "lost_frames": lost_frames,
         "postprocess": dict(postprocess) if postprocess is not None else None,
+        "settings": dict(settings) if settings is not None else None,
         "mouseact_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -716,6 +720,7 @@ def write_video_outputs(
     dataset: str | None = None,
     candidates: Sequence[Interval] | None = None,
     postprocess: Mapping | None = None,
+    settings: Mapping | None = None,
 ) -> dict[str, Path]:
     """Write every per-video file (see the module doc); returns ``{kind: path}``.
 
@@ -765,7 +770,7 @@ def write_video_outputs(
         paths["candidates"] = atomic.write_json(candidates_path(out_dir, name),
                                                 [iv.to_json(digits=None) for iv in sorted(candidates)])
     paths["predictions"] = write_predictions(out_dir, name, info, ivs, classes, model, dataset, lost_frames,
-                                             postprocess)
+                                             postprocess, settings)
     return paths
 
 
@@ -954,7 +959,8 @@ def _write_sly_project(
         records.append(
             sly_io.VideoRecord(
                 video_path=Path(v.video_path),
-                name=v.stem + Path(v.video_path).suffix,
+                # the file may sit behind a name without extension (a container's mount point)
+                name=v.stem + (Path(v.video_path).suffix or Path(v.video).suffix),
                 dataset=str(v.dataset or "videos"),
                 fps=v.fps,
                 n_frames=v.n_frames,

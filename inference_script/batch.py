@@ -73,6 +73,64 @@ def is_done(out_dir: Path, name: str) -> bool:
     return export.prediction_path(out_dir, name).is_file() and export.meta_path(out_dir, name).is_file()
 
 
+def _flat(d, prefix: str = "") -> dict:
+    out = {}
+    for k, v in (d or {}).items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def resume_mismatch(meta: dict, settings: dict, postprocess: dict, video_key: str) -> list[str]:
+    """Why a finished video's results (its sidecar ``meta``) are not what this run would write: another
+    video file under the same name, another model or detector, other pipeline or post-processing settings.
+    Empty when they match. Sidecars written before settings were recorded are checked on what they hold."""
+    recorded = meta.get("settings") or {}
+    if recorded.get("video_key") and recorded["video_key"] != video_key:
+        return [f"another video file of the same name (the finished one: {meta.get('video_path')}, "
+                f"{meta.get('n_frames')} frames)"]
+    now = {**_flat({k: v for k, v in settings.items() if k != "model"}), **_flat(postprocess, "postprocess.")}
+    before = {**_flat({k: v for k, v in recorded.items() if k not in ("model", "video_key")}),
+              **_flat(meta.get("postprocess") or {}, "postprocess.")}
+    if not recorded:  # an older sidecar: the model's folder and the post-processing are all it says
+        now = {"model_folder": settings.get("model"), **_flat(postprocess, "postprocess.")}
+        before = {"model_folder": meta.get("model"), **_flat(meta.get("postprocess") or {}, "postprocess.")}
+        if meta.get("postprocess") is None:
+            before.update({k: v for k, v in now.items() if k.startswith("postprocess.")})
+    return [f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(now) | set(before))
+            if before.get(k) != now.get(k)]
+
+
+def check_resume(jobs: list[VideoJob], out_dir: Path, settings: dict, postprocess: dict) -> list[VideoJob]:
+    """The jobs already finished in ``out_dir``, after checking each was made as this run would make it;
+    raises (before any work) naming the videos and the differences otherwise."""
+    from mouseact import export
+    from mouseact.video import video_hash
+
+    done, problems = [], []
+    for job in jobs:
+        if not is_done(out_dir, job.name):
+            continue
+        try:
+            meta = export.read_prediction(export.prediction_path(out_dir, job.name)).meta
+        except MouseActError:
+            continue  # damaged: the video is run again
+        why = resume_mismatch(meta, settings, postprocess, video_hash(job.path))
+        if why:
+            problems.append(f"{job.name}: {'; '.join(why[:4])}{' ...' if len(why) > 4 else ''}")
+        else:
+            done.append(job)
+    if problems:
+        raise MouseActError(
+            f"{len(problems)} finished video(s) here were made otherwise than this run would make them, e.g. "
+            f"{problems[0]}{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}. Use a new output "
+            "folder, --no-resume to run them again, or `mouseact postprocess` for other post-processing only",
+            out_dir)
+    return done
+
+
 def run_batch(predictor, source: str | Path, out_dir: str | Path, resume: bool = True,
               log: TextIO | None = None, on_video: Callable | None = None) -> BatchReport:
     """Predict every video of ``source`` into ``out_dir``; see the module doc."""
@@ -80,13 +138,18 @@ def run_batch(predictor, source: str | Path, out_dir: str | Path, resume: bool =
 
     log = log or sys.stderr
     out_dir = Path(out_dir)
+    from mouseact.video import video_hash
+
     jobs = resolve_inputs(source)
     report = BatchReport()
     t0 = time.perf_counter()
     model = str(predictor.bundle.root)
+    settings = predictor.run_settings()
+    postprocess = predictor.config.postprocess.model_dump(mode="json")
+    finished = set(check_resume(jobs, out_dir, settings, postprocess)) if resume else set()
     for k, job in enumerate(jobs, 1):
         tag = f"[{k}/{len(jobs)}] {job.name}"
-        if resume and is_done(out_dir, job.name):
+        if job in finished:
             print(f"{tag}: already done, skipped", file=log)
             report.skipped.append(job)
             continue
@@ -94,8 +157,8 @@ def run_batch(predictor, source: str | Path, out_dir: str | Path, resume: bool =
             result = predictor.predict(job.path, name=job.name, dataset=job.dataset)
             export.write_video_outputs(out_dir, job.name, result.info, result.intervals, result.track,
                                        predictor.classes, model=model, dataset=job.dataset,
-                                       candidates=result.candidates,
-                                       postprocess=predictor.config.postprocess.model_dump())
+                                       candidates=result.candidates, postprocess=postprocess,
+                                       settings={**settings, "video_key": video_hash(job.path)})
         except MouseActError as exc:
             # the message names the file (an error about another file, e.g. the model, gets this one too)
             msg = str(exc) if exc.path == str(job.path) else f"{job.path}: {exc}"

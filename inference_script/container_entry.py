@@ -8,6 +8,10 @@
                   entry waits until its /health is 200
     MOUSEACT_SET  optional: config overrides, ``key=value`` separated by spaces
                   (e.g. ``postprocess.threshold=0.5 detector_stride=2``)
+    MOUSEACT_RESUME  optional: ``0`` runs videos already finished in OUTPUT again (default ``1``: skip
+                  them, after checking they were made with this model and these settings)
+    INPUT_NAME    optional: the host path compose mounted as INPUT; when INPUT is one video its
+                  outputs are named after this file (the mount point has no name of its own)
 
 Runs the same batch runner as ``mouseact infer`` (resumable, continues past a broken video) and
 exits 0 when every video succeeded, 2 on any failure (listed with its error). The variables are
@@ -48,6 +52,8 @@ def _run(env: dict[str, str]) -> int:
     from mouseact.inference.batch import resolve_inputs, run_batch, summary_table
     from mouseact.inference.pipeline import Predictor
 
+    resume = env.get("MOUSEACT_RESUME", "1").strip().lower() not in ("0", "false", "no", "off")
+    source = _named_input(source, env.get("INPUT_NAME", "").strip())
     jobs = resolve_inputs(source)  # bad INPUT fails before models load
     detector = None
     if detector_url:
@@ -61,7 +67,7 @@ def _run(env: dict[str, str]) -> int:
     print(f"model: {predictor.bundle.describe()}; {len(predictor.classes)} behaviours; "
           f"detector: {detector or predictor.config.detector}; {len(jobs)} video(s) in {source}",
           file=sys.stderr, flush=True)
-    report = run_batch(predictor, source, out, resume=True)
+    report = run_batch(predictor, source, out, resume=resume)
     if report.done or report.skipped:
         print(summary_table(out, predictor.classes))
         print(f"outputs: {out} in {time.perf_counter() - t0:.1f} s")
@@ -71,6 +77,23 @@ def _run(env: dict[str, str]) -> int:
             print(f"  {err}", file=sys.stderr)  # names the file (run_batch)
         return 2
     return 0
+
+
+def _named_input(source: Path, input_name: str) -> Path:
+    """A single video mounted at a path without its name (compose: ``/data/input``) is given its host
+    file name through a symbolic link, so the outputs are named after the video. Anything else as is."""
+    from mouseact.video import is_video_file
+
+    if not source.is_file() or is_video_file(source) or not input_name:
+        return source
+    name = Path(input_name.replace("\\", "/")).name
+    if not is_video_file(Path(name)):
+        return source  # resolve_inputs says what is wrong with it
+    import tempfile
+
+    link = Path(tempfile.mkdtemp(prefix="mouseact-input-")) / name
+    link.symlink_to(source.resolve())
+    return link
 
 
 if __name__ == "__main__":

@@ -125,6 +125,26 @@ class PipelineConfig(Config):
     postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
 
 
+# settings that change only speed, memory or where temporary files go, never a result: a batch resumed
+# with other values of these is still the same run
+SPEED_ONLY_KEYS = frozenset({"chunk_size", "read_gap_frames", "read_group_mb", "prefetch_chunks", "decode_process",
+                             "feature_process", "stage2_workers", "keep_crops", "crop_store_dir",
+                             "crop_store_max_gb", "batch_size"})
+
+
+def bundle_fingerprint(bundle) -> str:
+    """Short content key of a model bundle: its pipeline settings and the model cards of its stages
+    (each card holds the checksums of its weight files), so a retrained model in the same folder differs."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256(json.dumps(bundle.pipeline, sort_keys=True, default=str).encode())
+    for d in (bundle.localizer_dir, bundle.classifier_dir):
+        card = Path(d) / "model_card.json" if d else None
+        h.update(card.read_bytes() if card is not None and card.is_file() else b"-")
+    return h.hexdigest()[:16]
+
+
 @dataclasses.dataclass
 class VideoResult:
     """One video's outcome (what ``mouseact.export`` writes)."""
@@ -667,6 +687,15 @@ class Predictor:
         if detector is None and config.detector != "classical" and not config.detector_model:
             raise ModelError(f"the {config.detector} detector needs --detector-model DIR "
                              "(made by `mouseact train detector`)")
+        if detector is not None and hasattr(detector, "info"):
+            # a detector service must run the detector the settings ask for: replacing a bundle's trained
+            # detector by another one silently would change every box and so every result
+            runs = detector.info().get("detector")
+            if runs != config.detector:
+                raise ModelError(f"the detector service at {getattr(detector, 'base_url', '?')} runs the {runs} "
+                                 f"detector but the pipeline settings ask for {config.detector}: start the service "
+                                 f"with that detector, or set detector={runs} to use the service's",
+                                 self.bundle.root)
         self.config = config
         self.detector_object = detector
         self.dense = dense
@@ -696,6 +725,18 @@ class Predictor:
             from mouseact.localizer import Localizer
 
             self.localizer = Localizer.load(self.bundle.localizer_dir)
+
+    def run_settings(self) -> dict:
+        """What this predictor's results depend on, besides the video and the post-processing (recorded in
+        each video's sidecar; a resumed batch must match it): the model, the detector and every pipeline
+        setting that is not about speed or memory."""
+        det = self.detector_object
+        detector = ({"service": getattr(det, "base_url", None), **(det.info() if hasattr(det, "info") else {})}
+                    if det is not None else {"kind": self.config.detector, "model": self.config.detector_model})
+        config = self.config.model_dump(mode="json", exclude={*SPEED_ONLY_KEYS, "postprocess", "detector",
+                                                              "detector_model"})
+        return {"model": str(self.bundle.root), "model_key": bundle_fingerprint(self.bundle),
+                "mode": "dense" if self.dense else "two-stage", "detector": detector, "pipeline": config}
 
     def _make_detector(self, info: VideoInfo):
         from mouseact.preprocess.detection import StreamingDetector, make_detector

@@ -71,7 +71,7 @@ def rerun_postprocess(pred_dir: str | Path, out_dir: str | Path, config_path: st
             intervals = postprocess.run(candidates, vp.n_frames, vp.fps, cfg, classes)
             export.write_video_outputs(tmp, vp.video, info, intervals, track, classes, model=m.get("model"),
                                        dataset=m.get("dataset"), candidates=candidates,
-                                       postprocess=cfg.model_dump())
+                                       postprocess=cfg.model_dump(), settings=m.get("settings"))
             summary.append({"video": vp.video, "before": len(vp.intervals), "after": len(intervals)})
         outputs = export.write_batch_outputs(tmp, [], all_classes, project=project)
     return {"videos": summary, "classes": all_classes, "settings": {stem: cfg.model_dump() for stem, _, cfg, *_ in jobs},

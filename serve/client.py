@@ -89,6 +89,14 @@ class RemoteDetector:
             self._info = payload
         return self._info
 
+    def info(self) -> dict:
+        """What the service runs: ``{"detector": kind, "model": its weights directory or None, "config": {...}}``."""
+        return dict(self._service_info())
+
+    @property
+    def kind(self) -> str | None:
+        return self._service_info().get("detector")
+
     @property
     def config(self):
         """The service detector's config (e.g. ``work_width``), as attributes."""

@@ -50,6 +50,7 @@ def build_predictor(model_dir: str | None = None, detector: str | None = None, d
 def run_prediction(predictor, video: Path, out_dir: Path, job: Job | None = None) -> dict:
     """Predict one video, write its outputs under ``out_dir``, return the JSON result."""
     from mouseact import export
+    from mouseact.video import video_hash
 
     if job is not None:
         job.add_log(f"predicting {video.name}")
@@ -65,7 +66,8 @@ def run_prediction(predictor, video: Path, out_dir: Path, job: Job | None = None
     name = result.name
     written = export.write_video_outputs(out_dir, name, result.info, result.intervals, result.track, classes,
                                          model=str(predictor.bundle.root), candidates=result.candidates,
-                                         postprocess=predictor.config.postprocess.model_dump())
+                                         postprocess=predictor.config.postprocess.model_dump(),
+                                         settings={**predictor.run_settings(), "video_key": video_hash(video)})
     batch = export.write_batch_outputs(out_dir, [result], classes, project=False)
     info = result.info
     n_frames = int(getattr(info, "n_frames", 0))

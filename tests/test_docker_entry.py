@@ -115,6 +115,37 @@ def test_compose_flow_outside_docker(tmp_path, input_dir, detector_service):
     # running again resumes: the finished video is skipped, not redone
     res = subprocess.run(["sh", str(ENTRY), "inference"], env=run_env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0 and "already done, skipped" in res.stderr
+    # ... but not with other settings: the job stops (nothing rewritten) until MOUSEACT_RESUME=0 runs it again
+    changed = {**run_env, "MOUSEACT_SET": "postprocess.threshold=0.5"}
+    res = subprocess.run(["sh", str(ENTRY), "inference"], env=changed, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 2 and "postprocess.threshold 0.0 -> 0.5" in res.stderr
+    res = subprocess.run(["sh", str(ENTRY), "inference"], env={**changed, "MOUSEACT_RESUME": "0"},
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads((out_remote / "predictions" / "rear_plus.meta.json").read_text())["postprocess"]["threshold"] == 0.5
+
+    # one video as INPUT: compose mounts it at /data/input (no name); INPUT_NAME (the .env's path) names it
+    mounted = tmp_path / "mnt" / "input"
+    mounted.parent.mkdir()
+    shutil.copy(input_dir / "rear_plus.mp4", mounted)
+    out_one = tmp_path / "output-one"
+    res = subprocess.run(["sh", str(ENTRY), "inference"], capture_output=True, text=True, timeout=600,
+                         env={**run_env, "INPUT": str(mounted), "INPUT_NAME": "./videos/rear_plus.mp4",
+                              "OUTPUT": str(out_one)})
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads((out_one / "predictions" / "rear_plus.json").read_text()) == preds
+
+    # a bundle whose pipeline asks for a trained detector is not silently run with the service's classical one
+    bundle = tmp_path / "bundle-yolo"
+    shutil.copytree(DEFAULT_BUNDLE, bundle)
+    spec = json.loads((bundle / "pipeline.json").read_text())
+    spec["pipeline"].update(detector="yolo", detector_model="detector")
+    (bundle / "pipeline.json").write_text(json.dumps(spec))
+    res = subprocess.run(["sh", str(ENTRY), "inference"], env={**run_env, "MODEL_DIR": str(bundle),
+                                                                "OUTPUT": str(tmp_path / "out-yolo")},
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 2 and "runs the classical detector but the pipeline settings ask for yolo" in res.stderr
+    assert not (tmp_path / "out-yolo").exists()
 
 
 def test_entry_needs_its_variables(tmp_path):

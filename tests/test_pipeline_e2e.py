@@ -87,6 +87,51 @@ def test_infer_batch_resumes_and_survives_a_broken_video(cli, tmp_path, bsoid_di
     (src / "broken.mp4").unlink()
     r3 = cli("infer", str(src), "--out", str(out), "--quiet")
     assert r3.returncode == 0, r3.stderr[-2000:]
+    meta = json.loads((out / "predictions" / "itch.meta.json").read_text())
+    assert meta["settings"]["video_key"] and meta["settings"]["model_key"] and meta["settings"]["mode"] == "two-stage"
+
+
+def test_resume_refuses_results_made_otherwise(cli, tmp_path, bsoid_dir):
+    """A finished video is skipped only when this run would make the same result: other settings, another
+    model or another file under the same name stop the batch before any work (one line, nothing written);
+    speed-only settings do not; --no-resume runs them again."""
+    src = tmp_path / "videos"
+    src.mkdir()
+    shutil.copy(bsoid_dir / "mouse1" / "itch.mp4", src / "itch.mp4")
+    out = tmp_path / "out"
+    assert cli("infer", str(src), "--out", str(out), "--quiet").returncode == 0
+    pred = out / "predictions" / "itch.json"
+    before = pred.stat().st_mtime_ns
+
+    r = cli("infer", str(src), "--out", str(out), "--quiet", "--set", "postprocess.threshold=0.9")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {out}: 1 finished video(s)") and "postprocess.threshold 0.0 -> 0.9" in last
+    assert "--no-resume" in last and "mouseact postprocess" in last
+    r = cli("infer", str(src), "--out", str(out), "--quiet", "--set", "segment_s=2")
+    assert r.returncode == 2 and "pipeline.segment_s 1.0 -> 2.0" in r.stderr
+    r = cli("infer", str(src), "--out", str(out), "--quiet", "--dense")
+    assert r.returncode == 2 and "mode 'two-stage' -> 'dense'" in r.stderr
+    assert pred.stat().st_mtime_ns == before
+
+    r = cli("infer", str(src), "--out", str(out), "--quiet", "--set", "batch_size=3", "--set", "stage2_workers=0")
+    assert r.returncode == 0 and "already done, skipped" in r.stderr and pred.stat().st_mtime_ns == before
+
+    shutil.copy(bsoid_dir / "mouse1" / "face_groom.mp4", src / "itch.mp4")  # day 2's video, same file name
+    r = cli("infer", str(src), "--out", str(out), "--quiet")
+    assert r.returncode == 2 and "another video file of the same name" in r.stderr
+    assert pred.stat().st_mtime_ns == before
+
+    r = cli("infer", str(src), "--out", str(out), "--quiet", "--set", "postprocess.threshold=0.9", "--no-resume")
+    assert r.returncode == 0, r.stderr[-2000:]
+    meta = json.loads((out / "predictions" / "itch.meta.json").read_text())
+    assert meta["postprocess"]["threshold"] == 0.9 and meta["n_frames"] == probe_frames(src / "itch.mp4")
+
+
+def probe_frames(path) -> int:
+    from mouseact.video import probe
+
+    return probe(path).n_frames
 
 
 @pytest.mark.slow
