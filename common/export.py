@@ -467,7 +467,8 @@ def behaviour_summary(
     Overlapping or touching bouts of one behaviour are merged first (one bout, frames counted
     once). Every name in ``classes`` gets a row, with zeros when it never occurs -- an absent
     behaviour is a measured 0, not a missing value, for group statistics. ``mean_bout_s`` is
-    0 when there are no bouts.
+    None (an empty cell) when there are no bouts: the mean length of no bouts is undefined, and a
+    0 there would pull a group's bout length down (group statistics leave such videos out).
     """
     groups = by_label(merge(intervals))
     minutes = n_frames / fps / 60.0
@@ -478,7 +479,7 @@ def behaviour_summary(
         out[label] = {
             "bouts": len(ivs),
             "total_s": _r(frames / fps),
-            "mean_bout_s": _r(frames / fps / len(ivs)) if ivs else 0.0,
+            "mean_bout_s": _r(frames / fps / len(ivs)) if ivs else None,
             "per_minute": _r(len(ivs) / minutes, 4),
             "share_of_time": _r(frames / n_frames, 4),
         }
@@ -600,6 +601,8 @@ def write_summary(
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     def cell(v):
+        if v is None:
+            return ""
         if isinstance(v, float):
             return "nan" if math.isnan(v) else f"{v:g}"
         return str(v).replace("|", "\\|")
@@ -897,7 +900,7 @@ def write_batch_outputs(
     ]
     paths["summary_md"] = atomic.write_text(
         out_dir / "summary.md",
-        "# Per-behaviour summary\n\nbouts = merged bouts; total_s / mean_bout_s in seconds; "
+        "# Per-behaviour summary\n\nbouts = merged bouts; total_s / mean_bout_s in seconds (mean_bout_s empty without bouts); "
         "per_minute = bouts per minute of video; share_of_time = fraction of frames.\n\n"
         + markdown_table(SUMMARY_COLUMNS, srows)
         + "\n## Videos\n\nno_mouse_share = fraction of frames where the detector found no mouse "

@@ -140,18 +140,3 @@ def from_frame_labels(labels: np.ndarray, classes: Sequence[str], scores: np.nda
             conf = float(np.mean(scores[s: e + 1])) if scores is not None else 1.0
             out.append(Interval(s, e, name, conf))
     return sorted(out)
-
-
-def summarize(intervals: Iterable[Interval], fps: float, n_frames: int | None = None) -> dict[str, dict]:
-    """Per-behaviour bouts, total seconds, mean bout seconds and (with ``n_frames``) bouts per minute."""
-    out = {}
-    minutes = n_frames / fps / 60 if n_frames else None
-    for label, ivs in by_label(intervals).items():
-        total = sum(iv.length for iv in ivs) / fps
-        out[label] = {
-            "bouts": len(ivs),
-            "total_s": round(total, 3),
-            "mean_bout_s": round(total / len(ivs), 3),
-            "per_minute": round(len(ivs) / minutes, 3) if minutes else None,
-        }
-    return out

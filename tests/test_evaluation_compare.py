@@ -350,3 +350,33 @@ def test_a_much_shorter_recording_is_named_in_the_warnings(tmp_path, bsoid_dir, 
     warned = {v for v in seconds if f"{v} is " in res.stderr and "less than half the median" in res.stderr.split(f"{v} is ", 1)[1].splitlines()[0]}
     assert warned == short
     assert "less than half the median" in (tmp_path / "cmp" / "stats.md").read_text()
+
+
+def test_videos_without_a_bout_have_no_mean_bout_length(tmp_path, bsoid_dir, cli):
+    """A video with no bout of a behaviour has 0 bouts but no mean bout length: summary.csv leaves the
+    cell empty and compare tests mean_bout_s on the videos that have bouts (the row says how many left)."""
+    out, groups = _runs(tmp_path, bsoid_dir, 4)
+    # the first 'post' video loses its grooming bouts: 0 bouts, undefined mean length
+    rows = [r.split(",") for r in groups.read_text().splitlines()[1:]]
+    post = [v.rsplit(".", 1)[0] for v, c in rows if c == "post"]
+    info = probe(bsoid_dir / "mouse1" / f"{post[0]}.mp4")
+    export.write_video_outputs(out, post[0], info, [], None, ["groom", "rear"], ethogram=False)
+    res = cli("compare", "--pred", str(out), "--groups", str(groups), "--out", str(tmp_path / "cmp"), "--no-plots")
+    assert res.returncode == 0, res.stderr
+    with open(tmp_path / "cmp" / "values.csv") as f:
+        values = {(v["video"], v["behavior"]): v for v in csv.DictReader(f)}
+    empty = values[(f"{post[0]}.mp4", "groom")]
+    assert empty["bouts"] == "0" and empty["mean_bout_s"] == ""
+    with open(tmp_path / "cmp" / "stats.csv") as f:
+        stats_rows = {(r["measure"], r["behavior"]): r for r in csv.DictReader(f)}
+    row = stats_rows[("mean_bout_s", "groom")]
+    assert (int(row["n_a"]), int(row["n_b"])) == (4, 3) and "1 video(s) without a bout left out" in row["note"]
+    pre = [float(v["mean_bout_s"]) for v in values.values() if v["behavior"] == "groom" and v["condition"] == "pre"]
+    post_vals = [float(v["mean_bout_s"]) for v in values.values()
+                 if v["behavior"] == "groom" and v["condition"] == "post" and v["mean_bout_s"] != ""]
+    exact = stats.PermutationMethod(n_resamples=np.inf)
+    assert float(row["p"]) == pytest.approx(stats.mannwhitneyu(post_vals, pre, method=exact).pvalue, abs=1e-6)
+    assert int(stats_rows[("bouts", "groom")]["n_b"]) == 4  # bouts of that video: a measured 0
+    # every rear value is undefined: no test, and the summary says so rather than comparing zeros
+    rear = stats_rows[("mean_bout_s", "rear")]
+    assert (int(rear["n_a"]), int(rear["n_b"])) == (0, 0) and "without a bout left out" in rear["note"]

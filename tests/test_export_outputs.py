@@ -149,11 +149,11 @@ def test_summary_numbers_by_hand():
         "per_minute": 1.0,
         "share_of_time": round(5 / 600, 4),
     }
-    # a behaviour never seen is a measured zero, not a missing row
+    # a behaviour never seen is a measured zero, not a missing row; its mean bout length is undefined
     assert s["itch"] == {
         "bouts": 0,
         "total_s": 0.0,
-        "mean_bout_s": 0.0,
+        "mean_bout_s": None,
         "per_minute": 0.0,
         "share_of_time": 0.0,
     }

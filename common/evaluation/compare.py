@@ -349,10 +349,13 @@ def compare_values(
         for beh in behaviors:
             vals = [v for v in values if v["behavior"] == beh]
             for ca, cb in itertools.combinations(conditions, 2):
+                # a measure undefined for a video (mean bout length with no bouts) leaves that video out
+                undefined = sum(v[measure] is None for v in vals if v["condition"] in (ca, cb))
                 if paired:
                     per = {}  # subject -> condition -> list of values (mean if several videos)
                     for v in vals:
-                        per.setdefault(v["subject"], {}).setdefault(v["condition"], []).append(v[measure])
+                        if v[measure] is not None:
+                            per.setdefault(v["subject"], {}).setdefault(v["condition"], []).append(v[measure])
                     subjects = sorted(s for s, d in per.items() if ca in d and cb in d)
                     a = [float(np.mean(per[s][ca])) for s in subjects]
                     b = [float(np.mean(per[s][cb])) for s in subjects]
@@ -366,15 +369,19 @@ def compare_values(
                     min_p = min_p_wilcoxon(len(a)) if len(a) >= 2 else math.nan
                     test = "wilcoxon_signed_rank"
                 else:
-                    a = [v[measure] for v in vals if v["condition"] == ca]
-                    b = [v[measure] for v in vals if v["condition"] == cb]
+                    a = [v[measure] for v in vals if v["condition"] == ca and v[measure] is not None]
+                    b = [v[measure] for v in vals if v["condition"] == cb and v[measure] is not None]
                     stat, p, eff, note = mann_whitney(a, b)
                     min_p = min_p_mannwhitney(len(a), len(b)) if len(a) >= 2 and len(b) >= 2 else math.nan
                     test = "mann_whitney_u"
+                if undefined:
+                    note = _join(note, f"{undefined} video(s) without a bout left out (no mean bout length)")
+                # the study-wide warning is about the design's n; a row that lost videos says so itself
                 if not math.isnan(min_p) and min_p > cfg.alpha:
-                    small_n_pairs.add((ca, cb, len(a), len(b), min_p))
+                    if not undefined:
+                        small_n_pairs.add((ca, cb, len(a), len(b), min_p))
                     note = _join(note, f"n too small: p cannot go below {min_p:.3g}")
-                elif math.isnan(min_p):
+                elif math.isnan(min_p) and not undefined:
                     small_n_pairs.add((ca, cb, len(a), len(b), math.nan))
                 rows.append(
                     {
@@ -458,12 +465,13 @@ def _omnibus_row(measure: str, beh: str, values: list[dict], conditions: Sequenc
     if paired:
         per: dict = {}
         for v in vals:
-            per.setdefault(v["subject"], {}).setdefault(v["condition"], []).append(v[measure])
+            if v[measure] is not None:
+                per.setdefault(v["subject"], {}).setdefault(v["condition"], []).append(v[measure])
         subjects = sorted(s for s, d in per.items() if all(c in d for c in conditions))
         groups = [[float(np.mean(per[s][c])) for s in subjects] for c in conditions]
         test = "friedman"
     else:
-        groups = [[v[measure] for v in vals if v["condition"] == c] for c in conditions]
+        groups = [[v[measure] for v in vals if v["condition"] == c and v[measure] is not None] for c in conditions]
         test = "kruskal_wallis"
     stat, p, eff, note = omnibus(groups, paired)
     sizes = "/".join(str(len(g)) for g in groups)
@@ -529,6 +537,7 @@ def plot_measure(path: Path, result: CompareResult, measure: str) -> Path:
     for k, beh in enumerate(behs):
         ax = fig.add_subplot(nrow, ncol, k + 1)
         vals = [v for v in result.values if v["behavior"] == beh]
+        vals = [v for v in vals if v[measure] is not None]
         data = [[v[measure] for v in vals if v["condition"] == c] for c in result.conditions]
         ax.boxplot(
             data, positions=range(len(data)), widths=0.5, showfliers=False, medianprops={"color": "black"}
