@@ -90,3 +90,14 @@ def add_config_args(parser, set_example: str = "KEY=VALUE",
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help=f"override one config value, e.g. --set {set_example} (repeatable)")
     parser.add_argument("--show-config", action="store_true", help=show_help)
+
+
+def flat_settings(d, prefix: str = "") -> dict:
+    """Nested settings as ``{"a.b": value}``."""
+    out = {}
+    for k, v in (d or {}).items():
+        if isinstance(v, dict):
+            out.update(flat_settings(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
+from mouseact.config import flat_settings
 from mouseact.errors import MouseActError
 from mouseact.video import is_video_file, list_videos
 
@@ -73,16 +74,6 @@ def is_done(out_dir: Path, name: str) -> bool:
     return export.prediction_path(out_dir, name).is_file() and export.meta_path(out_dir, name).is_file()
 
 
-def _flat(d, prefix: str = "") -> dict:
-    out = {}
-    for k, v in (d or {}).items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def resume_mismatch(meta: dict, settings: dict, postprocess: dict, video_key: str) -> list[str]:
     """Why a finished video's results (its sidecar ``meta``) are not what this run would write: another
     video file under the same name, another model or detector, other pipeline or post-processing settings.
@@ -91,12 +82,12 @@ def resume_mismatch(meta: dict, settings: dict, postprocess: dict, video_key: st
     if recorded.get("video_key") and recorded["video_key"] != video_key:
         return [f"another video file of the same name (the finished one: {meta.get('video_path')}, "
                 f"{meta.get('n_frames')} frames)"]
-    now = {**_flat({k: v for k, v in settings.items() if k != "model"}), **_flat(postprocess, "postprocess.")}
-    before = {**_flat({k: v for k, v in recorded.items() if k not in ("model", "video_key")}),
-              **_flat(meta.get("postprocess") or {}, "postprocess.")}
+    now = {**flat_settings({k: v for k, v in settings.items() if k != "model"}), **flat_settings(postprocess, "postprocess.")}
+    before = {**flat_settings({k: v for k, v in recorded.items() if k not in ("model", "video_key")}),
+              **flat_settings(meta.get("postprocess") or {}, "postprocess.")}
     if not recorded:  # an older sidecar: the model's folder and the post-processing are all it says
-        now = {"model_folder": settings.get("model"), **_flat(postprocess, "postprocess.")}
-        before = {"model_folder": meta.get("model"), **_flat(meta.get("postprocess") or {}, "postprocess.")}
+        now = {"model_folder": settings.get("model"), **flat_settings(postprocess, "postprocess.")}
+        before = {"model_folder": meta.get("model"), **flat_settings(meta.get("postprocess") or {}, "postprocess.")}
         if meta.get("postprocess") is None:
             before.update({k: v for k, v in now.items() if k.startswith("postprocess.")})
     return [f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(now) | set(before))

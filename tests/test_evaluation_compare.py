@@ -380,3 +380,23 @@ def test_videos_without_a_bout_have_no_mean_bout_length(tmp_path, bsoid_dir, cli
     # every rear value is undefined: no test, and the summary says so rather than comparing zeros
     rear = stats_rows[("mean_bout_s", "rear")]
     assert (int(rear["n_a"]), int(rear["n_b"])) == (0, 0) and "without a bout left out" in rear["note"]
+
+
+def test_runs_analysed_differently_are_named_in_the_warnings(tmp_path, bsoid_dir, cli):
+    """pre run with one minimum bout length, post re-post-processed with another: the difference lines up
+    with the conditions, so compare says which setting differs for how many videos of each condition."""
+    out, groups = _runs(tmp_path, bsoid_dir, 2)
+    rows = [r.split(",") for r in groups.read_text().splitlines()[1:]]
+    for video, cond in rows:
+        stem = video.rsplit(".", 1)[0]
+        vp = export.read_predictions(out)[stem]
+        info = probe(bsoid_dir / "mouse1" / video)
+        export.write_video_outputs(out, stem, info, vp.intervals, None, ["groom", "rear"], ethogram=False,
+                                   postprocess={"threshold": 0.0, "min_duration_s": 0.2 if cond == "pre" else 1.0})
+    res = cli("compare", "--pred", str(out), "--groups", str(groups), "--out", str(tmp_path / "cmp"), "--no-plots")
+    assert res.returncode == 0, res.stderr
+    warned = [ln for ln in res.stderr.splitlines() if "not analysed alike" in ln]
+    assert len(warned) == 1 and "postprocess.min_duration_s" in warned[0], res.stderr
+    assert "0.2 for 2 (pre: 2)" in warned[0] and "1.0 for 2 (post: 2)" in warned[0]
+    assert "threshold" not in warned[0]  # the same for every video
+    assert "not analysed alike" in (tmp_path / "cmp" / "stats.md").read_text()

@@ -278,6 +278,7 @@ def collect_values(
             f"{len(extra)} video(s) with predictions are not in the groups CSV and were left out: "
             + ", ".join(extra)
         )
+    warnings += _analysed_alike(preds, wanted)
     behaviors = sorted(
         {c for s in wanted for c in preds[s].classes}
         | {iv.label for s in wanted for iv in preds[s].intervals}
@@ -310,6 +311,35 @@ def collect_values(
                 }
             )
     return values, behaviors, warnings
+
+
+def _analysed_alike(preds: dict, wanted: dict) -> list[str]:
+    """Warnings for settings that differ between the compared videos (another model, other
+    post-processing...): a difference that lines up with the conditions is a confound, not an effect."""
+    from mouseact.config import flat_settings
+
+    signatures = {}
+    for stem in wanted:
+        meta = preds[stem].meta or {}
+        if "postprocess" not in meta and "settings" not in meta:
+            continue  # hand-scored or written before settings were recorded
+        settings = {k: v for k, v in (meta.get("settings") or {}).items() if k not in ("video_key", "model")}
+        signatures[stem] = {**flat_settings(settings), **flat_settings(meta.get("postprocess") or {}, "postprocess."),
+                            **({} if settings else {"model_folder": meta.get("model")})}
+    keys = sorted({k for sig in signatures.values() for k in sig})
+    differing = [k for k in keys if len({repr(sig.get(k)) for sig in signatures.values()}) > 1]
+    out = []
+    for k in differing[:3]:
+        by_value: dict[str, list[str]] = {}
+        for stem, sig in signatures.items():
+            by_value.setdefault(repr(sig.get(k)), []).append(wanted[stem].condition)
+        parts = [f"{value} for {len(conds)} ({', '.join(f'{c}: {conds.count(c)}' for c in sorted(set(conds)))})"
+                 for value, conds in by_value.items()]
+        out.append(f"the videos were not analysed alike: {k} = " + "; ".join(parts)
+                   + " -- a difference between conditions may come from this, not from the treatment")
+    if len(differing) > 3:
+        out.append(f"... and {len(differing) - 3} more setting(s) differ: {', '.join(differing[3:8])}")
+    return out
 
 
 def read_runs(pred_dirs, warnings: list[str] | None = None) -> dict:
