@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -82,6 +83,30 @@ def register(subparsers) -> None:
                               "else the defaults, after --config/--set")
     pp.set_defaults(func=run_postprocess)
 
+    b = subparsers.add_parser(
+        "bundle", help="put trained models together into a model bundle for infer (and docker compose)",
+        formatter_class=HelpFormatter,
+        description="Copy a trained classifier (mouseact train classifier), a localizer (mouseact train "
+                    "localizer; default: the embedded one, stage 1 is class-agnostic) and optionally a trained "
+                    "detector into one self-contained folder with pipeline.json, the --model of `mouseact "
+                    "infer` and the MODEL_DIR of docker compose. Settings start from the embedded bundle's "
+                    "(as `infer --model CLASSIFIER_DIR`); the detector and its stride default to those the "
+                    "localizer was trained with (its features depend on the boxes); --set/--config change "
+                    "any pipeline setting (post-processing thresholds, segment length...), stored in the bundle.",
+        epilog="example:\n  mouseact bundle --classifier models/clf --localizer models/loc --out models/bundle "
+               "--set postprocess.min_duration_s=0.5\n  mouseact infer videos/ --model models/bundle --out results/")
+    b.add_argument("--classifier", metavar="DIR", help="classifier directory (required)")
+    b.add_argument("--localizer", metavar="DIR", default=None,
+                   help="localizer directory (default: the embedded default bundle's)")
+    b.add_argument("--detector-model", metavar="DIR", default=None,
+                   help="a trained yolo/rtdetr detector directory (mouseact train detector); default: the "
+                        "detector the localizer was trained with (classical needs no weights)")
+    b.add_argument("--out", metavar="DIR", help="new bundle directory (required; written when complete)")
+    b.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    add_config_args(b, "postprocess.min_duration_s=0.5",
+                    show_help="print the pipeline settings the bundle would hold and exit")
+    b.set_defaults(func=run_bundle)
+
     d = subparsers.add_parser(
         "demo", help="run the pipeline on the shipped B-SOiD sample and score it", formatter_class=HelpFormatter,
         description="Runs `infer` with the default bundle on samples/bsoid_sequence/ (real B-SOiD clips of "
@@ -148,6 +173,37 @@ def run_infer(args) -> int:
         for job, err in report.failed:
             print(f"  {err}", file=sys.stderr)  # names the file (run_batch)
         raise MouseActError(f"{len(report.failed)} of {len(jobs)} video(s) failed (listed above)")
+    return 0
+
+
+def run_bundle(args: argparse.Namespace) -> int:
+    import yaml
+
+    from mouseact import config as config_mod
+    from mouseact.inference.pipeline import PipelineConfig
+    from mouseact.errors import MouseActError
+    from mouseact.models import DEFAULT_BUNDLE, load_bundle, make_bundle, training_detector
+
+    default = load_bundle(DEFAULT_BUNDLE)
+    localizer = args.localizer or default.localizer_dir
+    # the default bundle's settings (as `infer --model CLASSIFIER_DIR` uses), the localizer's training
+    # detector, then --config/--set
+    base = {**default.pipeline, **training_detector(localizer)}
+    # validated against the pipeline's settings; only what was given (and the training detector) is stored
+    cfg = config_mod.load(PipelineConfig, args.config, args.overrides, base=base)
+    if args.show_config:
+        print(yaml.safe_dump(cfg.model_dump(), sort_keys=False).rstrip())
+        return 0
+    if not args.classifier or not args.out:
+        raise MouseActError("bundle needs --classifier DIR and --out DIR")
+    out, warnings = make_bundle(args.out, args.classifier, args.localizer, args.detector_model,
+                                cfg.model_dump(exclude_unset=True), args.overwrite)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    bundle = load_bundle(out)
+    print(f"bundle written to {out}: {bundle.describe()}")
+    print(f"  pipeline: {json.dumps(bundle.pipeline)}")
+    print(f"  use: mouseact infer VIDEOS --model {out} --out RESULTS")
     return 0
 
 

@@ -725,6 +725,16 @@ class Predictor:
             from mouseact.localizer import Localizer
 
             self.localizer = Localizer.load(self.bundle.localizer_dir)
+            from mouseact.models import training_detector
+
+            trained = training_detector(self.bundle.localizer_dir)
+            now = {"detector": self.config.detector, "detector_stride": self.config.detector_stride}
+            differ = [f"{k} {now[k]} (trained with {trained[k]})" for k in trained if trained[k] != now[k]]
+            if differ:  # stage 1's features are computed from the boxes: other boxes shift them
+                logging.getLogger(__name__).warning(
+                    "the localizer was trained on boxes of another detector setting than this run's: %s; "
+                    "set them as in training (mouseact bundle does) unless you measured the difference",
+                    ", ".join(differ))
 
     def run_settings(self) -> dict:
         """What this predictor's results depend on, besides the video and the post-processing (recorded in

@@ -142,3 +142,25 @@ def test_train_bootstrapped_from_classical(cli, bsoid_dir, tmp_path):
     assert card["data"]["n_train"] == 16 and card["data"]["n_val"] == 4
     r = cli("train", "detector", "--bootstrap-from-classical", str(tmp_path / "nothing.mp4"), "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "not a video" in r.stderr and not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_bundle_with_a_trained_detector_runs_from_its_own_folder(tiny_yolo, cli, bsoid_dir, tmp_path):
+    """`mouseact bundle --detector-model` copies the detector in; infer finds it inside the bundle (from any
+    working directory) and says that the localizer was trained on another detector's boxes."""
+    from mouseact.models import DEFAULT_BUNDLE
+
+    bundle = tmp_path / "bundle"
+    r = cli("bundle", "--classifier", str(DEFAULT_BUNDLE / "classifier"), "--detector-model", str(tiny_yolo),
+            "--out", str(bundle))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "warning: detector yolo differs from the classical the localizer was trained with" in r.stderr
+    spec = json.loads((bundle / "pipeline.json").read_text())
+    assert spec["pipeline"]["detector"] == "yolo" and spec["pipeline"]["detector_model"] == "detector"
+    assert modelcard.load(bundle / "detector", "detector")["family"] == "yolo"
+    out = tmp_path / "run"
+    r = cli("infer", str(bsoid_dir / "mouse1" / "itch.mp4"), "--model", str(bundle), "--out", str(out), "--quiet",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    meta = json.loads((out / "predictions" / "itch.meta.json").read_text())
+    assert meta["settings"]["detector"] == {"kind": "yolo", "model": str((bundle / "detector").resolve())}

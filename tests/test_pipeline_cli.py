@@ -113,3 +113,36 @@ def test_read_groups_and_widen():
     assert widen(0, 5, 16, 10) == (0, 5)                                    # video shorter than a window
     # a custom cost (the pipeline's: bytes of crops) bounds a group; one oversized segment still goes alone
     assert list(read_groups(segs, 1000, 100, cost=lambda seg: 150)) == [[s] for s in segs]
+
+
+def test_bundle_puts_trained_models_together(cli, tmp_path, bsoid_dir):
+    """A bundle from a classifier: the default localizer and settings, the localizer's training detector,
+    --set on top; it runs with infer; bad inputs are one-line errors that write nothing."""
+    from mouseact.models import DEFAULT_BUNDLE, load_bundle
+
+    bundle = tmp_path / "bundle"
+    r = cli("bundle", "--classifier", str(DEFAULT_BUNDLE / "classifier"), "--out", str(bundle),
+            "--set", "postprocess.min_duration_s=0.5")
+    assert r.returncode == 0, r.stderr
+    b = load_bundle(bundle)
+    default = load_bundle(DEFAULT_BUNDLE)
+    assert b.pipeline == {**default.pipeline, "postprocess": {**default.pipeline["postprocess"], "min_duration_s": 0.5}}
+    assert (bundle / "localizer" / "model_card.json").read_bytes() == (default.localizer_dir / "model_card.json").read_bytes()
+    out = tmp_path / "run"
+    r = cli("infer", str(bsoid_dir / "mouse1" / "itch.mp4"), "--model", str(bundle), "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((out / "predictions" / "itch.meta.json").read_text())["postprocess"]["min_duration_s"] == 0.5
+
+    r = cli("bundle", "--classifier", str(DEFAULT_BUNDLE / "classifier"), "--out", str(tmp_path / "b2"),
+            "--set", "detector_stride=2")
+    assert r.returncode == 0 and "detector_stride 2 differs from the 4 the localizer was trained with" in r.stderr
+    for args, message in (
+        (["--classifier", str(DEFAULT_BUNDLE / "localizer")], "model is a 'localizer', expected classifier"),
+        (["--classifier", str(DEFAULT_BUNDLE / "classifier"), "--set", "segmen_s=2"], "segmen_s: Extra inputs"),
+        (["--classifier", str(tmp_path / "nope")], "model directory not found"),
+    ):
+        r = cli("bundle", *args, "--out", str(tmp_path / "bad"))
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tmp_path / "bad").exists()
+    r = cli("bundle", "--classifier", str(DEFAULT_BUNDLE / "classifier"), "--out", str(bundle))
+    assert r.returncode == 2 and "already exists" in r.stderr

@@ -5,6 +5,9 @@ A bundle is a directory::
     pipeline.json      {"localizer": "localizer", "classifier": "classifier", "pipeline": {...}}
     localizer/         stage-1 model directory (model_card.json kind "localizer")
     classifier/        stage-2 model directory (model_card.json kind "classifier")
+    detector/          optional: a trained yolo/rtdetr detector ("pipeline": {"detector_model": "detector"})
+
+``mouseact bundle`` (:func:`make_bundle`) writes one from trained model directories.
 
 ``pipeline`` holds :class:`mouseact.inference.pipeline.PipelineConfig` values (segment length,
 post-processing thresholds, ...) so a bundle carries the operating point it was validated at.
@@ -64,10 +67,67 @@ def load_bundle(model_dir: str | Path | None = None) -> Bundle:
             raise ModelError(f"{BUNDLE_FILE} must name at least a 'classifier' directory", spec_path)
         clf = (root / spec["classifier"]).resolve()
         loc = (root / spec["localizer"]).resolve() if spec.get("localizer") else None
-        return Bundle(root, loc, clf, dict(spec.get("pipeline") or {}))
+        pipeline = dict(spec.get("pipeline") or {})
+        if pipeline.get("detector_model") and not Path(pipeline["detector_model"]).is_absolute():
+            pipeline["detector_model"] = str((root / pipeline["detector_model"]).resolve())  # inside the bundle
+        return Bundle(root, loc, clf, pipeline)
     if _card_kind(root) == "classifier":
         default = load_bundle(DEFAULT_BUNDLE) if (DEFAULT_BUNDLE / BUNDLE_FILE).is_file() else None
         return Bundle(root, default.localizer_dir if default else None, root,
                       dict(default.pipeline) if default else {})
     raise ModelError(f"not a model bundle (no {BUNDLE_FILE}) nor a classifier directory (no model_card.json "
                      "of kind 'classifier')", root)
+
+
+def training_detector(localizer_dir: str | Path | None) -> dict:
+    """The detector kind and stride whose boxes a localizer's features were computed from
+    (``{"detector", "detector_stride"}``, empty when its card does not say, e.g. pose-only)."""
+    if not localizer_dir:
+        return {}
+    card = Path(localizer_dir) / "model_card.json"
+    try:
+        data = json.loads(card.read_text()).get("training_data") or {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return {k: data[k] for k in ("detector", "detector_stride") if data.get(k) is not None}
+
+
+def make_bundle(out: str | Path, classifier: str | Path, localizer: str | Path | None = None,
+                detector: str | Path | None = None, pipeline: dict | None = None, overwrite: bool = False,
+                about: str = "") -> tuple[Path, list[str]]:
+    """Write a self-contained bundle: the model directories copied in, and ``pipeline.json`` with
+    ``pipeline`` (PipelineConfig values). Without ``localizer`` the default bundle's (stage 1 is
+    class-agnostic). The detector (``detector``: a trained yolo/rtdetr directory, or the classical
+    one) and its stride default to those the localizer was trained with, so stage 1 sees the same
+    kind of boxes at inference as in training. Returns ``(out, warnings)``: settings that differ from
+    the localizer's training detector."""
+    import shutil
+
+    from mouseact import atomic
+    from mouseact.modelcard import load as load_card
+
+    load_card(classifier, "classifier")  # checks kind and checksums: a clear error before anything is written
+    localizer = Path(localizer) if localizer else load_bundle(DEFAULT_BUNDLE).localizer_dir
+    load_card(localizer, "localizer")
+    settings = {**training_detector(localizer), **dict(pipeline or {})}
+    if detector is not None:
+        settings["detector"] = load_card(detector, "detector")["family"]  # yolo | rtdetr
+        settings["detector_model"] = "detector"
+    elif settings.get("detector", "classical") != "classical" and not settings.get("detector_model"):
+        raise ModelError(f"the localizer was trained on boxes of a {settings['detector']} detector: give that "
+                         "detector's model directory (--detector-model), or --set detector=classical", localizer)
+    trained = training_detector(localizer)
+    warnings = [f"{k} {settings.get(k)} differs from the {trained[k]} the localizer was trained with: its features "
+                "will see other boxes than in training" for k in ("detector", "detector_stride")
+                if k in trained and settings.get(k) != trained[k]]
+    spec = {"about": about or "Made by `mouseact bundle`. Paths are relative to this directory; 'pipeline' holds "
+                              "PipelineConfig values (see `mouseact infer --show-config`).",
+            "localizer": "localizer", "classifier": "classifier", "pipeline": settings}
+    with atomic.directory(Path(out), overwrite=overwrite) as tmp:
+        tmp = Path(tmp)
+        shutil.copytree(classifier, tmp / "classifier")
+        shutil.copytree(localizer, tmp / "localizer")
+        if detector is not None:
+            shutil.copytree(detector, tmp / "detector")
+        (tmp / BUNDLE_FILE).write_text(json.dumps(spec, indent=2) + "\n")
+    return Path(out), warnings
