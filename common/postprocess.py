@@ -230,14 +230,19 @@ def validate(cfg: PostprocessConfig, classes: Sequence[str] | None = None) -> No
 
 
 def run(intervals: Sequence[Interval], n_frames: int, fps: float, cfg: PostprocessConfig | None = None,
-        classes: Sequence[str] | None = None) -> list[Interval]:
-    """Apply the configured stages in order, then clamp every range into ``[0, n_frames-1]``."""
+        classes: Sequence[str] | None = None, background: Sequence[str] = ()) -> list[Interval]:
+    """Apply the configured stages in order, then clamp every range into ``[0, n_frames-1]``.
+
+    ``background``: labels that are no behaviour (a classifier's idle class). They take part in every
+    stage -- a confident idle segment wins an overlap against a doubtful behaviour, and is smoothed like
+    one -- and are dropped from the result."""
     cfg = cfg or PostprocessConfig()
     validate(cfg, classes)
     seg = Segments(clamp(intervals, n_frames), n_frames, fps)
     for name in cfg.stages:
         seg = Segments(STAGES[name].fn(seg, cfg), n_frames, fps)
-    return sorted(clamp(seg.intervals, n_frames))
+    drop = set(background)
+    return sorted(iv for iv in clamp(seg.intervals, n_frames) if iv.label not in drop)
 
 
 def describe(cfg: PostprocessConfig | None = None, prefix: str = "") -> str:

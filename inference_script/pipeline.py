@@ -712,7 +712,7 @@ class Predictor:
         from mouseact.classifier import Classifier
 
         self.classifier = Classifier.load(self.bundle.classifier_dir)
-        self.classes = list(self.classifier.classes)
+        self.classes = list(self.classifier.behaviours)  # what the outputs list (no idle/background class)
         self.crop_policy = getattr(self.classifier, "crop_policy", None) or CropPolicy.from_dict(
             (getattr(self.classifier, "card", None) or {}).get("crop_policy"))
         # the embedder needs at least this many (sampled) frames per segment
@@ -746,7 +746,8 @@ class Predictor:
         config = self.config.model_dump(mode="json", exclude={*SPEED_ONLY_KEYS, "postprocess", "detector",
                                                               "detector_model"})
         return {"model": str(self.bundle.root), "model_key": bundle_fingerprint(self.bundle),
-                "mode": "dense" if self.dense else "two-stage", "detector": detector, "pipeline": config}
+                "mode": "dense" if self.dense else "two-stage", "detector": detector, "pipeline": config,
+                "background_classes": self.classifier.background_classes}
 
     def _make_detector(self, info: VideoInfo):
         from mouseact.preprocess.detection import StreamingDetector, make_detector
@@ -803,7 +804,8 @@ class Predictor:
             if store is not None:
                 store.close()
         with timer.stage("postprocess"):
-            intervals = postprocess.run(candidates, n, fps, cfg.postprocess, self.classes)
+            intervals = postprocess.run(candidates, n, fps, cfg.postprocess, self.classifier.classes,
+                                        background=self.classifier.background_classes)
         steps = {step: round(1000 * sum(timer.seconds.get(s, 0.0) for s in parts) / n, 3)
                  for step, parts in STEPS.items()}
         return VideoResult(video, name or video.name, info, intervals, track, timer.report(n),
@@ -921,9 +923,11 @@ class Predictor:
         return sorted(set(out))
 
     def _background_labels(self) -> set[str]:
-        """Classifier labels the localizer was trained to call background (its card's)."""
+        """Classifier labels the localizer was trained to call background (its card's), and the classifier's
+        own background classes (a preprocess project's idle clips)."""
         card = getattr(self.localizer, "card", None) or {}
-        return set((card.get("training_data") or {}).get("background_labels") or []) & set(self.classes)
+        localizer_bg = set((card.get("training_data") or {}).get("background_labels") or [])
+        return (localizer_bg & set(self.classes)) | set(self.classifier.background_classes)
 
     def _grow(self, video: Path, candidates: list[Interval], track, info: VideoInfo, timer: StageTimer,
               pts=None, store=None, sent_before: Sequence[tuple[int, int]] = ()
@@ -1058,7 +1062,7 @@ class Predictor:
 
     def _labelled(self, segments, labels, confs) -> list[Interval]:
         return [Interval(int(s), int(e), str(label), float(conf)) for (s, e), label, conf in zip(segments, labels, confs)
-                if label in self.classes or self.config.keep_unknown]
+                if label in self.classifier.classes or self.config.keep_unknown]
 
     def _classify_in_workers(self, video: Path, segments: list[tuple[int, int]], rects_all: np.ndarray,
                              crop_bytes, info: VideoInfo, timer: StageTimer, pts=None, step: int = 1,

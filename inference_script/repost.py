@@ -68,7 +68,9 @@ def rerun_postprocess(pred_dir: str | Path, out_dir: str | Path, config_path: st
             m = vp.meta
             info = {"fps": vp.fps, "n_frames": vp.n_frames, "path": m.get("video_path") or vp.video,
                     "width": m.get("width") or 0, "height": m.get("height") or 0}
-            intervals = postprocess.run(candidates, vp.n_frames, vp.fps, cfg, classes)
+            background = (m.get("settings") or {}).get("background_classes") or []
+            intervals = postprocess.run(candidates, vp.n_frames, vp.fps, cfg, [*classes, *background],
+                                        background=background)
             export.write_video_outputs(tmp, vp.video, info, intervals, track, classes, model=m.get("model"),
                                        dataset=m.get("dataset"), candidates=candidates,
                                        postprocess=cfg.model_dump(), settings=m.get("settings"))

@@ -70,6 +70,12 @@ def test_train_localizer_usage_errors(cli, tmp_path):
     assert r.returncode == 2 and "no clip folders" in r.stderr
     r = cli("train", "localizer", "--bsoid", str(tmp_path), "--out", str(tmp_path / "x"), "--set", "estimatr=hgb")
     assert r.returncode == 2 and "estimatr" in r.stderr
+    clips = tmp_path / "Training Data"  # what `mouseact preprocess` writes: clips + splits.json with idle_label
+    clips.mkdir()
+    (clips / "splits.json").write_text('{"idle_label": "idle", "items": [], "videos": {}}')
+    r = cli("train", "localizer", str(clips), "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "clip project of `mouseact preprocess`" in r.stderr
+    assert not (tmp_path / "x").exists()
     r = cli("train", "localizer", "--help")
     assert r.returncode == 0 and "target_recall" in r.stdout
     r = cli("localize", "--help")

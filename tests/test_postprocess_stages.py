@@ -132,3 +132,16 @@ def test_describe_lists_every_stage_and_parameter():
         for p in stage.params:
             assert p in text
     assert "[disabled]" in text and "per-class" in text
+
+
+def test_background_labels_compete_then_are_dropped():
+    """An idle segment takes part in every stage (here it wins the overlap against a doubtful groom) and
+    is left out of the result; a confident groom elsewhere stays."""
+    from mouseact import postprocess as pp
+    from mouseact.intervals import Interval
+
+    ivs = [Interval(0, 29, "idle", 0.9), Interval(10, 39, "groom", 0.4), Interval(60, 89, "groom", 0.8)]
+    cfg = pp.PostprocessConfig(stages=["exclusive"])
+    kept = pp.run(ivs, 100, 10.0, cfg, ["groom", "idle"], background=["idle"])
+    assert [(iv.start, iv.end, iv.label) for iv in kept] == [(30, 39, "groom"), (60, 89, "groom")]
+    assert [iv.label for iv in pp.run(ivs, 100, 10.0, cfg, ["groom", "idle"])].count("idle") == 1

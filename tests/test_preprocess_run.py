@@ -343,3 +343,48 @@ def test_classical_detector_boxes_go_into_clips_and_test_videos(sessions, tmp_pa
             assert np.abs(r.boxes[ok] - want[ok]).max() <= 1.0
             assert (r.boxes[ok][:, 2] > r.boxes[ok][:, 0]).all() and (r.boxes[ok][:, 2] < r.width).all()
     assert found > 0
+
+
+@pytest.mark.slow
+def test_idle_clips_teach_stage_2_what_no_behaviour_is(sessions, tmp_path, cli):
+    """preprocess's idle clips become the classifier's idle class (recorded as background in its card);
+    infer with that classifier never writes an idle bout and lists only the behaviours, while stage 2's
+    kept segments may be idle. `--set idle_class=false` trains on the behaviours alone."""
+    from mouseact.models import DEFAULT_BUNDLE
+
+    proj = _project(tmp_path / "in", list(sessions.values()))
+    cfg = PreprocessConfig(detector="none", max_clip_s=2.0, min_clip_s=1.0, idle_clip_s=2.0, idle_margin_s=0.5,
+                           val_fraction=0.0, test_fraction=0.0, seed=3)
+    preprocess(proj, tmp_path / "out", cfg, progress=False)
+    training = tmp_path / "out" / PROJECT_NAME
+    model = tmp_path / "clf"
+    r = cli("train", "classifier", str(training), "--out", str(model), "--cache", str(tmp_path / "cache"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    card = json.loads((model / "model_card.json").read_text())
+    behaviours = sorted({iv.label for rec in sessions.values() for iv in rec.intervals})
+    assert card["classes"] == sorted([*behaviours, "idle"]) and card["background_classes"] == ["idle"]
+    n_idle = sum(1 for it in json.loads((training / "splits.json").read_text())["items"] if it["label"] == "idle")
+    assert n_idle > 0 and card["training"]["clips"] >= n_idle
+
+    bundle = tmp_path / "bundle"
+    assert cli("bundle", "--classifier", str(model), "--out", str(bundle)).returncode == 0
+    out = tmp_path / "run"
+    video = sessions["mouse1_s1.mp4"].video_path
+    r = cli("infer", str(video), "--model", str(bundle), "--out", str(out), "--quiet", "--dense")
+    assert r.returncode == 0, r.stderr[-2000:]
+    preds = json.loads((out / "predictions" / "mouse1_s1.json").read_text())
+    meta = json.loads((out / "predictions" / "mouse1_s1.meta.json").read_text())
+    candidates = json.loads((out / "candidates" / "mouse1_s1.json").read_text())
+    assert meta["classes"] == behaviours and meta["settings"]["background_classes"] == ["idle"]
+    assert all(p["label"] in behaviours for p in preds)
+    assert any(c["label"] == "idle" for c in candidates)  # the dense grid covers the unlabelled clips
+    # re-post-processing the run keeps idle out too
+    r = cli("postprocess", "--pred", str(out), "--out", str(tmp_path / "re"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / "re" / "predictions" / "mouse1_s1.json").read_text()) == preds
+
+    r = cli("train", "classifier", str(training), "--out", str(tmp_path / "clf2"), "--cache", str(tmp_path / "cache"),
+            "--set", "idle_class=false")
+    assert r.returncode == 0, r.stderr[-2000:]
+    card2 = json.loads((tmp_path / "clf2" / "model_card.json").read_text())
+    assert card2["classes"] == behaviours and card2["background_classes"] == []

@@ -22,8 +22,10 @@ def register_train(train_sub) -> None:
     p = train_sub.add_parser(
         "classifier",
         help="train the stage-2 segment classifier",
-        description="Train the stage-2 classifier on labelled clips. Config keys (--set KEY=VALUE): window, "
-        "stride, val_fraction, augment_mirror (true: also train on left-right mirrored windows, X_L/X_R "
+        description="Train the stage-2 classifier on labelled clips: the 'Training Data' project of `mouseact "
+        "preprocess` (its idle clips become the class 'idle', which inference drops: stage 1's false alarms), "
+        "another Supervisely project, or --bsoid clips. Config keys (--set KEY=VALUE): window, "
+        "stride, val_fraction, idle_class (false: ignore the idle clips), augment_mirror (true: also train on left-right mirrored windows, X_L/X_R "
         "labels swap), augment_speeds ([0.5, 2]), head.head (auto|mlp|prototype|kmeans), "
         "head.min_clips_for_mlp, head.few_shot_head (prototype|kmeans), head.kmeans_k, "
         "head.standardise (train|per_video|per_video_mean), head.hidden, head.max_epochs, head.patience, "

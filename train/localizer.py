@@ -42,7 +42,9 @@ def register_train(train_sub) -> None:
         formatter_class=HelpFormatter,
         description="Fit the cheap stage-1 localizer: per-frame motion/box features (optionally pose), a "
                     "temporal model giving per-frame actionness, and the operating point (hysteresis "
-                    "thresholds) that reaches --set target_recall on held-out animals/videos. "
+                    "thresholds) that reaches --set target_recall on held-out animals/videos. It learns from "
+                    "whole labelled videos (a Supervisely video project, e.g. from `mouseact import`: untagged "
+                    "frames are background), not from the clip project of `mouseact preprocess`. "
                     "Config keys (--set KEY=VALUE):\n" + _describe())
     p.add_argument("project", nargs="?",
                    help="Supervisely video project with behaviour tags (omit with --bsoid or --pose-labels)")
@@ -185,6 +187,12 @@ def _project_groups(project: Path, background: tuple[str, ...], cfg, detector: s
     from mouseact.errors import MouseActError
     from mouseact.localizer.pose import find_pose_file
 
+    from mouseact.classifier.data import project_idle_label
+
+    if project_idle_label(project) is not None:  # preprocess's clips: short, mostly action, rest cut away
+        raise MouseActError("this is the clip project of `mouseact preprocess` (training data for the classifier): "
+                            "train the localizer on the labelled video project it was made from (stage 1 "
+                            "learns from whole videos where the mouse also rests)", project)
     records = sly_io.read_project(project)
     if not records:
         raise MouseActError("project has no videos", project)

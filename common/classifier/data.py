@@ -71,10 +71,25 @@ def bsoid_clips(folder: str | Path) -> list[Clip]:
     return clips
 
 
-def project_clips(project_dir: str | Path) -> list[Clip]:
+def project_idle_label(project_dir: str | Path) -> str | None:
+    """The idle label of a ``mouseact preprocess`` project (its ``splits.json``), None for other projects."""
+    import json
+
+    split_file = Path(project_dir) / "splits.json"
+    if not split_file.is_file():
+        return None
+    try:
+        return json.loads(split_file.read_text()).get("idle_label") or None
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+
+
+def project_clips(project_dir: str | Path, idle: bool = True) -> list[Clip]:
     """Clips of a Supervisely video project (e.g. the "Training Data" project of ``mouseact preprocess``):
     every behaviour interval is a clip; boxes are used when the project has them. The split comes
-    from ``splits.json`` beside the project's datasets when present (else everything is train)."""
+    from ``splits.json`` beside the project's datasets when present (else everything is train).
+    With ``idle``, each idle clip that ``preprocess`` cut (untagged: no behaviour) is a clip of the
+    idle label, so stage 2 learns what "no behaviour" looks like."""
     import json
 
     from mouseact import sly_io
@@ -83,6 +98,7 @@ def project_clips(project_dir: str | Path) -> list[Clip]:
     records = sly_io.read_project(project_dir)
     split_of: dict[str, str] = {}
     group_of: dict[str, str] = {}
+    label_of: dict[str, str] = {}
     split_file = project_dir / "splits.json"
     if split_file.is_file():  # written by `mouseact preprocess`: split and source animal/video per item
         try:
@@ -92,8 +108,10 @@ def project_clips(project_dir: str | Path) -> list[Clip]:
         videos = doc.get("videos", {})
         for it in doc.get("items", []):
             split_of[it["item"]] = it.get("split", "train")
+            label_of[it["item"]] = it.get("label")
             src = it.get("source")
             group_of[it["item"]] = str(videos.get(src, {}).get("group") or src or it["item"])
+    idle_label = project_idle_label(project_dir)
     clips = []
     for rec in records:
         key = f"{rec.dataset}/{rec.name}"
@@ -101,6 +119,9 @@ def project_clips(project_dir: str | Path) -> list[Clip]:
         if split == "test" or rec.dataset == "test":
             continue  # whole test videos are for `mouseact evaluate`, not for fitting
         group = group_of.get(key, key)
+        if idle and idle_label and label_of.get(key) == idle_label and not rec.intervals:
+            clips.append(Clip(Path(rec.video_path), idle_label, group, 0, int(rec.n_frames) - 1, rec.boxes,
+                              split if split in ("train", "val") else "train"))
         for iv in rec.intervals:
             clips.append(
                 Clip(

@@ -323,6 +323,17 @@ class Classifier:
         model = cls(classes, embedder, std, mlp, mlp_classes, protos, temperature, config, crop_policy)
         return model, info
 
+    @property
+    def background_classes(self) -> list[str]:
+        """Classes that are no behaviour (a preprocess project's idle clips): stage 2 may label a segment
+        with one, and post-processing then drops it (it competes with behaviours on overlap first)."""
+        return [c for c in (getattr(self, "card", None) or {}).get("background_classes") or [] if c in self.classes]
+
+    @property
+    def behaviours(self) -> list[str]:
+        """The classes that are behaviours: what the outputs list."""
+        return [c for c in self.classes if c not in self.background_classes]
+
     # -- persistence -----------------------------------------------------------------------------
     def save(self, out_dir: str | Path, extra_card: dict | None = None) -> Path:
         arrays = {**self.standardizer.arrays("std_"), **self.prototypes.arrays("proto_")}

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 from mouseact.classifier.cache import EmbeddingCache
-from mouseact.classifier.data import Clip, Windows, bsoid_clips, lowest_frame_rate, project_clips
+from mouseact.classifier.data import (Clip, Windows, bsoid_clips, lowest_frame_rate, project_clips,
+                                      project_idle_label)
 from mouseact.classifier.embedders import make_embedder
 from mouseact.classifier.training import (
     TrainConfig,
@@ -88,9 +89,11 @@ def train(
     lomo: bool = True,
 ) -> dict:
     config = config or TrainConfig()
-    clips = bsoid_clips(source) if source_kind == "bsoid" else project_clips(source)
+    clips = bsoid_clips(source) if source_kind == "bsoid" else project_clips(source, idle=config.idle_class)
     classes = sorted({c.label for c in clips})
-    if len(classes) < 2:
+    idle = project_idle_label(source) if source_kind == "project" and config.idle_class else None
+    background = [idle] if idle in classes else []
+    if len(set(classes) - set(background)) < 2:
         raise MouseActError(f"need at least 2 behaviours to train a classifier, found {classes}", source)
     emb_cfg = dict(embedder_config or {})
     if embedder_kind != "hf":  # an HF video model has its own frame count (config num_frames)
@@ -139,6 +142,8 @@ def train(
         "metrics": metrics,
         # what a window means in time: videos are sampled at this rate (every n-th frame) first
         "frame_rate": config.frame_rate,
+        # classes that are no behaviour (preprocess's idle clips): labelled by stage 2, dropped from the output
+        "background_classes": background,
         "inference": "sample the video at frame_rate (every round(video fps / frame_rate)-th frame); embed "
         "windows of embedder.n_frames sampled frames (crop rects from the detector through crop_policy, or "
         "the whole frame); segment score = mean of window probabilities",

@@ -32,6 +32,11 @@ class TrainConfig(Config):
         "of faster videos); stored in the model, which samples the videos it classifies the same way. "
         "Default: the lowest frame rate among the training clips",
     )
+    idle_class: bool = Field(
+        True,
+        description="a `mouseact preprocess` project: learn its idle clips (no behaviour) as a class; inference "
+        "then drops what stage 2 labels idle (stage 1's false alarms) instead of forcing a behaviour on it",
+    )
     head: HeadConfig = Field(default_factory=HeadConfig)
 
 
