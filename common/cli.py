@@ -64,6 +64,19 @@ def _relax_required(parser: argparse.ArgumentParser) -> None:
                 _relax_required(sub)
 
 
+def _stop_cleanly_on_sigterm() -> None:
+    """``kill PID`` (SIGTERM, also what docker stop and job schedulers send) ends a command the way
+    Ctrl-C does: helper processes stopped, temporary files removed, nothing half-written."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     from mouseact.errors import MouseActError
 
@@ -74,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    _stop_cleanly_on_sigterm()
     try:
         result = args.func(args)
     except MouseActError as exc:

@@ -51,7 +51,9 @@ class CropStore:
         table = np.frombuffer(self._mm, np.int64).reshape(max(1, n), 5)
         self.regions, self.offsets = table[:, :4], table[:, 4]
         self.regions[:] = -1
-        self.dir = Path(tempfile.mkdtemp(prefix="mouseact-crops-", dir=directory))
+        _remove_orphans(directory)
+        # the owner's pid in the name: a store left by a killed run is removed by the next one
+        self.dir = Path(tempfile.mkdtemp(prefix=f"mouseact-crops-{os.getpid()}-", dir=directory))
         self.path = self.dir / "crops.u8"
         self.path.touch()
         # never fill the disk (the outputs go somewhere too): at most max_gb and half of what is free;
@@ -214,3 +216,19 @@ class CropStoreWriter:
             st.offsets[j] = self.bytes_written
             st.regions[j] = x1, y1, x2, y2
             self.bytes_written += data.nbytes
+
+
+def _remove_orphans(directory: str | Path | None) -> None:
+    """Delete crop stores whose process is gone (a run killed with SIGKILL cannot clean up after itself)."""
+    root = Path(directory or tempfile.gettempdir())
+    for d in root.glob("mouseact-crops-*-*"):
+        try:
+            pid = int(d.name.split("-")[2])
+        except (IndexError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            pass  # someone else's live process

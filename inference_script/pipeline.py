@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import os
 import queue
 import threading
 from pathlib import Path
@@ -226,6 +227,21 @@ def prefetch(iterator: Iterator, depth: int) -> Iterator:
         thread.join(timeout=5)
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """In a forked helper process of ``parent_pid``: be sent SIGTERM when the parent dies, even by SIGKILL
+    (Linux ``PR_SET_PDEATHSIG``), so a killed ``infer`` leaves no decoding or embedding processes behind."""
+    import ctypes
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's "stop cleanly" handler: just end
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the daemon flag still ends helpers on a normal exit
+        return
+    if os.getppid() != parent_pid:  # the parent died before the call took effect
+        os._exit(1)
+
+
 def stop_child(proc, ask_to_stop: Callable[[], object], conns) -> None:
     """End a helper process: ask it to stop (its pipe may already be closed), give it 2 s, then
     terminate it; close its pipes."""
@@ -277,6 +293,7 @@ class ProcessChunks:
         self._full_r, self._full_w = ctx.Pipe(duplex=False)
         for k in range(self.n_slots):
             self._free_w.send(k)
+        self._parent_pid = os.getpid()
         self._proc = ctx.Process(target=self._work, name="mouseact-decode", daemon=True)
         self._proc.start()
 
@@ -289,6 +306,7 @@ class ProcessChunks:
     def _work(self) -> None:  # in the child
         from mouseact.video import VideoReader
 
+        die_with_parent(self._parent_pid)
         try:
             with VideoReader(self.path, backend=self.backend) as vr:
                 slot, k, start, pts = None, 0, 0, []
@@ -371,6 +389,7 @@ class FeatureProcess:
         ctx = mp.get_context("fork")
         self._job_r, self._job_w = ctx.Pipe(duplex=False)
         self._res_r, self._res_w = ctx.Pipe(duplex=False)
+        self._parent_pid = os.getpid()
         self._proc = ctx.Process(target=self._work, name="mouseact-features", daemon=True)
         self._proc.start()
         self.pending = 0
@@ -378,6 +397,8 @@ class FeatureProcess:
 
     def _work(self) -> None:  # in the child
         import time
+
+        die_with_parent(self._parent_pid)
 
         try:
             while True:
@@ -1095,7 +1116,8 @@ class Predictor:
         cv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
         # a worker that dies (e.g. killed for memory) raises BrokenProcessPool here instead of hanging
-        pool = ProcessPoolExecutor(min(cfg.stage2_workers, len(tasks)), mp_context=mp.get_context("fork"))
+        pool = ProcessPoolExecutor(min(cfg.stage2_workers, len(tasks)), mp_context=mp.get_context("fork"),
+                                   initializer=die_with_parent, initargs=(os.getpid(),))
         try:
             with bar(len(segments), f"{Path(info.path).name}: classify", unit="segment",
                      disable=self._no_bar()) as pbar:
