@@ -110,3 +110,17 @@ def directory(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale(out_dir: str | Path, names, written) -> list[Path]:
+    """Delete the files among ``names`` (relative to ``out_dir``) that this run did not write (``written``:
+    paths), so an output folder used again never mixes an earlier run's files with this one's."""
+    out_dir = Path(out_dir)
+    keep = {Path(p).resolve() for p in written}
+    removed = []
+    for name in names:
+        p = out_dir / name
+        if p.is_file() and p.resolve() not in keep:
+            p.unlink()
+            removed.append(p)
+    return removed

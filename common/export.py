@@ -499,15 +499,17 @@ def window(
     n_frames: int,
     start_s: float | None = None,
     end_s: float | None = None,
+    video: str | None = None,
 ) -> tuple[list[Interval], int, int]:
     """Bouts inside the time window ``[start_s, end_s)`` (frames ``f0 .. f1-1``), clipped at its
     edges the way BORIS's "limit to time interval" does (a bout running at the edge counts, cut).
-    Returns ``(clipped bouts, f0, f1)``; the window is cut to the video."""
+    Returns ``(clipped bouts, f0, f1)``; the window is cut to the video (``video`` names it in errors)."""
     f0 = 0 if start_s is None else int(round(start_s * fps))
     f1 = n_frames if end_s is None else int(round(end_s * fps))
     f0, f1 = max(0, f0), min(n_frames, f1)
     if f1 <= f0:
-        raise MouseActError(f"time window {start_s}..{end_s} s is empty for a {n_frames / fps:.1f} s video")
+        span = f"{start_s or 0:g} s to {'the end' if end_s is None else f'{end_s:g} s'}"
+        raise MouseActError(f"the time window {span} holds no frame of this {n_frames / fps:.1f} s video", video)
     out = [
         Interval(max(iv.start, f0), min(iv.end, f1 - 1), iv.label, iv.confidence)
         for iv in intervals
@@ -523,9 +525,10 @@ def window_summary(
     classes: Sequence[str] = (),
     start_s: float | None = None,
     end_s: float | None = None,
+    video: str | None = None,
 ) -> dict[str, dict[str, float]]:
     """:func:`behaviour_summary` over a time window (rates and shares relative to its length)."""
-    ivs, f0, f1 = window(intervals, fps, n_frames, start_s, end_s)
+    ivs, f0, f1 = window(intervals, fps, n_frames, start_s, end_s, video)
     return behaviour_summary(ivs, fps, f1 - f0, classes)
 
 
@@ -561,17 +564,24 @@ def write_summary(
     start_s: float | None = None,
     end_s: float | None = None,
     bin_s: float | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, Path]:
     """Summary tables (csv, md, xlsx; plus ``summary_bins.csv`` with ``bin_s``) from read-back
-    predictions, optionally over a time window only (e.g. the first 10 minutes of a session)."""
+    predictions, optionally over a time window only (e.g. the first 10 minutes of a session). A
+    video the window misses entirely (it ends before ``start_s``) is left out and named in
+    ``warnings``; an error if the window misses every video."""
     out_dir = Path(out_dir)
     classes = list(classes) or sorted(
         {c for vp in preds.values() for c in vp.classes}
         | {iv.label for vp in preds.values() for iv in vp.intervals}
     )
-    srows, brows = [], []
+    srows, brows, missed = [], [], []
     for vp in preds.values():
-        ivs, f0, f1 = window(vp.intervals, vp.fps, vp.n_frames, start_s, end_s)
+        try:
+            ivs, f0, f1 = window(vp.intervals, vp.fps, vp.n_frames, start_s, end_s, vp.video)
+        except MouseActError as exc:
+            missed.append(str(exc))
+            continue
         srows += summary_rows(vp.video, ivs, vp.fps, f1 - f0, classes)
         if bin_s:
             shifted = [Interval(iv.start - f0, iv.end - f0, iv.label, iv.confidence) for iv in ivs]
@@ -579,6 +589,10 @@ def write_summary(
                 [r[0], r[1], _r(r[2] + f0 / vp.fps), _r(r[3] + f0 / vp.fps), *r[4:]]
                 for r in binned_rows(vp.video, shifted, vp.fps, f1 - f0, bin_s, classes)
             ]
+    if missed and len(missed) == len(preds):
+        raise MouseActError(f"no video reaches the time window: {missed[0]}")
+    if warnings is not None:
+        warnings += [f"left out: {m}" for m in missed]
     span = (
         "whole videos"
         if start_s is None and end_s is None
@@ -596,6 +610,7 @@ def write_summary(
         paths["bins_csv"] = atomic.write_text(out_dir / "summary_bins.csv", _csv_text(BIN_COLUMNS, brows))
         sheets["bins"] = (BIN_COLUMNS, brows)
     paths["summary_xlsx"] = write_xlsx(out_dir / "summary.xlsx", sheets)
+    atomic.remove_stale(out_dir, ["summary_bins.csv"], paths.values())
     return paths
 
 

@@ -99,6 +99,11 @@ def test_compare_cli_matches_scipy(tmp_path, bsoid_dir, cli):
     for m in export.SUMMARY_METRICS:
         assert (tmp_path / "cmp" / f"compare_{m}.png").stat().st_size > 5000
     assert "## share_of_time" in (tmp_path / "cmp" / "stats.md").read_text()
+    # again into the same folder with fewer measures and no plots: no plot of the earlier run stays
+    res = cli("compare", "--pred", str(out), "--groups", str(groups), "--out", str(tmp_path / "cmp"),
+              "--measures", "bouts", "--no-plots")
+    assert res.returncode == 0, res.stderr
+    assert not list((tmp_path / "cmp").glob("compare_*.png"))
 
 
 def test_paired_design_and_small_n_warning(tmp_path, bsoid_dir, cli):

@@ -150,6 +150,12 @@ def test_imperfect_predictions_report(tmp_path, gt_project, cli):
     assert (tmp_path / "ev" / "confusion_matrix.png").stat().st_size > 5000
     assert "itch" in (tmp_path / "ev" / "per_class.csv").read_text()
 
+    # scored again into the same folder without a report: the earlier report does not stay behind
+    assert (tmp_path / "ev" / "report.html").is_file()
+    res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(project), "--out", str(tmp_path / "ev"),
+              "--no-report")
+    assert res.returncode == 0, res.stderr
+    assert not (tmp_path / "ev" / "report.html").exists() and (tmp_path / "ev" / "metrics.json").is_file()
 
 
 def test_real_boris_ground_truth(tmp_path, data_dir, cli):

@@ -338,6 +338,29 @@ def test_summarize_cli_window_and_bins(tmp_path, clips, cli):
     assert len(bins) == 2 * len(CLASSES)
     assert [int(b["bouts"]) for b in bins if b["behavior"] == "itch"] == [1, 0]
     assert (tmp_path / "s" / "summary.xlsx").is_file()
+    # the same --out again without bins: no earlier run's bins table is left beside the new summary
+    res = cli("summarize", "--pred", str(tmp_path / "run"), "--out", str(tmp_path / "s"))
+    assert res.returncode == 0, res.stderr
+    assert not (tmp_path / "s" / "summary_bins.csv").exists()
+
+
+def test_summarize_window_past_a_short_video_leaves_it_out(tmp_path, clips, cli):
+    """Two real clips of different length: a window starting after the short one ends summarises the long
+    one and names the short one; a window after both is a one-line error naming a video."""
+    (short, s_info), (long, l_info) = sorted(clips, key=lambda c: c[1].n_frames)
+    for video, info in ((short, s_info), (long, l_info)):
+        export.write_video_outputs(tmp_path / "run", video.stem, info, intervals_for(info), None, CLASSES,
+                                   ethogram=False)
+    start = (s_info.n_frames + 2) / s_info.fps
+    assert start < l_info.n_frames / l_info.fps
+    res = cli("summarize", "--pred", str(tmp_path / "run"), "--out", str(tmp_path / "s"), "--start-s", f"{start:.3f}")
+    assert res.returncode == 0, res.stderr
+    assert f"warning: left out: {short.name}" in res.stderr and "holds no frame" in res.stderr
+    assert "None" not in res.stderr and "1 video(s) summarised" in res.stdout
+    assert {r["video"] for r in read_csv(tmp_path / "s" / "summary.csv")} == {long.name}
+    res = cli("summarize", "--pred", str(tmp_path / "run"), "--out", str(tmp_path / "s2"), "--start-s", "9999")
+    assert res.returncode == 2 and "no video reaches the time window" in res.stderr and "9999 s to the end" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "s2").exists()
 
 
 def test_batch_project_links_videos_instead_of_copying(tmp_path, clips):

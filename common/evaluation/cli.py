@@ -263,14 +263,18 @@ def _summarize(args: argparse.Namespace) -> int:
     from mouseact.evaluation.evaluate import load_predictions
 
     preds, _ = load_predictions(args.pred, [])  # a run, or hand-scored BORIS / Supervisely sessions
+    warnings: list[str] = []
     paths = export.write_summary(
         args.out,
         preds,
         start_s=getattr(args, "start_s", None),
         end_s=getattr(args, "end_s", None),
         bin_s=getattr(args, "bin_s", None),
+        warnings=warnings,
     )
-    print(f"{len(preds)} video(s) summarised")
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"{len(preds) - len(warnings)} video(s) summarised")
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

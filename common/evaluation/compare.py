@@ -294,7 +294,7 @@ def collect_values(
                             f"({typical:.1f} s): its bouts per minute and share of time rest on little time")
     for stem, g in wanted.items():
         vp = preds[stem]
-        summ = window_summary(vp.intervals, vp.fps, vp.n_frames, behaviors, start_s, end_s)
+        summ = window_summary(vp.intervals, vp.fps, vp.n_frames, behaviors, start_s, end_s, vp.video)
         if end_s is not None and vp.n_frames / vp.fps < end_s - 1.0 / vp.fps:
             warnings.append(
                 f"{vp.video} is {vp.n_frames / vp.fps:.1f} s long, shorter than the window end "
@@ -666,4 +666,5 @@ def write_outputs(
             paths[f"plot_{measure}"] = plot_measure(out_dir / f"compare_{measure}.png", result, measure)
             md += [f"![{measure}](compare_{measure}.png)", ""]
     paths["stats_md"] = atomic.write_text(out_dir / "stats.md", "\n".join(md) + "\n")
+    atomic.remove_stale(out_dir, [f"compare_{m}.png" for m in SUMMARY_METRICS], paths.values())
     return paths

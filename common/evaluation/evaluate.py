@@ -670,4 +670,5 @@ def write_outputs(result: dict, out_dir: str | Path, report: bool = True) -> dic
     paths["confusion_png"] = rep.confusion_png(out_dir / "confusion_matrix.png", result)
     if report:
         paths["report_html"] = rep.write_report(out_dir / "report.html", result)
+    atomic.remove_stale(out_dir, ["report.html"], paths.values())  # not an earlier run's report beside these
     return paths
