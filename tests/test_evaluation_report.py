@@ -362,3 +362,25 @@ def test_report_renders_in_headless_chromium(tmp_path, gt_project):
         assert b.eval("performance.getEntriesByType('resource').length") == 0
         assert b.eval("document.querySelectorAll('table').length") >= 3
         assert not [c for c in b.console if c.startswith("exception")]
+
+
+def test_a_run_scored_against_the_videos_labelled_by_hand(tmp_path, gt_project, bsoid_dir, cli):
+    """A run of four videos, ground truth for three: the three are scored, the fourth is named in the notes;
+    ground truth for a video the run lacks stays an error (its misses would vanish from the scores)."""
+    project, records = gt_project
+    write_preds(tmp_path / "run", records, lambda stem, rec: rec.intervals)
+    extra = bsoid_dir / "mouse2" / "orient_L.mp4"
+    export.write_video_outputs(tmp_path / "run", "orient_L", probe(extra), [Interval(0, 20, "itch", 0.9)], None,
+                               CLASSES, ethogram=False)
+    res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(project), "--out", str(tmp_path / "ev"),
+              "--no-report")
+    assert res.returncode == 0, res.stderr
+    assert "1 predicted video(s) have no ground truth and were not scored: orient_L" in res.stderr
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["frame"]["macro"]["f1"] == 1.0  # the unscored video's false alarm is not counted
+    assert any("orient_L" in n for n in m["notes"])
+
+    (tmp_path / "run" / "predictions" / "itch.json").unlink()
+    (tmp_path / "run" / "predictions" / "itch.meta.json").unlink()
+    res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(project), "--out", str(tmp_path / "ev2"))
+    assert res.returncode == 2 and "no predictions for itch" in res.stderr and not (tmp_path / "ev2").exists()

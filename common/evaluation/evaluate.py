@@ -446,13 +446,17 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
     gt.notes[:0] = pred_notes
     only_pred = sorted(set(preds) - set(gt.intervals))
     only_gt = sorted(set(gt.intervals) - set(preds))
-    if only_pred or only_gt:
-        parts = []
-        if only_gt:
-            parts.append(f"no predictions for {', '.join(only_gt)}")
+    if only_gt or not set(preds) & set(gt.intervals):
+        # a scored video without predictions would drop its misses from the scores: never skipped
+        parts = [f"no predictions for {', '.join(only_gt)}"] if only_gt else []
         if only_pred:
             parts.append(f"no ground truth for {', '.join(only_pred)}")
         raise MouseActError("videos do not match: " + "; ".join(parts), gt_path)
+    if only_pred:  # e.g. a whole run scored against the few videos labelled by hand
+        preds = {stem: vp for stem, vp in preds.items() if stem not in only_pred}
+        gt.notes.append(f"{len(only_pred)} predicted video(s) have no ground truth and were not scored: "
+                        f"{', '.join(only_pred)} (a video scored by hand with no behaviour at all must still be "
+                        "listed in the ground truth, or its false alarms are not counted)")
 
     if cfg.ignore_labels:
         ignored = set(cfg.ignore_labels)
