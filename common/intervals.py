@@ -140,3 +140,12 @@ def from_frame_labels(labels: np.ndarray, classes: Sequence[str], scores: np.nda
             conf = float(np.mean(scores[s: e + 1])) if scores is not None else 1.0
             out.append(Interval(s, e, name, conf))
     return sorted(out)
+
+
+def near_duplicates(names: Iterable[str]) -> list[list[str]]:
+    """Groups of distinct names that differ only in case or spacing ("Groom", "groom", "groom "): in
+    annotations these are nearly always one behaviour typed two ways, and they split its bouts in two."""
+    groups: dict[str, list[str]] = {}
+    for n in dict.fromkeys(names):
+        groups.setdefault(" ".join(str(n).split()).casefold(), []).append(n)
+    return [g for g in groups.values() if len(g) > 1]

@@ -126,6 +126,11 @@ def test_compare_bad_groups(tmp_path, bsoid_dir, cli):
     bad.write_text(groups.read_text() + "ghost_video.mp4,post\n")
     res = cli("compare", "--pred", str(out), "--groups", str(bad), "--out", str(tmp_path / "x"))
     assert res.returncode == 2 and "ghost_video" in res.stderr
+    typo = tmp_path / "typo.csv"  # 'Pre ' for 'pre': one condition typed two ways, not a third condition
+    rows = groups.read_text().splitlines()
+    typo.write_text("\n".join([rows[0], rows[1].replace(",pre", ",Pre "), *rows[2:]]) + "\n")
+    res = cli("compare", "--pred", str(out), "--groups", str(typo), "--out", str(tmp_path / "x"))
+    assert res.returncode == 2 and "conditions 'pre', 'Pre' differ only in case" in res.stderr.replace("'Pre', 'pre'", "'pre', 'Pre'")
     one = tmp_path / "one.csv"
     one.write_text("video,condition\nitch.mp4,pre\n")
     res = cli("compare", "--pred", str(out), "--groups", str(one), "--out", str(tmp_path / "x"))

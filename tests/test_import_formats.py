@@ -222,3 +222,19 @@ def test_cli_import_every_format(fmt, videos, tmp_path, capsys):
     assert rc == 0
     label = "mount" if fmt == "calms21" else "rear"
     assert f"{fmt}/vidB.mp4: 125 frames @ 15 fps; {label} 1" in out and "nothing written" in out
+
+
+def test_labels_typed_two_ways_are_flagged(cli, videos, tmp_path):
+    """'Groom' in one video and 'groom ' in another stay two behaviours (nothing is renamed silently) but the
+    import says so; evaluate notes the same for its labels."""
+    from mouseact.intervals import near_duplicates
+
+    assert near_duplicates(["Groom", "groom", "rear", "Rear ", "itch"]) == [["Groom", "groom"], ["rear", "Rear "]]
+    assert near_duplicates(["groom", "rear"]) == []
+    p = tmp_path / "bouts.csv"
+    p.write_text("video,behavior,start_frame,end_frame\nvidA.mp4,Groom,10,40\nvidB.mp4,groom,0,60\n")
+    r = cli("import", "csv", str(p), "--videos", str(videos), "--out", str(tmp_path / "proj"))
+    assert r.returncode == 0, r.stderr
+    assert "warning: behaviours 'Groom', 'groom' differ only in case or spacing" in r.stderr
+    labels = sorted(iv.label for rec in sly_io.read_project(tmp_path / "proj") for iv in rec.intervals)
+    assert labels == ["Groom", "groom"]

@@ -39,6 +39,7 @@ from mouseact import atomic
 from mouseact.config import Config
 from mouseact.errors import MouseActError
 from mouseact.export import SUMMARY_METRICS, markdown_table, video_stem, window_summary
+from mouseact.intervals import near_duplicates
 from pydantic import Field
 
 log = logging.getLogger(__name__)
@@ -532,6 +533,10 @@ def compare(
         raise MouseActError(f"unknown measure(s) {', '.join(bad)} (choose from {', '.join(SUMMARY_METRICS)})")
     groups = read_groups(groups_csv)
     conditions = list(dict.fromkeys(g.condition for g in groups))
+    same = near_duplicates(conditions)
+    if same:
+        raise MouseActError(f"conditions {', '.join(repr(c) for c in same[0])} differ only in case or spacing: "
+                            "write each condition one way in the groups CSV", groups_csv)
     if len(conditions) < 2:
         raise MouseActError(
             f"groups CSV has only one condition ({conditions[0]!r}); need at least two", groups_csv

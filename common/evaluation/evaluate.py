@@ -27,7 +27,7 @@ from mouseact.config import Config
 from mouseact.errors import AnnotationError, MouseActError
 from mouseact.export import (META_SUFFIX, VideoPrediction, read_interval_list, read_prediction, read_predictions,
                              video_stem)
-from mouseact.intervals import Interval, to_frame_labels, to_frame_matrix
+from mouseact.intervals import Interval, near_duplicates, to_frame_labels, to_frame_matrix
 from pydantic import Field
 
 log = logging.getLogger(__name__)
@@ -491,6 +491,9 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
     ):
         if labs:
             notes.append(f"label(s) only in the {side}: {', '.join(labs)} (scored, not dropped)")
+    for same in near_duplicates([*gt_labels, *predicted, *model_classes]):
+        notes.append(f"labels {', '.join(repr(c) for c in same)} differ only in case or spacing: scored as different "
+                     "behaviours; rename one side if they are the same")
 
     gt_frames, pred_frames, gt_all, pred_all = [], [], {}, {}
     per_video = []

@@ -109,6 +109,12 @@ def run(args: argparse.Namespace) -> int:
             counts[iv.label] = counts.get(iv.label, 0) + 1
         detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no bouts"
         print(f"{r.dataset}/{r.name}: {r.n_frames} frames @ {r.fps:g} fps; {detail}")
+    from mouseact.intervals import near_duplicates
+
+    for same in near_duplicates(classes):
+        print(f"warning: behaviours {', '.join(repr(c) for c in same)} differ only in case or spacing and are kept "
+              "apart; rename them in the source (or map them with --behaviors) if they are one behaviour",
+              file=sys.stderr)
     if args.out is None:
         print(f"{len(records)} videos, classes: {', '.join(classes)} (no --out: nothing written)")
         return 0
