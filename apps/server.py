@@ -19,6 +19,14 @@ dict may override ``label``, ``widget``, ``default``, ``help``, ``placeholder``.
 ``options`` every option of the command is shown. An ``--out`` directory is filled in by the
 server (one per job) so results can be shown.
 
+The Supervisely-style ``"options": {key: {...}}`` dict also takes config keys (``--set key=value``).
+A field left at its shown default sends nothing; a field whose default is ``null`` is empty and
+sends whatever is typed (use this for every setting a chosen model bundle or run may override,
+with a ``placeholder`` such as ``"default bundle: 0.3"`` and the same value as ``suggested``).
+``"required": true`` makes the form refuse an empty field; ``"type": "bool"`` with a ``null``
+default is a (default) / true / false choice; a list default (or ``"list": true``) is a
+comma-separated text field sent as a YAML list (``[0.33, 1, 3]``).
+
 Pressing Run POSTs the form; the server builds the exact command line and runs
 ``python -m mouseact ...`` in a background job (the same library code as the CLI), streaming its
 log lines and progress bars back through a poll endpoint; when it finishes, the result view
@@ -148,24 +156,41 @@ def option_from_action(action: argparse.Action) -> dict:
 
 
 def _config_field(key: str, meta: dict) -> dict:
-    """A pipeline/stage config key (passed as ``--set key=value``) as a form field."""
+    """A pipeline/stage config key (passed as ``--set key=value``) as a form field.
+
+    ``value_type`` tells :func:`build_argv` how to write the typed text as a YAML value:
+    ``list`` (comma-separated → ``[a, b]``), ``bool``, ``number`` or ``str`` (quoted when YAML would
+    read it as something else)."""
     default = meta.get("default")
-    if meta.get("widget"):  # e.g. an empty number field (default null) that means "keep what the run used"
+    choices = meta.get("choices")
+    is_list = bool(meta.get("list")) or isinstance(default, (list, tuple))
+    is_bool = meta.get("type") == "bool" or isinstance(default, bool)
+    if is_bool and default is None:
+        # a boolean that a model/run may override: "(default)" sends nothing, true/false are explicit
+        widget, choices = "select", choices or ["true", "false"]
+    elif meta.get("widget"):  # e.g. an empty number field (default null) that means "keep what the run used"
         widget = meta["widget"]
-    elif meta.get("choices"):
+    elif choices:
         widget = "select"
     elif isinstance(default, bool):
         widget = "checkbox"
-    elif isinstance(default, (int, float)):
+    elif is_list:
+        widget = "text"
+    elif isinstance(default, (int, float)) or meta.get("number_type"):
         widget = "number"
     else:
         widget = "text"
     number_type = meta.get("number_type") or (
         "int" if isinstance(default, int) and not isinstance(default, bool) else "float")
+    value_type = ("list" if is_list else "bool" if is_bool else "number" if widget == "number"
+                  else "str" if widget == "text" else None)
+    placeholder = meta.get("placeholder")
+    if placeholder is None and is_list:
+        placeholder = "comma-separated list"
     return {"name": key, "flag": "--set", "flags": ["--set"], "label": key.replace("_", " "), "widget": widget,
-            "default": default, "choices": [str(c) for c in meta["choices"]] if meta.get("choices") else None,
+            "default": _jsonable(default), "choices": [str(c) for c in choices] if choices else None,
             "help": meta.get("help", ""), "required": False, "multiple": False, "number_type": number_type,
-            "placeholder": meta.get("placeholder"), "store": "config"}
+            "placeholder": placeholder, "store": "config", "value_type": value_type}
 
 
 def _options_from_dict(options: dict, actions: dict, config_path: Path, command: list[str]) -> list[dict]:
@@ -204,6 +229,12 @@ def _options_from_dict(options: dict, actions: dict, config_path: Path, command:
             opt["help"] = " ".join(str(meta["help"]).split())
         if meta.get("choices") and opt["widget"] != "checkbox":
             opt.update(widget="select", choices=[str(c) for c in meta["choices"]])
+        if meta.get("placeholder") is not None:
+            opt["placeholder"] = str(meta["placeholder"])
+        if meta.get("required"):  # refused when empty, in the page and by build_argv
+            opt["required"] = True
+        if "suggested" in meta:  # the value an empty field stands for (the default bundle's, qwen's, ...)
+            opt["suggested"] = _jsonable(meta["suggested"])
         out.append(opt)
     return out
 
@@ -251,6 +282,8 @@ def app_spec(name: str) -> dict:
     for o in options:
         if o["name"] in OUT_DESTS or o["name"] == OPTION_ALIASES.get("out_dir"):
             o["widget"] = "outdir"
+        if o["widget"] == "outdir":
+            o["help"] = ""  # the CLI's ("re-use it to resume", "must be new") is not about the job's own folder
     return {
         "app": name,
         "title": config.get("name", name),
@@ -305,6 +338,17 @@ def build_argv(spec: dict, values: dict, out_dir: Path) -> list[str]:
             if args is None:
                 flags.append(opt["flag"])
             continue
+        elif opt["store"] == "config" and opt.get("value_type") == "list":
+            text = ", ".join(map(str, raw)) if isinstance(raw, (list, tuple)) else str(raw or "")
+            if not text.strip():
+                if opt.get("required"):
+                    raise MouseActError(f"'{label}' is required")
+                continue
+            items = _parse_list(text, label)
+            if opt.get("default") is not None and _same_list(items, opt["default"]):
+                continue  # unchanged (as shown, "0.33, 1, 3" for [0.33, 1.0, 3.0]): the command's default
+            flags += [opt["flag"], f"{opt.get('set_key', opt['name'])}={_yaml_flow(items)}"]
+            continue
         elif opt["multiple"]:
             items = raw if isinstance(raw, list) else str(raw or "").splitlines()
             args = [str(x).strip() for x in items if str(x).strip()]
@@ -326,7 +370,8 @@ def build_argv(spec: dict, values: dict, out_dir: Path) -> list[str]:
         if opt.get("choices") and any(a not in opt["choices"] for a in args):
             raise MouseActError(f"'{label}' must be one of {', '.join(opt['choices'])}")
         if opt["store"] == "config":
-            flags += [opt["flag"], f"{opt.get('set_key', opt['name'])}={args[0]}"]
+            value = _yaml_str(args[0]) if opt.get("value_type") == "str" else args[0]
+            flags += [opt["flag"], f"{opt.get('set_key', opt['name'])}={value}"]
         elif opt["flag"] is None:
             positionals += args
         elif opt["store"] == "_AppendAction":
@@ -354,6 +399,69 @@ def _same(args: list[str], default: Any) -> bool:
         elif str(a) != str(d):
             return False
     return True
+
+
+def _parse_list(text: str, label: str) -> list:
+    """A list as a person types it: ``0.33, 1, 3``, ``[0.33, 1, 3]`` or ``itch`` (numbers stay numbers)."""
+    text = text.strip()
+    if text.startswith("[") != text.endswith("]"):
+        raise MouseActError(f"'{label}' must be a comma-separated list, e.g. a, b (got {text!r})")
+    if text.startswith("["):
+        text = text[1:-1]
+    items = []
+    for part in text.split(","):
+        part = part.strip()
+        if len(part) >= 2 and part[0] == part[-1] and part[0] in "'\"":
+            items.append(part[1:-1])
+            continue
+        if not part:
+            continue
+        for kind in (int, float):
+            try:
+                items.append(kind(part))
+                break
+            except ValueError:
+                pass
+        else:
+            items.append(part)
+    return items
+
+
+def _same_list(items: list, default: Any) -> bool:
+    """Whether parsed list items equal a list default (numbers compared as numbers: 1 == 1.0)."""
+    defaults = list(default) if isinstance(default, (list, tuple)) else [default]
+    if len(items) != len(defaults):
+        return False
+    for a, d in zip(items, defaults):
+        if isinstance(d, (int, float)) and not isinstance(d, bool) and isinstance(a, (int, float)):
+            if float(a) != float(d):
+                return False
+        elif str(a) != str(d):
+            return False
+    return True
+
+
+def _yaml_flow(items: list) -> str:
+    """A list as one-line YAML: ``[0.33, 1, 3]``, ``[itch]`` (strings YAML would misread are quoted)."""
+    import yaml
+
+    return yaml.safe_dump(items, default_flow_style=True, width=1 << 20).strip()
+
+
+def _yaml_str(text: str) -> str:
+    """A string config value as YAML that reads back as exactly that string (``--set`` parses YAML):
+    plain when it already does (``^(mouse\\d+)_``), else double-quoted (``[a-z]+``, ``Answer: one``,
+    ``true``)."""
+    import json
+
+    import yaml
+
+    try:
+        if yaml.safe_load(text) == text:
+            return text
+    except yaml.YAMLError:
+        pass
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _truthy(v: Any) -> bool:

@@ -33,7 +33,7 @@ def test_inference_app_in_headless_chromium(tmp_path, bsoid_dir):
         names = b.eval("[...document.querySelectorAll('.field')].map(f => f.dataset.name)")
         assert names == [o["name"] for o in spec["options"]]
         assert b.eval("document.getElementById('opt-dense').checked") is False
-        assert b.eval("document.getElementById('opt-detector').value") == "classical"
+        assert b.eval("document.getElementById('opt-detector').value") == ""  # (default bundle: classical)
 
         # 1. an empty required field is flagged in the page, nothing runs
         b.click("#run-button")
@@ -96,3 +96,87 @@ def test_form_remembers_last_values(tmp_path):
                    "document.getElementById('opt-input').value !== ''")
         assert b.eval("document.getElementById('opt-input').value") == missing
         assert b.eval("document.getElementById('opt-dense').checked") is True
+
+
+def _last_argv(app) -> list[str]:
+    return app.state.runner.list()[-1].params["argv"]
+
+
+def _field(name: str) -> str:
+    return f'[id="opt-{name}"]'  # config keys have dots (postprocess.threshold): no #id selector
+
+
+@pytest.mark.browser
+def test_config_fields_in_headless_chromium(tmp_path):
+    """What the page shows and sends for config fields: a list default as "0.33, 1, 3" that, untouched, sends
+    nothing (was --set windows_s=0.33,1,3 -> "Input should be a valid tuple"), a typed list as YAML; settings
+    a model bundle may override empty with the default bundle's value as placeholder and a typed 0 sent; a
+    (default)/true/false choice; a required config.json option refused when empty."""
+    if find_chromium() is None:
+        pytest.skip("chromium not installed (apt-get install chromium chromium-driver)")
+    from mouseact.apps.server import create_app
+
+    missing = str(tmp_path / "no such project")
+    apps = {name: create_app(name, tmp_path / f"work-{name}")
+            for name in ("train_localizer", "inference", "train_classifier", "postprocess")}
+
+    def value(name: str, prop: str = "value"):
+        return b.eval(f"document.querySelector('{_field(name)}').{prop}")
+
+    def run_and_wait(app, n_jobs: int) -> list[str]:
+        b.eval("document.querySelector('#command-line').textContent = ''")
+        b.click("#run-button")
+        b.wait_for(f"{FINISHED} && document.querySelector('#command-line').textContent !== ''", timeout=120)
+        assert len(app.state.runner.list()) == n_jobs
+        return _last_argv(app)
+
+    with Browser(tmp_path / "profile") as b:
+        app = apps["train_localizer"]
+        with ServerThread(app) as srv:
+            b.goto(srv.url + "/")
+            b.wait_for("document.body && document.body.dataset.ready === '1'")
+            assert value("windows_s") == "0.33, 1, 3" and value("max_gap_s") == "0.5"
+            b.type_into(_field("project"), missing)
+            argv = run_and_wait(app, 1)
+            assert not [a for a in argv if "=" in a], argv  # untouched: no --set
+            b.type_into(_field("windows_s"), "[0.5, 1, 3]")
+            b.type_into(_field("max_gap_s"), "0.25, 0.5")
+            argv = run_and_wait(app, 2)
+            assert [a for a in argv if "=" in a] == ["windows_s=[0.5, 1, 3]", "max_gap_s=[0.25, 0.5]"]
+
+        app = apps["inference"]
+        with ServerThread(app) as srv:
+            b.goto(srv.url + "/")
+            b.wait_for("document.body && document.body.dataset.ready === '1'")
+            assert value("postprocess.threshold") == "" and value("postprocess.threshold", "placeholder") == "default bundle: 0"
+            assert value("detector") == "" and value("keep_unknown") == ""
+            assert b.eval(f"[...document.querySelector('{_field('keep_unknown')}').options].map(o => o.text)") == \
+                ["(default bundle: false)", "true", "false"]
+            b.type_into(_field("input"), str(tmp_path / "missing.mp4"))
+            argv = run_and_wait(app, 1)
+            assert "--set" not in argv and "--detector" not in argv, argv  # empty fields send nothing
+            b.type_into(_field("postprocess.threshold"), "0")
+            b.eval(f"(s => {{ s.value = 'false'; s.dispatchEvent(new Event('change')); }})"
+                   f"(document.querySelector('{_field('keep_unknown')}'))")
+            argv = run_and_wait(app, 2)
+            assert [a for a in argv if "=" in a] == ["postprocess.threshold=0", "keep_unknown=false"]
+
+        app = apps["train_classifier"]
+        with ServerThread(app) as srv:
+            b.goto(srv.url + "/")
+            b.wait_for("document.body && document.body.dataset.ready === '1'")
+            assert value("embedder.prompt") == "" and value("embedder.prompt", "placeholder").startswith("qwen: ")
+            assert "appearance" in b.eval(f"[...document.querySelector('{_field('embedder')}').options].map(o => o.value)")
+            b.type_into(_field("project"), missing)
+            b.type_into(_field("head.few_shot_classes"), "itch")
+            argv = run_and_wait(app, 1)
+            assert [a for a in argv if "=" in a] == ["head.few_shot_classes=[itch]"] and "--embedder-set" not in argv
+
+        app = apps["postprocess"]
+        with ServerThread(app) as srv:
+            b.goto(srv.url + "/")
+            b.wait_for("document.body && document.body.dataset.ready === '1'")
+            assert b.eval("document.querySelector('label[for=\"opt-pred\"]').classList.contains('required')")
+            b.click("#run-button")
+            assert b.wait_for("document.querySelector('.field[data-name=\"pred\"]').classList.contains('invalid')")
+            assert app.state.runner.list() == []

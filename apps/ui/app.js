@@ -44,7 +44,8 @@ function renderField(opt) {
       break;
     case "select":
       input = el("select", { id, name: opt.name },
-        ...(opt.required ? [] : [el("option", { value: "", text: "(default)" })]),
+        // "(default)" sends nothing: the command's (or the chosen model's) own setting
+        ...(opt.required ? [] : [el("option", { value: "", text: opt.placeholder ? `(${opt.placeholder})` : "(default)" })]),
         ...opt.choices.map((c) => el("option", { value: c, text: c, selected: String(dflt) === c })));
       break;
     case "number":
@@ -77,7 +78,9 @@ function renderField(opt) {
       break;
     }
     default:
-      input = el("input", { type: "text", id, name: opt.name, value: dflt ?? "", placeholder: opt.placeholder || "" });
+      // a list default is shown as the user would type it: "0.33, 1, 3" (the server parses it back)
+      input = el("input", { type: "text", id, name: opt.name, value: Array.isArray(dflt) ? dflt.join(", ") : (dflt ?? ""),
+                            placeholder: opt.placeholder || "" });
   }
   const flag = opt.store === "config" ? ` (${opt.flag} ${opt.set_key || opt.name}=…)` : opt.flag ? ` (${opt.flag})` : "";
   return el("div", { class: "field", "data-name": opt.name }, label, input,
