@@ -238,3 +238,16 @@ def test_labels_typed_two_ways_are_flagged(cli, videos, tmp_path):
     assert "warning: behaviours 'Groom', 'groom' differ only in case or spacing" in r.stderr
     labels = sorted(iv.label for rec in sly_io.read_project(tmp_path / "proj") for iv in rec.intervals)
     assert labels == ["Groom", "groom"]
+
+
+def test_clamped_bouts_are_counted_clipped_or_dropped(cli, videos, tmp_path):
+    """--out-of-range clamp on vidB (125 frames): a bout running past the end is clipped, one lying wholly
+    after it is dropped, and the import says which (it used to drop without a word)."""
+    p = tmp_path / "bouts.csv"
+    p.write_text("video,behavior,start_frame,end_frame\nvidB.mp4,groom,10,40\nvidB.mp4,groom,100,200\n"
+                 "vidB.mp4,rear,300,400\n")
+    r = cli("import", "csv", str(p), "--videos", str(videos), "--units", "frames", "--out-of-range", "clamp")
+    assert r.returncode == 0, r.stderr
+    assert "2 bout(s) ran past the end of vidB.mp4 (125 frames): 1 clipped, 1 lying wholly after it dropped" in r.stderr
+    [rec] = read_interval_csv(p, units="frames", videos=videos, out_of_range="clamp")
+    assert rec.intervals == [Interval(10, 40, "groom"), Interval(100, 124, "groom")]

@@ -366,12 +366,14 @@ def _clamp(
         raise AnnotationError(
             f"{len(bad)} ground-truth bout(s) of {stem} outside the video's {n} frames, e.g. {bad[0]}", source
         )
-    notes.append(f"{stem}: {len(bad)} ground-truth bout(s) ran past frame {n - 1} and were clipped")
     out = []
     for iv in ivs:
         s, e = max(iv.start, 0), min(iv.end, n - 1)
         if s <= e:
             out.append(Interval(s, e, iv.label, iv.confidence))
+    dropped = len(ivs) - len(out)
+    notes.append(f"{stem}: {len(bad)} ground-truth bout(s) ran past frame {n - 1} (the video's last): "
+                 f"{len(bad) - dropped} clipped to it, {dropped} lying wholly outside the video dropped")
     return out
 
 

@@ -97,6 +97,7 @@ def build_record(source: Path, media: str, spans: Sequence[Span], *, dataset: st
                 raise AnnotationError(f"row {s.row}: unknown behaviour {s.label!r} "
                                       f"(known: {', '.join(behaviors)})", source)
     intervals: list[Interval] = []
+    clipped, dropped = 0, 0
     for s in spans:
         if s.unit == SECONDS:
             start, end = seconds_to_frames(s.start, s.end, fps)
@@ -112,10 +113,19 @@ def build_record(source: Path, media: str, spans: Sequence[Span], *, dataset: st
                     f"row {s.row}: {s.label!r} {_fmt(s)} ends after the end of {where} "
                     f"({n_frames} frames{f' = {n_frames / fps:.3f} s' if fps else ''}); "
                     "use --out-of-range clamp to cut it", source)
+            clipped += end > n_frames  # (an end one past the last frame is rounding, not a clip)
             end = n_frames - 1
             if start > end:
-                continue  # clamp: a bout entirely after the end is dropped
+                dropped += 1  # clamp: a bout entirely after the end is dropped
+                clipped -= 1
+                continue
         intervals.append(Interval(start, end, s.label, s.confidence))
+    if clipped or dropped:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "%s: %d bout(s) ran past the end of %s (%d frames): %d clipped, %d lying wholly after it dropped",
+            source, clipped + dropped, video.name if video is not None else media, n_frames, clipped, dropped)
     # The same behaviour coded twice over the same frames (e.g. by two subjects) is one bout.
     intervals = merge(intervals)
     if n_frames is None:
