@@ -177,7 +177,7 @@ def write_project(project_dir: str | Path, records: Iterable[VideoRecord], class
             raise AnnotationError(f"two videos named {rec.name!r} in dataset {rec.dataset!r}", rec.video_path)
         seen.add(rec.key)
     if project_dir.exists() and not overwrite:
-        raise MouseActError("output project already exists (use overwrite)", project_dir)
+        raise MouseActError("output project already exists (use --overwrite)", project_dir)
 
     meta = _make_meta(classes)
     with atomic.directory(project_dir, overwrite=overwrite) as tmp:

@@ -76,6 +76,9 @@ def test_train_localizer_usage_errors(cli, tmp_path):
     r = cli("train", "localizer", str(clips), "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "clip project of `mouseact preprocess`" in r.stderr
     assert not (tmp_path / "x").exists()
+    (tmp_path / "done").mkdir()
+    r = cli("train", "localizer", "--bsoid", str(tmp_path), "--out", str(tmp_path / "done"))
+    assert r.returncode == 2 and "output directory exists (use --overwrite)" in r.stderr
     r = cli("train", "localizer", "--help")
     assert r.returncode == 0 and "target_recall" in r.stdout
     r = cli("localize", "--help")

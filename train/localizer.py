@@ -66,7 +66,8 @@ def register_train(train_sub) -> None:
     p.add_argument("--span", default=None, metavar="FROM:TO",
                    help="train on this part of every video/recording only, as fractions of its length "
                         "(e.g. 0:0.6 = the first 60 %%; the rest can be used to check the model)")
-    p.add_argument("--out", required=True, metavar="DIR", help="model directory to write (replaced if it exists)")
+    p.add_argument("--out", required=True, metavar="DIR", help="model directory to write (written when complete)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--background", default=DEFAULT_BACKGROUND,
                    help="comma-separated labels that count as background (not action)")
     p.add_argument("--sequences", type=int, default=6, help="spliced sequences per animal (--bsoid)")
@@ -327,6 +328,8 @@ def run(args: argparse.Namespace) -> int:
     if sum(map(bool, (args.project, args.bsoid, args.pose_labels))) != 1:
         raise MouseActError("give either a Supervisely project, --bsoid DIR or --pose-labels POSE LABELS "
                             "(exactly one)")
+    if Path(args.out).exists() and not args.overwrite:  # before minutes of training, not after
+        raise MouseActError("output directory exists (use --overwrite)", args.out)
     if args.pose and not args.project:
         raise MouseActError("--pose DIR goes with a Supervisely project (pose-only recordings: "
                             "--pose-labels POSE LABELS)")
