@@ -812,8 +812,14 @@ def read_track(out_dir: str | Path, stem: str) -> tuple[np.ndarray, np.ndarray] 
     p = Path(out_dir) / "tracks" / f"{stem}.npz"
     if not p.is_file():
         return None
-    with np.load(p) as z:
-        return z["boxes"].astype(np.float32), z["lost"].astype(bool)
+    try:
+        with np.load(p) as z:
+            boxes, lost = z["boxes"].astype(np.float32), z["lost"].astype(bool)
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise AnnotationError(f"unreadable track (expected boxes and lost arrays): {exc}", p) from None
+    if boxes.ndim != 2 or boxes.shape[1:] != (4,) or lost.shape != (len(boxes),):
+        raise AnnotationError(f"track has boxes {boxes.shape} and lost {lost.shape}, expected (N, 4) and (N,)", p)
+    return boxes, lost
 
 
 def _load_track(out_dir: Path, stem: str) -> np.ndarray | None:

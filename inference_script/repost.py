@@ -17,7 +17,8 @@ from typing import Sequence
 
 from mouseact import atomic, export, postprocess
 from mouseact.config import load as load_config
-from mouseact.errors import MouseActError
+from mouseact.classifier.heads import UNKNOWN
+from mouseact.errors import AnnotationError, MouseActError
 from mouseact.intervals import Interval
 from mouseact.progress import bar
 
@@ -58,7 +59,13 @@ def rerun_postprocess(pred_dir: str | Path, out_dir: str | Path, config_path: st
         cfg = load_config(postprocess.PostprocessConfig, config_path, overrides, base=vp.meta.get("postprocess") or {})
         classes = vp.classes or sorted({iv.label for iv in vp.intervals})
         postprocess.validate(cfg, classes)
-        jobs.append((stem, vp, cfg, classes, read_candidates(run, stem), _read_track(run, stem)))
+        candidates = read_candidates(run, stem)
+        known = {*classes, *((vp.meta.get("settings") or {}).get("background_classes") or []), UNKNOWN}
+        strange = sorted({iv.label for iv in candidates} - known)
+        if strange and vp.classes:
+            raise AnnotationError(f"segment label(s) {', '.join(strange)} are none of the run's behaviours "
+                                  f"({', '.join(classes)})", export.candidates_path(run, stem))
+        jobs.append((stem, vp, cfg, classes, candidates, _read_track(run, stem)))
     all_classes = list(dict.fromkeys(c for job in jobs for c in job[3]))
     summary = []
     with atomic.directory(out, overwrite=overwrite) as tmp, bar(len(jobs), "post-processing", unit="video") as pbar:

@@ -384,3 +384,13 @@ def test_a_run_scored_against_the_videos_labelled_by_hand(tmp_path, gt_project, 
     (tmp_path / "run" / "predictions" / "itch.meta.json").unlink()
     res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(project), "--out", str(tmp_path / "ev2"))
     assert res.returncode == 2 and "no predictions for itch" in res.stderr and not (tmp_path / "ev2").exists()
+
+
+@pytest.mark.parametrize("threshold", ["0", "2", "-0.5", "nan"])
+def test_tiou_thresholds_outside_0_1_are_refused(tmp_path, gt_project, cli, threshold):
+    project, records = gt_project
+    write_preds(tmp_path / "run", records, lambda stem, rec: rec.intervals)
+    r = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(project), "--out", str(tmp_path / "ev"),
+            "--thresholds", threshold)
+    assert r.returncode == 2 and "thresholds" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "ev").exists()

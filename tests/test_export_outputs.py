@@ -450,3 +450,17 @@ def test_summarize_hand_scored_boris_matches_its_own_times(tmp_path, data_dir, c
     # frames quantise each bout by at most one frame
     assert abs(float(row["total_s"]) - seconds) <= len(starts) / fps
     assert float(row["per_minute"]) == pytest.approx(len(starts) / (length / 60), rel=0.01)
+
+
+def test_summarize_and_infer_refuse_bad_numbers_and_outputs(tmp_path, clips, cli):
+    video, info = clips[0]
+    export.write_video_outputs(tmp_path / "run", video.stem, info, intervals_for(info), None, CLASSES, ethogram=False)
+    for flag, value, text in (("--end-s", "nan", "finite"), ("--end-s", "inf", "finite"), ("--start-s", "-1", ">= 0"),
+                              ("--bin-s", "0", "> 0")):
+        r = cli("summarize", "--pred", str(tmp_path / "run"), "--out", str(tmp_path / "s"), flag, value)
+        assert r.returncode == 2 and text in r.stderr and "Traceback" not in r.stderr, (flag, value, r.stderr)
+    assert not (tmp_path / "s").exists()
+    afile = tmp_path / "results.txt"
+    afile.write_text("x")
+    r = cli("infer", str(video), "--out", str(afile), "--quiet")
+    assert r.returncode == 2 and "--out is an existing file, not a folder" in r.stderr and afile.read_text() == "x"

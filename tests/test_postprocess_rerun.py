@@ -84,4 +84,16 @@ def test_bad_input_is_one_line_and_writes_nothing(cli, run_dir, tmp_path):
     shutil.rmtree(old / "candidates")
     check(["--pred", str(old), "--out", str(out)], "candidates/")
     check(["--pred", str(tmp_path / "missing"), "--out", str(out)], "not found")
+    # a kept segment with a label the run never had (a hand-edited or foreign file), a junk track file
+    strange = tmp_path / "strange_run"
+    shutil.copytree(run_dir, strange)
+    cand = next((strange / "candidates").glob("*.json"))
+    segs = json.loads(cand.read_text())
+    segs.append({"label": "nosuchlabel", "frame_range": [0, 5], "confidence": 0.9})
+    cand.write_text(json.dumps(segs))
+    check(["--pred", str(strange), "--out", str(out)], "nosuchlabel are none of the run's behaviours")
+    junk = tmp_path / "junk_track"
+    shutil.copytree(run_dir, junk)
+    next((junk / "tracks").glob("*.npz")).write_bytes(b"not a numpy archive")
+    check(["--pred", str(junk), "--out", str(out)], "unreadable track")
     assert not out.exists() and not list(tmp_path.glob(".out*"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 
@@ -150,13 +151,31 @@ def register(subparsers) -> None:
         help="output folder of `mouseact infer` (or a Supervisely project / BORIS export(s))",
     )
     s.add_argument("--out", required=True, metavar="DIR", help="folder for the tables (may be --pred)")
-    s.add_argument("--start-s", type=float, default=None, metavar="S", help="window start in seconds")
-    s.add_argument("--end-s", type=float, default=None, metavar="S", help="window end in seconds")
+    s.add_argument("--start-s", type=seconds, default=None, metavar="S", help="window start in seconds")
+    s.add_argument("--end-s", type=seconds, default=None, metavar="S", help="window end in seconds")
     s.add_argument(
-        "--bin-s", type=float, default=None, metavar="S", help="also write a time course in bins of S s"
+        "--bin-s", type=positive_seconds, default=None, metavar="S", help="also write a time course in bins of S s"
     )
     s.set_defaults(func=_summarize)
     _hide_none_defaults(s)
+
+
+def seconds(text: str) -> float:
+    """A time in seconds: a finite number >= 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"seconds must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    value = seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"seconds must be > 0, got {text!r}")
+    return value
 
 
 def _hide_none_defaults(parser) -> None:

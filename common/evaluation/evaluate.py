@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from mouseact import atomic
@@ -37,7 +37,8 @@ GT_FORMATS = ("auto", "supervisely", "boris", "csv", "xlsx", "deepethogram", "ca
 
 
 class EvaluateConfig(Config):
-    thresholds: list[float] = Field([0.3, 0.5, 0.7], description="tIoU thresholds for segment P/R/F1 and mAP")
+    thresholds: list[Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]] = Field(
+        [0.3, 0.5, 0.7], min_length=1, description="tIoU thresholds for segment P/R/F1 and mAP (each in (0, 1])")
     gt_format: str = Field(
         "auto", description="ground-truth format: auto, supervisely, boris, csv, xlsx, deepethogram, calms21, "
         "mouseact (a run folder or predictions/<video>.json, e.g. hand-corrected)"
