@@ -315,6 +315,9 @@ def build_argv(spec: dict, values: dict, out_dir: Path) -> list[str]:
     """The exact ``mouseact`` argument list for the submitted form (errors name the field)."""
     positionals: list[str] = []
     flags: list[str] = []
+    unknown = sorted(set(values) - {o["name"] for o in spec["options"]})
+    if unknown:  # a form from another version of the app, or a typo in a scripted request
+        raise MouseActError(f"unknown field(s) {', '.join(unknown)} for app {spec['app']!r}")
     for opt in spec["options"]:
         raw = values.get(opt["name"], opt.get("default"))
         label = opt.get("label") or opt["name"]
@@ -369,6 +372,12 @@ def build_argv(spec: dict, values: dict, out_dir: Path) -> list[str]:
                     raise MouseActError(f"'{label}' must be a number, got {a!r}") from None
         if opt.get("choices") and any(a not in opt["choices"] for a in args):
             raise MouseActError(f"'{label}' must be one of {', '.join(opt['choices'])}")
+        if opt["store"] != "config" and opt["widget"] != "number":
+            # a value the command line would read as an option ("--show-config" typed as the input)
+            bad = next((a for a in args if a.startswith("-")), None)
+            if bad is not None:
+                raise MouseActError(f"'{label}' must not start with '-', got {bad!r} (for a file named so, "
+                                    "write ./ before it)")
         if opt["store"] == "config":
             value = _yaml_str(args[0]) if opt.get("value_type") == "str" else args[0]
             flags += [opt["flag"], f"{opt.get('set_key', opt['name'])}={value}"]

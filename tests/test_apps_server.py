@@ -445,3 +445,15 @@ def test_postprocess_form_empty_keeps_the_runs_setting_and_typed_values_always_a
     assert [a for a in argv if "=" in a] == ["min_duration_s=0.2"]
     with pytest.raises(MouseActError, match="'threshold' must be a number"):
         build_argv(spec, {"pred": "/runs/a", "threshold": "high"}, tmp_path)
+
+
+def test_form_values_cannot_become_options_or_go_astray(tmp_path):
+    """A value the command line would read as an option is refused (the job would otherwise run
+    `infer --show-config` and report done); a field the app does not have is an error, not dropped."""
+    spec = app_spec("inference")
+    field = next(o["name"] for o in spec["options"] if o["flag"] is None)  # the positional input
+    with pytest.raises(MouseActError, match="must not start with '-'"):
+        build_argv(spec, {field: "--show-config"}, tmp_path)
+    assert build_argv(spec, {field: "./-odd-name.mp4"}, tmp_path)[1] == "./-odd-name.mp4"
+    with pytest.raises(MouseActError, match="unknown field"):
+        build_argv(spec, {field: "v.mp4", "treshold": "0.5"}, tmp_path)
