@@ -256,7 +256,22 @@ def test_folder_of_real_boris_exports(tmp_path, data_dir, cli):
     assert res.returncode == 0, res.stderr
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["n_videos"] == 2 and m["classes"] == ["interact"] and m["frame"]["macro"]["f1"] == 1.0
-    assert any("2 predicted bout(s) labelled unknown left out" in n for n in m["notes"])
+    assert any("labels unknown left out of scoring (ignore_labels): 2 predicted and 0 ground-truth" in n
+               for n in m["notes"])
+    # a hand-scored behaviour the model was not trained for is left out on the ground-truth side too
+    res = cli("evaluate", "--pred", str(tmp_path / "run"), "--gt", str(gt), "--out", str(tmp_path / "ev_i"),
+              "--no-report", "--ignore-labels", "unknown", "interact")
+    assert res.returncode == 0, res.stderr
+    m = json.loads((tmp_path / "ev_i" / "metrics.json").read_text())
+    assert "interact" not in m["classes"] and any("ground-truth bout(s)" in n and " 0 ground-truth" not in n
+                                                  for n in m["notes"])
+    # one video of the run as --pred: its predictions/<video>.json
+    one = next((tmp_path / "run" / "predictions").glob("*122332*.json"))
+    one = one if not one.name.endswith(".meta.json") else one.with_name(one.name.replace(".meta.json", ".json"))
+    res = cli("evaluate", "--pred", str(one), "--gt", str(src / "e3v813a-20210610T122332-122642_reencode.csv"),
+              "--out", str(tmp_path / "ev_one"), "--no-report")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "ev_one" / "metrics.json").read_text())["n_videos"] == 1
     # two exports of the same observation in one folder: refused, naming the file
     for name in (
         "e3v813a-20210610T120637-121213_reencode.csv",

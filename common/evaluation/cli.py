@@ -63,10 +63,11 @@ def register(subparsers) -> None:
         nargs="+",
         default=None,
         metavar="LABEL",
-        help="predicted labels to leave out before scoring (e.g. unknown); reported in the notes",
+        help="labels to leave out of scoring, predicted and hand-scored (e.g. unknown, or a behaviour the "
+        "model was not trained for); counted in the notes",
     )
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
-    add_config_args(p, "tiou_thresholds=[0.5]")
+    add_config_args(p, "thresholds=[0.5]")
     p.set_defaults(func=_evaluate)
     _hide_none_defaults(p)
 

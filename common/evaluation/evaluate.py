@@ -48,8 +48,9 @@ class EvaluateConfig(Config):
     )
     ignore_labels: list[str] = Field(
         [],
-        description="predicted labels to leave out before scoring, e.g. "
-        "['unknown'] for open-set abstentions (listed in the report)",
+        description="labels to leave out of scoring, in the predictions and in the ground truth, e.g. "
+        "['unknown'] for open-set abstentions or a hand-scored behaviour the model was not trained for "
+        "(counted in the report's notes)",
     )
     clamp_gt: bool = Field(
         True,
@@ -391,6 +392,10 @@ def load_predictions(path: str | Path, notes: list[str]) -> tuple[dict[str, Vide
         raise MouseActError("predictions not found", path)
     if is_prediction_run(path):
         return read_predictions(path), "mouseact"
+    if path.is_file() and path.name.endswith(".json") and not path.name.endswith(META_SUFFIX) \
+            and path.with_name(path.name[: -len(".json")] + META_SUFFIX).is_file():
+        vp = read_prediction(path)  # one video of a run: predictions/<video>.json beside its sidecar
+        return {vp.stem: vp}, "mouseact"
     fmt = detect_format(path)
     if fmt == "supervisely":
         from mouseact import sly_io
@@ -409,7 +414,8 @@ def load_predictions(path: str | Path, notes: list[str]) -> tuple[dict[str, Vide
         fmt = "boris"
     else:
         raise MouseActError(
-            "--pred must be a MouseAct output folder, a Supervisely project or BORIS export(s) "
+            "--pred must be a MouseAct output folder (or one of its predictions/<video>.json), a Supervisely "
+            "project or BORIS export(s) "
             "(an interval CSV carries no frame rate or video length)",
             path,
         )
@@ -469,8 +475,12 @@ def evaluate(pred_dir: str | Path, gt_path: str | Path, cfg: EvaluateConfig | No
             n_drop += len(vp.intervals) - len(kept)
             vp.intervals = kept
             vp.classes = [c for c in vp.classes if c not in ignored]
+        n_gt = sum(iv.label in ignored for ivs in gt.intervals.values() for iv in ivs)
+        gt.intervals = {stem: [iv for iv in ivs if iv.label not in ignored] for stem, ivs in gt.intervals.items()}
+        gt.labels = [c for c in gt.labels if c not in ignored]
         gt.notes.append(
-            f"{n_drop} predicted bout(s) labelled {', '.join(sorted(ignored))} left out (ignore_labels)"
+            f"labels {', '.join(sorted(ignored))} left out of scoring (ignore_labels): {n_drop} predicted and "
+            f"{n_gt} ground-truth bout(s)"
         )
     # Model classes the ground truth never mentions and the model never predicted say nothing
     # either way; everything that occurs (or that the ground truth declares) is scored.
