@@ -22,7 +22,8 @@ def register(subparsers) -> None:
     det = which.add_parser(
         "detector", formatter_class=HelpFormatter, help="mouse boxes per frame (stage 0) over HTTP",
         description="Detector service. POST /detect/frames (a .npy uint8 (T,H,W,3) body; header "
-                    "X-Session keeps per-client state) or POST /detect/video {\"path\": ...} -> boxes.")
+                    "X-Session keeps per-client state) or POST /detect/video {\"path\": PATH, \"stride\": N} "
+                    "(stride optional) -> boxes.")
     _common(det, DETECTOR_PORT)
     det.add_argument("--detector", default="classical", choices=["classical", "yolo", "rtdetr"],
                      help="detector kind; classical needs no weights")

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from mouseact.errors import MouseActError
 
 
@@ -79,12 +81,12 @@ def health_response(slot: ModelSlot):
     return JSONResponse(status_code=503, content={"status": "loading", **slot.describe})
 
 
-def check_video_path(raw: Any, roots: list[str] | None = None) -> Path:
+def check_video_path(raw: Any, roots: list[str] | None = None, field: str = "path") -> Path:
     """A video path from a request: must exist, be a file, and (with ``roots``) lie under one of them."""
     from mouseact.video import is_video_file
 
     if not raw or not isinstance(raw, str):
-        raise MouseActError('request needs "path": the video file to read (a path the service can see)')
+        raise MouseActError(f'request needs "{field}": the video file to read (a path the service can see)')
     path = Path(raw).expanduser()
     try:
         path = path.resolve(strict=True)
@@ -100,6 +102,120 @@ def check_video_path(raw: Any, roots: list[str] | None = None) -> Path:
     if not is_video_file(path):
         raise MouseActError("not a video file (by extension)", raw)
     return path
+
+
+class ErrorBody(BaseModel):
+    """Every refused request: one line saying what was wrong."""
+
+    error: str = Field(description="what was wrong, on one line")
+
+
+class HealthBody(BaseModel):
+    """``GET /health``; also the answer to a model request while the model is loading (503) or broken (500)."""
+
+    model_config = ConfigDict(extra="allow")
+    status: str = Field(description='"ok", "loading" or "error"')
+    error: str | None = Field(None, description="why loading failed (status error)")
+
+
+def error_responses(*codes: int) -> dict[int, dict]:
+    """OpenAPI ``responses`` entries for the error answers an endpoint can give."""
+    text = {400: ("bad request (body, header or path not acceptable)", ErrorBody),
+            404: ("no such job, session or file", ErrorBody),
+            409: ("the job has not finished yet", None),
+            413: ("request body too large", ErrorBody),
+            422: ("the job failed", None),
+            500: ("the model failed to load (the reason is in the body)", HealthBody),
+            503: ("the model is still loading: retry once GET /health answers 200", HealthBody)}
+    out = {}
+    for code in codes:
+        desc, model = text[code]
+        out[code] = {"description": desc, **({"model": model} if model else {})}
+    return out
+
+
+def service_app(title: str, description: str, lifespan, version: str | None = None):
+    """A FastAPI app for a MouseAct service: offline ``/docs`` (no CDN), one-line 400 errors for
+    request bodies, headers or parameters that do not match the documented schema."""
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+
+    from mouseact.serve import docs
+
+    if version is None:
+        try:
+            from importlib.metadata import version as _v
+
+            version = _v("mouseact")
+        except Exception:  # not installed as a distribution (running from a checkout)
+            version = "0"
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # FastAPI's pages load from a CDN: blank offline
+
+    @app.exception_handler(RequestValidationError)
+    async def one_line_validation_error(request, exc: RequestValidationError):
+        return error_response(400, f"{request.method} {request.url.path}: " + validation_message(exc.errors()))
+
+    make_schema = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_with_400_errors(make_schema())
+        return app.openapi_schema
+
+    app.openapi = openapi
+    docs.install(app)
+    return app
+
+
+def openapi_with_400_errors(spec: dict) -> dict:
+    """FastAPI documents a request that fails validation as ``422`` with its own ``{"detail": [...]}``
+    body; the services answer ``400 {"error": "one line"}`` instead (``service_app``), so say that."""
+    import json
+
+    from mouseact.serve.docs import operations
+
+    prefix = "#/components/schemas/"
+    for _, _, op in operations(spec):
+        responses = op.get("responses", {})
+        schema_422 = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
+        if schema_422.get("$ref") == prefix + "HTTPValidationError":
+            del responses["422"]
+            responses.setdefault("400", {"description": "the request does not match this schema",
+                                         "content": {"application/json": {"schema": {"$ref": prefix + "ErrorBody"}}}})
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    if "ErrorBody" not in schemas:
+        schemas["ErrorBody"] = ErrorBody.model_json_schema()
+    for name in ("HTTPValidationError", "ValidationError"):  # drop them once nothing refers to them
+        others = {k: v for k, v in schemas.items() if k != name}
+        if f'"{prefix}{name}"' not in json.dumps({**spec, "components": {**spec["components"], "schemas": others}}):
+            schemas.pop(name, None)
+    return spec
+
+
+def endpoint_list(app) -> list[str]:
+    """``METHOD /path`` of every documented route, plus the docs page (what ``GET /`` lists)."""
+    from mouseact.serve.docs import operations
+
+    return [f"{m.upper()} {p}" for m, p, _ in operations(app.openapi())] + ["GET /docs"]
+
+
+def validation_message(errors) -> str:
+    """pydantic/FastAPI validation errors as one line: ``body "video": field required; ...``."""
+    parts = []
+    for err in errors:
+        loc = [str(x) for x in err.get("loc", ())]
+        where = loc[0] if loc else "request"
+        name = ".".join(loc[1:])
+        msg = str(err.get("msg", "invalid")).rstrip(".")
+        if err.get("type") == "missing":
+            msg = "field required"
+        elif err.get("type") == "extra_forbidden":
+            msg = "not a field of this request (see GET /docs)"
+        elif err.get("type") == "json_invalid":
+            msg = "not valid JSON"
+        parts.append(f'{where} "{name}": {msg[:1].lower() + msg[1:]}' if name else f"{where}: {msg}")
+    return "; ".join(parts) or "invalid request"
 
 
 def run_uvicorn(app, host: str, port: int, log_level: str = "info") -> None:

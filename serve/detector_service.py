@@ -12,8 +12,11 @@ Endpoints
 - ``POST /sessions/{name}/background``  ``.npy`` frames sampled across a video: prime that session's
                               background model (what the pipeline does before streaming a video).
 - ``GET /stats``              requests and frames served, sessions alive.
-- ``POST /detect/video``      JSON ``{"path": "...", "stride": 1}`` for a video the service can read
-                              → the smoothed track: boxes, scores, lost flags, fps, frame count.
+- ``POST /detect/video``      JSON ``{"path": "...", "stride": 1}`` (``DetectVideoRequest``; stride
+                              optional) for a video the service can read → the smoothed track: boxes,
+                              scores, lost flags, fps, frame count.
+- ``GET /docs``               every endpoint with its parameters, bodies and answers, drawn from the
+                              OpenAPI schema (``/openapi.json``) as one offline HTML page.
 
 The detector comes from ``mouseact.preprocess.detection.make_detector`` (no weights are downloaded:
 the classical detector needs none, learned ones load a local file given with ``--model``).
@@ -28,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from mouseact.errors import MouseActError
-from mouseact.serve.common import (ModelSlot, check_video_path, error_response, health_response,
-                                   lifespan_loading)
+from mouseact.serve.common import (ModelSlot, check_video_path, endpoint_list, error_response, error_responses,
+                                   health_response, lifespan_loading, service_app)
 
 MAX_SESSIONS = 16          # oldest session's detector is dropped beyond this (state only, cheap)
 MAX_BODY_BYTES = 512 << 20  # 512 MiB of frames per request (~1700 frames at 640x480)
@@ -88,6 +92,32 @@ def _scores_json(scores) -> list[float | None]:
     return [None if not np.isfinite(s) else round(float(s), 4) for s in np.asarray(scores, np.float64).ravel()]
 
 
+NPY_MEDIA_TYPES = ("application/x-npy", "application/octet-stream")
+
+
+def npy_body(what: str) -> dict:
+    """``openapi_extra`` for an endpoint whose body is one raw ``.npy`` file (read from the request,
+    not parsed by FastAPI, so it has to be documented by hand)."""
+    schema = {"type": "string", "format": "binary",
+              "description": "the bytes of one .npy file (numpy.save), uint8 RGB, shape (T, H, W, 3) or (H, W, 3)"}
+    return {"requestBody": {"required": True, "description": what,
+                            "content": {t: {"schema": schema} for t in NPY_MEDIA_TYPES}}}
+
+
+class DetectVideoRequest(BaseModel):
+    """A video file the service can read (inside the container: a mounted path)."""
+
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"examples": [{"path": "/data/input/mouse1.mp4", "stride": 1}]})
+    path: str = Field(min_length=1, description="the video file, as a path the service can see")
+    stride: int | None = Field(None, ge=1, description="run the detector every N-th frame and interpolate "
+                                                       "(default: the service's --stride)")
+
+
+_FRAMES_EXAMPLE = {"boxes": [[112.0, 80.5, 190.25, 141.0], None], "scores": [0.93, None], "n_frames": 2,
+                   "session": "client-1", "ms_per_frame": 1.7}
+
+
 def decode_frames(body: bytes) -> np.ndarray:
     if not body:
         raise MouseActError("empty request body: send frames as one .npy array (T, H, W, 3) uint8")
@@ -105,7 +135,8 @@ def decode_frames(body: bytes) -> np.ndarray:
 def create_app(kind: str = "classical", model_path: str | None = None, stride: int = 1,
                input_roots: list[str] | None = None, load_in_background: bool = True):
     """Build the FastAPI app; the detector is built in a thread so ``/health`` answers at once."""
-    from fastapi import FastAPI, Request
+    from fastapi import Header, Request
+    from fastapi import Path as PathParam
 
     def factory():
         from mouseact.preprocess.detection import make_detector
@@ -122,29 +153,44 @@ def create_app(kind: str = "classical", model_path: str | None = None, stride: i
     stats = {"requests": 0, "frames": 0, "videos": 0}
     slot = ModelSlot(load, describe={"service": "detector", "detector": kind, "model": model_path,
                                      "stride": stride})
-    app = FastAPI(title="MouseAct detector service",
-                  description="Mouse boxes per frame (stage 0). GET /health is 200 only once the "
-                              "detector is loaded.",
-                  lifespan=lifespan_loading(slot, load_in_background))
+    app = service_app("MouseAct detector service",
+                      "Mouse boxes per frame (stage 0). GET /health is 200 only once the detector is "
+                      "loaded; model requests answer 503 until then.",
+                      lifespan_loading(slot, load_in_background))
     app.state.slot = slot
+    loading = error_responses(500, 503)
 
-    @app.get("/health")
+    @app.get("/health", summary="200 once the detector is loaded (503 loading, 500 failed)",
+             responses=error_responses(500, 503))
     def health():
+        """What docker-compose's healthcheck and ``wait_healthy`` poll."""
         return health_response(slot)
 
-    @app.get("/")
+    @app.get("/", summary="the service's name and endpoints")
     def index():
-        return {"service": app.title, "endpoints": ["GET /health", "GET /info", "POST /detect/frames", "POST /sessions/{name}/background", "DELETE /sessions/{name}", "POST /detect/video", "GET /stats", "GET /docs"]}
+        return {"service": app.title, "endpoints": endpoint_list(app)}
 
-    @app.post("/detect/frames")
-    async def detect_frames(request: Request):
+    @app.post("/detect/frames", summary="boxes for a batch of frames (a raw .npy body)",
+              openapi_extra=npy_body("the frames, in video order: one .npy array uint8 RGB (T, H, W, 3), "
+                                     f"at most {MAX_BODY_BYTES >> 20} MiB per request"),
+              responses={200: {"description": "one box (x1, y1, x2, y2 in pixels, or null: no mouse) and "
+                                              "score per frame",
+                               "content": {"application/json": {"example": _FRAMES_EXAMPLE}}},
+                         **error_responses(400, 413, 500, 503)})
+    async def detect_frames(request: Request,
+                            x_session: str = Header("default", alias="X-Session",
+                                                    description="client session (up to 100 characters): each "
+                                                                "keeps its own detector state, so a stateful "
+                                                                "detector sees one video's frames in order")):
+        """Send a video's frames in order, in batches, under one ``X-Session``; ``DELETE
+        /sessions/{name}`` before the next video."""
         if not slot.ready:
             return health_response(slot)
         length = int(request.headers.get("content-length") or 0)
         if length > MAX_BODY_BYTES:
             return error_response(413, f"body of {length} bytes is over {MAX_BODY_BYTES}; send fewer frames")
         body = await request.body()
-        session = request.headers.get("x-session", "default")[:100]
+        session = x_session[:100]
         try:
             frames = decode_frames(body)
         except MouseActError as exc:
@@ -164,7 +210,7 @@ def create_app(kind: str = "classical", model_path: str | None = None, stride: i
         return {"boxes": boxes_to_json(boxes), "scores": _scores_json(scores), "n_frames": len(frames),
                 "session": session, "ms_per_frame": round(1000 * seconds / max(len(frames), 1), 3)}
 
-    @app.get("/info")
+    @app.get("/info", summary="the detector's kind and config", responses=loading)
     def get_info():
         """What a client needs to mirror the detector: its config and whether it has a background model."""
         if not slot.ready:
@@ -175,15 +221,21 @@ def create_app(kind: str = "classical", model_path: str | None = None, stride: i
         return {"detector": kind, "model": model_path, "config": _jsonable(cfg),
                 "background": hasattr(probe, "fit_background")}
 
-    @app.post("/sessions/{name}/background")
-    async def fit_background(name: str, request: Request):
-        """Prime a session's background model with frames sampled across its video (header
-        ``X-Frame-Size: H,W`` = size of the frames detection will see, if the samples are smaller)."""
+    @app.post("/sessions/{name}/background", summary="prime a session's background model (a raw .npy body)",
+              openapi_extra=npy_body("frames sampled across the whole video: one .npy array uint8 RGB (T, H, W, 3)"),
+              responses={**error_responses(400, 500, 503)})
+    async def fit_background(request: Request,
+                             name: str = PathParam(description="the session (the client's X-Session)"),
+                             x_frame_size: str | None = Header(None, alias="X-Frame-Size",
+                                                               description="H,W: the size of the frames detection "
+                                                                           "will see, if the samples are smaller")):
+        """Prime a session's background model with frames sampled across its video (what the pipeline
+        does before streaming a video; only for detectors with a background model, see ``GET /info``)."""
         if not slot.ready:
             return health_response(slot)
         try:
             frames = decode_frames(await request.body())
-            size = request.headers.get("x-frame-size")
+            size = x_frame_size
             frame_size = tuple(int(v) for v in size.split(",")) if size else None
             if frame_size is not None and len(frame_size) != 2:
                 raise MouseActError("X-Frame-Size must be H,W")
@@ -204,26 +256,33 @@ def create_app(kind: str = "classical", model_path: str | None = None, stride: i
             return error_response(400, f"the {kind} detector has no background model")
         return {"session": name, "frames": len(frames), "frame_size": frame_size}
 
-    @app.get("/stats")
+    @app.get("/stats", summary="requests, frames and videos served; sessions alive")
     def get_stats():
         sessions = len(slot.value["sessions"]) if slot.ready else 0
         return {**stats, "sessions": sessions}
 
-    @app.delete("/sessions/{name}")
+    @app.delete("/sessions/{name}", summary="forget a session's detector state (before its next video)",
+                responses=loading)
     def drop_session(name: str):
         if not slot.ready:
             return health_response(slot)
         return {"session": name, "dropped": slot.value["sessions"].drop(name)}
 
-    @app.post("/detect/video")
-    def detect_video(payload: dict):
+    @app.post("/detect/video", summary="the smoothed track of a whole video the service can read",
+              responses={200: {"description": "per frame: box (or null), score, lost flag; plus fps and frame count",
+                               "content": {"application/json": {"example": {
+                                   "path": "/data/input/mouse1.mp4", "n_frames": 2, "fps": 30.0,
+                                   "boxes": [[112.0, 80.5, 190.25, 141.0], None], "scores": [0.93, None],
+                                   "lost": [False, True], "lost_share": 0.5}}}},
+                         **error_responses(400, 500, 503)})
+    def detect_video(payload: DetectVideoRequest):
+        """Background primed, detected, tracked and smoothed in one pass (the library's
+        ``detect_video``); with ``--input-root`` only videos under those folders."""
         if not slot.ready:
             return health_response(slot)
         try:
-            path = check_video_path(payload.get("path"), input_roots)
-            video_stride = int(payload.get("stride", stride))
-            if video_stride < 1:
-                raise MouseActError(f"stride must be >= 1, got {video_stride}")
+            path = check_video_path(payload.path, input_roots, "path")
+            video_stride = payload.stride if payload.stride is not None else stride
             track, fps = _detect_whole_video(path, factory(), video_stride)
             stats["videos"] += 1
             return _track_json(track, fps, path)

@@ -6,13 +6,16 @@ request becomes a job run by one worker thread (CPU-bound work runs one at a tim
 Endpoints
 - ``GET /health``               200 only once the model bundle is loaded; 503 while loading; 500 if
                                  loading failed (with the error line).
-- ``POST /jobs``                 JSON ``{"video": "/path/seen/by/the/service.mp4"}`` → 202 ``{"job_id", ...}``
+- ``POST /jobs``                 JSON ``{"video": "/path/seen/by/the/service.mp4"}`` (``JobRequest``)
+                                 → 202 ``{"job_id", ...}``
 - ``POST /jobs/upload``          multipart form field ``file`` (a video) → 202 ``{"job_id", ...}``
 - ``GET /jobs``                  all jobs (newest last), without their logs
 - ``GET /jobs/{id}?since=N``     status, progress, log lines from N on, error, result when done
 - ``GET /jobs/{id}/result``      the result JSON (409 until the job is done)
 - ``GET /jobs/{id}/files/{rel}``  an output file of the job (ethogram PNG, CSVs, predictions JSON)
 - ``DELETE /jobs/{id}``          cancel a queued job (a running pipeline finishes its video)
+- ``GET /docs``                  every endpoint with its parameters, bodies and answers, drawn from the
+                                 OpenAPI schema (``/openapi.json``) as one offline HTML page
 
 Each job writes the usual per-video outputs (``mouseact.export.write_video_outputs``) and the
 batch tables for that one video under ``OUT/<job_id>/``.
@@ -26,12 +29,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from mouseact.errors import MouseActError
-from mouseact.serve.common import (ModelSlot, check_video_path, error_response, health_response,
-                                   lifespan_loading)
+from mouseact.serve.common import (ModelSlot, check_video_path, endpoint_list, error_response, error_responses,
+                                   health_response, lifespan_loading, service_app)
 from mouseact.serve.jobs import DONE, FINISHED, Job, JobRunner
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class JobRequest(BaseModel):
+    """A video the service can read (inside the container: a mounted path); for a video on the
+    client's side use ``POST /jobs/upload``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"video": "/data/input/mouse1.mp4"}]})
+    video: str = Field(min_length=1, description="the video file, as a path the service can see")
+
+
+_SUBMITTED = {202: {"description": "queued: poll status_url until status is done, failed or cancelled",
+                    "content": {"application/json": {"example": {
+                        "job_id": "3f2a9c1b7d4e", "status": "queued", "status_url": "/jobs/3f2a9c1b7d4e",
+                        "result_url": "/jobs/3f2a9c1b7d4e/result"}}}}}
 
 
 def build_predictor(model_dir: str | None = None, detector: str | None = None, detector_model: str | None = None,
@@ -92,7 +111,7 @@ def run_prediction(predictor, video: Path, out_dir: Path, job: Job | None = None
 def create_app(model_dir: str | None = None, detector: str | None = None, detector_model: str | None = None,
                detector_url: str | None = None, dense: bool = False, out_dir: str | None = None,
                input_roots: list[str] | None = None, load_in_background: bool = True):
-    from fastapi import FastAPI, File, UploadFile
+    from fastapi import File, Query, UploadFile
     from fastapi.responses import FileResponse, JSONResponse
 
     out_root = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="mouseact-serve-"))
@@ -103,10 +122,10 @@ def create_app(model_dir: str | None = None, detector: str | None = None, detect
                      describe={"service": "inference", "model_dir": model_dir or "default",
                                "detector": "remote " + detector_url if detector_url else detector or "bundle's",
                                "dense": dense, "out_dir": str(out_root)})
-    app = FastAPI(title="MouseAct inference service",
-                  description="Behaviour intervals for a video: POST /jobs, then poll GET /jobs/{id}. "
-                              "GET /health is 200 only once the model is loaded.",
-                  lifespan=lifespan_loading(slot, load_in_background, on_shutdown=runner.shutdown))
+    app = service_app("MouseAct inference service",
+                      "Behaviour intervals for a video: POST /jobs (or /jobs/upload), then poll GET "
+                      "/jobs/{id}. GET /health is 200 only once the model is loaded.",
+                      lifespan_loading(slot, load_in_background, on_shutdown=runner.shutdown))
     app.state.slot, app.state.runner, app.state.out_root = slot, runner, out_root
 
     def submit(video: Path, params: dict) -> JSONResponse:
@@ -118,26 +137,33 @@ def create_app(model_dir: str | None = None, detector: str | None = None, detect
                                                       "status_url": f"/jobs/{job.id}",
                                                       "result_url": f"/jobs/{job.id}/result"})
 
-    @app.get("/health")
+    @app.get("/health", summary="200 once the model bundle is loaded (503 loading, 500 failed)",
+             responses=error_responses(500, 503))
     def health():
+        """What docker-compose's healthcheck and ``wait_healthy`` poll."""
         return health_response(slot)
 
-    @app.get("/")
+    @app.get("/", summary="the service's name and endpoints")
     def index():
-        return {"service": app.title, "endpoints": ["GET /health", "POST /jobs", "POST /jobs/upload", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/result", "GET /jobs/{id}/files/{path}", "DELETE /jobs/{id}", "GET /docs"]}
+        return {"service": app.title, "endpoints": endpoint_list(app)}
 
-    @app.post("/jobs")
-    def create_job(payload: dict):
+    @app.post("/jobs", status_code=202, summary="run the pipeline on a video the service can read",
+              responses={**_SUBMITTED, **error_responses(400, 500, 503)})
+    def create_job(payload: JobRequest):
+        """One job per video, run in submission order; with ``--input-root`` only videos under those
+        folders."""
         if not slot.ready:
             return health_response(slot)
         try:
-            video = check_video_path(payload.get("video") or payload.get("path"), input_roots)
+            video = check_video_path(payload.video, input_roots, "video")
         except MouseActError as exc:
             return error_response(400, str(exc))
         return submit(video, {"video": str(video)})
 
-    @app.post("/jobs/upload")
-    def upload_job(file: UploadFile = File(...)):
+    @app.post("/jobs/upload", status_code=202, summary="run the pipeline on an uploaded video",
+              responses={**_SUBMITTED, **error_responses(400, 500, 503)})
+    def upload_job(file: UploadFile = File(..., description="the video file (by its extension: .mp4, .avi, ...)")):
+        """A multipart form with one file field ``file`` (what a browser form or ``curl -F file=@v.mp4`` sends)."""
         if not slot.ready:
             return health_response(slot)
         from mouseact.video import is_video_file
@@ -154,18 +180,27 @@ def create_app(model_dir: str | None = None, detector: str | None = None, detect
             return error_response(400, f"{file.filename}: empty upload")
         return submit(dest, {"video": name, "uploaded": True})
 
-    @app.get("/jobs")
+    @app.get("/jobs", summary="every job, oldest first, without logs and results")
     def list_jobs():
         return [{k: v for k, v in j.snapshot().items() if k not in ("log", "result")} for j in runner.list()]
 
-    @app.get("/jobs/{job_id}")
-    def job_status(job_id: str, since: int = 0):
+    @app.get("/jobs/{job_id}", summary="a job's status, progress, new log lines, error, result when done",
+             responses={200: {"description": "the job's snapshot", "content": {"application/json": {"example": {
+                 "id": "3f2a9c1b7d4e", "kind": "infer", "status": "running",
+                 "params": {"video": "/data/input/mouse1.mp4"}, "progress": 0.42,
+                 "progress_text": "mouse1.mp4: decoded 420/1000 frames", "log": ["predicting mouse1.mp4"],
+                 "log_next": 1, "error": None, "result": None, "elapsed_s": 3.1}}}},
+                        **error_responses(404)})
+    def job_status(job_id: str,
+                   since: int = Query(0, description="return log lines from this number on (the previous "
+                                                     "answer's log_next), so polling streams the log")):
         job = runner.get(job_id)
         if job is None:
             return error_response(404, f"no job {job_id}")
         return job.snapshot(since)
 
-    @app.get("/jobs/{job_id}/result")
+    @app.get("/jobs/{job_id}/result", summary="the result: intervals per behaviour, timing, output files",
+             responses=error_responses(404, 409, 422))
     def job_result(job_id: str):
         job = runner.get(job_id)
         if job is None:
@@ -176,7 +211,10 @@ def create_app(model_dir: str | None = None, detector: str | None = None, detect
             return JSONResponse(status_code=code, content={"status": job.status, "error": snap["error"]})
         return job.result
 
-    @app.get("/jobs/{job_id}/files/{rel:path}")
+    @app.get("/jobs/{job_id}/files/{rel:path}", summary="an output file of a finished job",
+             responses={200: {"description": "the file (ethogram PNG, CSV tables, predictions JSON); "
+                                             "its path is one of the result's files"},
+                        **error_responses(404)})
     def job_file(job_id: str, rel: str):
         job = runner.get(job_id)
         if job is None or job.status != DONE:
@@ -187,7 +225,8 @@ def create_app(model_dir: str | None = None, detector: str | None = None, detect
             return error_response(404, f"no file {rel} in job {job_id}")
         return FileResponse(target)
 
-    @app.delete("/jobs/{job_id}")
+    @app.delete("/jobs/{job_id}", summary="cancel a queued job (a running one finishes its video)",
+                responses=error_responses(404))
     def cancel_job(job_id: str):
         job = runner.cancel(job_id)
         if job is None:

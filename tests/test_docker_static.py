@@ -10,10 +10,12 @@ are parsed instruction by instruction.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -185,11 +187,8 @@ def test_dockerfile(kind):
     ins = parse_dockerfile(path)
     names = [i for i, _ in ins]
     base = dict(ins)["FROM"]
-    if kind == "cpu":
-        assert base == "python:3.11-slim"
-    else:
-        assert base.startswith("nvidia/cuda:") and "runtime" in base
-        assert any("python3.11" in a for i, a in ins if i == "RUN")
+    # the CUDA image too: its CUDA comes from torch's wheels (test_cuda_image_*), not a CUDA base image
+    assert base == "python:3.11-slim"
     # installs the pinned set, then the project; copies every mapped source folder
     runs = [a for i, a in ins if i == "RUN"]
     assert any("-r requirements.lock.txt" in r for r in runs)
@@ -216,8 +215,10 @@ def test_dockerfile(kind):
     users = [a for i, a in ins if i == "USER"]
     assert users and users[-1] not in ("root", "0")
     assert names.index("USER") > max(k for k, n in enumerate(names) if n == "RUN"), "USER before the last RUN"
+    # the health check finds the port itself (serve/healthcheck.py): no fixed URL or port in it
     health = dict(ins)["HEALTHCHECK"]
-    assert "mouseact.serve.healthcheck" in health and "CMD" in health
+    assert json.loads(health.split("CMD", 1)[1]) == ["python", "-m", "mouseact.serve.healthcheck"]
+    assert set(dict(ins)["EXPOSE"].split()) == {"8001", "8002", "8080"}
     entry = json.loads(dict(ins)["ENTRYPOINT"])
     assert entry == ["/opt/mouseact/docker/entrypoint.sh"]
     assert any(a.split()[:2] == ["docker/entrypoint.sh", "./docker/entrypoint.sh"] for i, a in ins if i == "COPY")
@@ -246,3 +247,115 @@ def test_docker_compose_config_when_available(tmp_path):
     assert res.returncode == 0, res.stderr
     cfg = json.loads(res.stdout)
     assert cfg["services"]["inference"]["depends_on"]["detector"]["condition"] == "service_healthy"
+
+
+# -- the image's health check, for every documented way of running the image ----------------------
+README = REPO / "inference_script" / "README.md"
+
+
+def documented_runs() -> list[tuple[list[str], dict[str, str], str | None]]:
+    """(entry arguments, environment, published container port) for each way the docs run the image:
+    the ``docker run ... mouseact:cpu ARGS`` lines of inference_script/README.md and the compose services."""
+    runs = []
+    text = re.sub(r"\\\n\s*", " ", README.read_text())  # join continuation lines
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("docker run "):
+            continue
+        tokens = shlex.split(line.split("  #", 1)[0])
+        image = next(i for i, t in enumerate(tokens) if t.startswith("mouseact:"))
+        published = [tokens[i + 1].rsplit(":", 1)[1] for i, t in enumerate(tokens[:image]) if t == "-p"]
+        runs.append((tokens[image + 1:], {}, published[0] if published else None))
+    doc = yaml.safe_load(COMPOSE.read_text())
+    for svc in doc["services"].values():
+        env = {k: str(v) for k, v in svc["environment"].items() if k != "MOUSEACT_PORT"}  # found without it too
+        runs.append((svc["command"], env, (svc.get("expose") or [None])[0]))
+    return runs
+
+
+def test_healthcheck_target_for_every_documented_run():
+    from mouseact.serve.healthcheck import target_from_cmdline
+
+    seen = set()
+    for args, env, published in documented_runs():
+        # PID 1 right after start (the entry script) and after its exec (the server's own command line)
+        target = target_from_cmdline(["/opt/mouseact/docker/entrypoint.sh", *args], env)
+        assert target is not None, args
+        seen.add(target.kind)
+        if target.kind == "job":
+            assert published is None, f"{args}: publishes a port but serves nothing"
+            continue
+        assert str(target.port) == published, f"{args}: health check probes {target.port}, docs publish {published}"
+        exec_line = {"detector": ["python", "-m", "mouseact", "serve", "detector", "--host", "0.0.0.0",
+                                  "--port", str(target.port)],
+                     "inference-service": ["python", "-m", "mouseact", "serve", "inference", "--host", "0.0.0.0",
+                                           "--port", str(target.port)],
+                     "app": ["python", "-m", "mouseact", *args]}[target.kind]
+        after = target_from_cmdline(exec_line, env)
+        assert (after.kind, after.port, after.host) == (target.kind, target.port, target.host), exec_line
+    assert seen == {"job", "detector", "inference-service", "app"}, seen
+
+
+def test_healthcheck_reads_ports_like_the_entry_script():
+    from mouseact.serve.healthcheck import target_from_cmdline as target
+
+    entry = "/opt/mouseact/docker/entrypoint.sh"
+    assert target([entry, "detector"], {"DETECTOR_PORT": "9001"}).port == 9001
+    assert target([entry, "inference-service"], {"INFERENCE_PORT": "9002"}).port == 9002
+    assert target([entry, "inference-service", "--port", "9003"], {"INFERENCE_PORT": "9002"}).port == 9003
+    assert target([entry, "app", "train_classifier", "--port=9004"], {}).port == 9004
+    assert target(["/sbin/docker-init", "--", entry, "app", "inference"], {}).port == 8080  # docker run --init
+    assert target([entry], {}).kind == "job"  # the image's CMD: the batch job
+    assert target(["python", "-m", "mouseact.inference.container_entry"], {}).kind == "job"
+    assert target([entry, "app", "--list"], {}).kind == "job"
+    # a folder called mouseact in an argument is not the program
+    assert target(["python", "-m", "http.server", "--directory", "/srv/mouseact"], {}) is None
+
+
+# -- the CUDA image: one CUDA, from the wheels, and the driver it needs written down -------------------
+# NVIDIA's minor-version compatibility: the oldest driver that runs any release of a CUDA major
+MIN_DRIVER = {12: 525, 13: 580}
+
+
+def _lock_pin(name: str) -> str:
+    for line in (REPO / "requirements.lock.txt").read_text().splitlines():
+        if line.startswith(name + "=="):
+            return line.split("==", 1)[1].strip()
+    raise AssertionError(f"{name} not pinned in requirements.lock.txt")
+
+
+def test_cuda_image_uses_the_wheels_cuda_and_documents_the_driver():
+    ins = parse_dockerfile(DOCKERFILES["cuda"])
+    assert dict(ins)["FROM"] == "python:3.11-slim", "an nvidia/cuda base would add a CUDA that torch does not use"
+    install = next(a for i, a in ins if i == "RUN" and "-r requirements.lock.txt" in a)
+    # PyPI's torch (the lock's pin) is the CUDA build; another index would bring another build
+    assert "index-url" not in install and "download.pytorch.org" not in DOCKERFILES["cuda"].read_text()
+    major = int(next(a for i, a in ins if i == "ARG" and a.startswith("TORCH_CUDA_MAJOR=")).split("=")[1])
+    assert "TORCH_CUDA_MAJOR" in install and "torch.version.cuda" in install  # the build stops on a mismatch
+    env = " ".join(a for i, a in ins if i == "ENV")
+    assert re.search(r"NVIDIA_DRIVER_CAPABILITIES=\S*compute", env)
+    readme = README.read_text()
+    assert re.search(rf"NVIDIA driver {MIN_DRIVER[major]} or newer", readme), "driver requirement not documented"
+    assert f"CUDA {major}." in readme
+    assert f"torch {_lock_pin('torch')}" in readme
+
+
+def test_cuda_build_guard_against_the_installed_torch(tmp_path):
+    """The Dockerfile's own check, run here on the venv's torch (installed from the same lock pin)."""
+    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__, torch.version.cuda)"],
+                           capture_output=True, text=True, timeout=300)
+    version, cuda = probe.stdout.split()
+    if cuda == "None" or version.split("+")[0] != _lock_pin("torch"):
+        pytest.skip(f"the venv's torch {version} is not the lock's PyPI CUDA build")
+    ins = parse_dockerfile(DOCKERFILES["cuda"])
+    major = next(a for i, a in ins if i == "ARG" and a.startswith("TORCH_CUDA_MAJOR=")).split("=")[1]
+    assert cuda.split(".")[0] == major, f"PyPI torch {version} is built for CUDA {cuda}, the image says {major}"
+    guard = next(a for i, a in ins if i == "RUN" and "TORCH_CUDA_MAJOR" in a)
+    guard = guard.replace("pip install -r requirements.lock.txt", "true")
+    path = str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]
+    ok = subprocess.run(["sh", "-c", guard], env={**os.environ, "PATH": path, "TORCH_CUDA_MAJOR": major},
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0 and f"torch is built for CUDA {cuda}" in ok.stdout, ok.stderr
+    wrong = subprocess.run(["sh", "-c", guard], env={**os.environ, "PATH": path, "TORCH_CUDA_MAJOR": "12"},
+                           capture_output=True, text=True, timeout=300)
+    assert wrong.returncode != 0 and "update TORCH_CUDA_MAJOR and the driver requirement" in wrong.stderr

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import io
+import re
 import threading
 
 import numpy as np
@@ -202,3 +204,127 @@ def test_wrong_model_keeps_service_up_and_unhealthy():
         assert status == 500
         with pytest.raises(Exception, match="failed to load"):
             wait_healthy(srv.url, timeout=5)
+
+
+# -- GET /docs offline and the documented request bodies -------------------------------------------
+EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//|@import|url\(|<script|<link|cdn\.""", re.I)
+
+
+def check_docs_page(base_url: str) -> tuple[dict, str]:
+    """/docs is one self-contained page listing every operation of /openapi.json (no CDN)."""
+    status, spec, _ = request("GET", base_url + "/openapi.json")
+    assert status == 200
+    status, _, raw = request("GET", base_url + "/docs")
+    page = raw.decode()
+    assert status == 200 and page.lstrip().lower().startswith("<!doctype html>")
+    assert not EXTERNAL.search(page), EXTERNAL.search(page).group(0)  # FastAPI's Swagger UI: cdn.jsdelivr.net
+    assert "http://" not in page and "https://" not in page
+    n = 0
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            n += 1
+            assert f'data-method="{method.upper()}" data-path="{html.escape(path)}"' in page, (method, path)
+            assert html.escape(op["summary"]) in page
+            for param in op.get("parameters", []):
+                assert f"<code>{html.escape(param['name'])}</code>" in page, (path, param["name"])
+            for media_type in op.get("requestBody", {}).get("content", {}):
+                assert f"<code>{html.escape(media_type)}</code>" in page, (path, media_type)
+    assert f"{n} endpoints" in page
+    assert request("GET", base_url + "/redoc")[0] == 404  # the other CDN page is off too
+    return spec, page
+
+
+def test_docs_page_works_offline(detector_server):
+    spec, page = check_docs_page(detector_server.url)
+    assert {"/detect/frames", "/detect/video", "/sessions/{name}/background"} <= set(spec["paths"])
+    assert "<code>X-Session</code>" in page and "<code>application/x-npy</code>" in page
+    # GET / lists the same routes as the schema
+    status, index, _ = request("GET", detector_server.url + "/")
+    assert {f"{m.upper()} {p}" for p, item in spec["paths"].items() for m in item} | {"GET /docs"} \
+        == set(index["endpoints"])
+
+
+@pytest.mark.browser
+def test_docs_page_in_headless_chromium(detector_server, tmp_path):
+    """What a person sees at /docs with no network: every endpoint drawn, nothing fetched elsewhere."""
+    from cdp_browser import Browser, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    spec = request("GET", detector_server.url + "/openapi.json")[1]
+    n_ops = sum(len(item) for item in spec["paths"].values())
+    with Browser(tmp_path / "profile") as b:
+        b.goto(detector_server.url + "/docs")
+        b.wait_for(f"document.querySelectorAll('section.op').length === {n_ops}")
+        assert b.eval("document.title").startswith("MouseAct detector service")
+        shown = b.eval("[...document.querySelectorAll('section.op h2')].map(h => h.innerText.replace(/\\s+/g, ' '))")
+        for path, item in spec["paths"].items():
+            for method, op in item.items():
+                assert f"{method.upper()} {path} {op['summary']}" in shown
+        # drawn, not blank: the sections have height, and no request left 127.0.0.1
+        assert b.eval("document.querySelector('section.op').getBoundingClientRect().height") > 50
+        resources = b.eval("performance.getEntriesByType('resource').map(r => r.name)")
+        assert all(r.startswith(detector_server.url) for r in resources), resources
+        assert not b.console, b.console
+
+
+def _schema(spec: dict, node: dict) -> dict:
+    while "$ref" in node:
+        node = spec["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def help_body_keys(service: str, route: str) -> set[str]:
+    """The JSON keys ``mouseact serve SERVICE --help`` shows for ``route``'s body."""
+    from mouseact.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices["serve"]
+    text = sub._subparsers._group_actions[0].choices[service].description
+    body = re.search(re.escape(route) + r" (\{[^}]*\})", text)
+    assert body, f"{service} --help documents no body for {route}: {text}"
+    return set(re.findall(r'"(\w+)":', body.group(1)))
+
+
+def test_requests_as_documented_are_accepted(detector_server, openfield_frames, bsoid_dir):
+    """Post exactly what /openapi.json (and so /docs) and the service's --help describe."""
+    url = detector_server.url
+    spec = request("GET", url + "/openapi.json")[1]
+
+    # POST /detect/frames: a raw .npy body, documented by hand (FastAPI cannot see it)
+    op = spec["paths"]["/detect/frames"]["post"]
+    body = op["requestBody"]
+    assert body["required"] and set(body["content"]) == {"application/x-npy", "application/octet-stream"}
+    assert _schema(spec, body["content"]["application/x-npy"]["schema"])["format"] == "binary"
+    header = [p for p in op["parameters"] if p["in"] == "header"]
+    assert [p["name"] for p in header] == ["X-Session"]
+    for media_type in body["content"]:
+        status, res, _ = request("POST", url + "/detect/frames", raw=npy(openfield_frames[:4]),
+                                 headers={header[0]["name"]: "documented"}, content_type=media_type)
+        assert status == 200 and res["session"] == "documented" and res["n_frames"] == 4
+    assert set(op["responses"]["200"]["content"]["application/json"]["example"]) == set(res)  # the docs' answer
+    bg = spec["paths"]["/sessions/{name}/background"]["post"]
+    assert set(bg["requestBody"]["content"]) == set(body["content"])
+    assert "X-Frame-Size" in [p["name"] for p in bg["parameters"]]
+
+    # POST /detect/video: a JSON model; the docs' example with a real path is accepted as is
+    op = spec["paths"]["/detect/video"]["post"]
+    schema = _schema(spec, op["requestBody"]["content"]["application/json"]["schema"])
+    assert schema["required"] == ["path"] and set(schema["properties"]) == {"path", "stride"}
+    assert schema["additionalProperties"] is False
+    assert help_body_keys("detector", "POST /detect/video") == set(schema["properties"])
+    example = dict(schema["examples"][0])
+    assert set(example) == set(schema["properties"])
+    example["path"] = str(bsoid_dir / "mouse1" / "orient_L.mp4")
+    status, res, _ = request("POST", url + "/detect/video", example)
+    assert status == 200 and res["n_frames"] == 47, res
+    assert set(op["responses"]["200"]["content"]["application/json"]["example"]) == set(res)
+    # and what the schema refuses is refused with one line naming the field
+    status, res, _ = request("POST", url + "/detect/video", {"video": example["path"]})
+    assert status == 400 and res["error"] == ('POST /detect/video: body "path": field required; '
+                                              'body "video": not a field of this request (see GET /docs)')
+    status, res, _ = request("POST", url + "/detect/video", {**example, "stride": 0})
+    assert status == 400 and 'body "stride"' in res["error"] and "\n" not in res["error"]
+    # validation errors are documented as the 400 one-line answer, not FastAPI's 422 {"detail": [...]}
+    assert "422" not in op["responses"] and "400" in op["responses"]
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+

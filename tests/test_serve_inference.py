@@ -100,3 +100,53 @@ def test_inference_service_on_the_detector_service(tmp_path, bsoid_dir):
             assert snap["result"]["n_frames"] == 47
         status, stats, _ = request("GET", det.url + "/stats")
         assert stats["frames"] > 0 and stats["sessions"] >= 1
+
+
+def test_docs_and_job_body_agree(service, tmp_path):
+    """/docs works offline, and POST /jobs takes exactly the body that the schema and --help show."""
+    from test_serve_detector import _schema, check_docs_page, help_body_keys
+
+    srv, _ = service
+    spec, page = check_docs_page(srv.url)
+    assert {"/jobs", "/jobs/upload", "/jobs/{job_id}", "/jobs/{job_id}/files/{rel}"} <= set(spec["paths"])
+    op = spec["paths"]["/jobs"]["post"]
+    schema = _schema(spec, op["requestBody"]["content"]["application/json"]["schema"])
+    assert schema["required"] == ["video"] and set(schema["properties"]) == {"video"}
+    assert schema["additionalProperties"] is False
+    assert help_body_keys("inference", "POST /jobs") == {"video"}
+    assert "202" in op["responses"] and "422" not in op["responses"]
+    upload = spec["paths"]["/jobs/upload"]["post"]["requestBody"]["content"]
+    assert _schema(spec, upload["multipart/form-data"]["schema"])["required"] == ["file"]
+
+    # the docs' example, with a path that does not exist: accepted as a body, refused as a video
+    example = {**_schema(spec, schema)["examples"][0], "video": str(tmp_path / "missing.mp4")}
+    status, body, _ = request("POST", srv.url + "/jobs", example)
+    assert status == 400 and body["error"] == f"{tmp_path / 'missing.mp4'}: video not found (the path must be " \
+                                              "visible to the service)"
+    # an empty body names the documented field, never another one
+    status, body, _ = request("POST", srv.url + "/jobs", {})
+    assert status == 400 and body["error"] == 'POST /jobs: body "video": field required'
+    status, body, _ = request("POST", srv.url + "/jobs", {"path": str(tmp_path / "x.mp4")})
+    assert status == 400 and 'body "path": not a field of this request' in body["error"]
+    status, body, _ = request("POST", srv.url + "/jobs", raw=b"{not json", content_type="application/json")
+    assert status == 400 and "not valid JSON" in body["error"]
+
+
+@pytest.mark.browser
+def test_inference_docs_in_headless_chromium(service, tmp_path):
+    from cdp_browser import Browser, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    srv, _ = service
+    spec = request("GET", srv.url + "/openapi.json")[1]
+    with Browser(tmp_path / "profile") as b:
+        b.goto(srv.url + "/docs")
+        n_ops = sum(len(item) for item in spec["paths"].values())
+        b.wait_for(f"document.querySelectorAll('section.op').length === {n_ops}")
+        text = b.eval("document.body.innerText")
+        assert "POST\n/jobs" in text or "POST /jobs" in text.replace("\n", " ")
+        assert "video" in b.eval("document.querySelector('section[data-path=\"/jobs\"][data-method=\"POST\"] table')"
+                                 ".innerText")
+        resources = b.eval("performance.getEntriesByType('resource').map(r => r.name)")
+        assert all(r.startswith(srv.url) for r in resources), resources
