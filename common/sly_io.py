@@ -275,6 +275,41 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())[:300]
 
 
+def _listing(names: Sequence[str], limit: int = 20) -> str:
+    if not names:
+        return "none"
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _not_in_meta(ann_path: Path, meta) -> str | None:
+    """Why the SDK could not read an annotation when it names a tag or object class that the
+    project's meta.json lacks (the SDK says only "TagMeta is None"); None for other problems."""
+    try:
+        ann = json.loads(Path(ann_path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(ann, dict):
+        return None
+
+    def named(items, key):
+        return [str(x[key]) for x in (items if isinstance(items, list) else []) if isinstance(x, dict) and key in x]
+
+    objects = ann.get("objects") if isinstance(ann.get("objects"), list) else []
+    tags = named(ann.get("tags"), "name") + [t for o in objects if isinstance(o, dict) for t in named(o.get("tags"), "name")]
+    known_tags = [tm.name for tm in meta.tag_metas]
+    missing = sorted({t for t in tags if t not in known_tags})
+    if missing:
+        return (f"tag {', '.join(map(repr, missing))} is used here but missing from the project's meta.json "
+                f"(tags there: {_listing(known_tags)}); add it to meta.json or remove the tag")
+    known_classes = [oc.name for oc in meta.obj_classes]
+    missing = sorted({c for c in named(objects, "classTitle") if c not in known_classes})
+    if missing:
+        return (f"object class {', '.join(map(repr, missing))} is used here but missing from the project's "
+                f"meta.json (classes there: {_listing(known_classes)})")
+    return None
+
+
 def _tag_interval(tag, n_frames: int, ann_path: Path, out_of_range: str) -> Interval | None:
     if tag.frame_range is None:
         start, end = 0, n_frames - 1  # a whole-video tag labels every frame (clip-level label)
@@ -349,7 +384,8 @@ def read_project(project_dir: str | Path, known_labels: Sequence[str] | None = N
             try:
                 ann = ds.get_ann(item, meta)
             except Exception as exc:
-                raise AnnotationError(f"invalid annotation: {_one_line(exc)}", ann_path) from None
+                raise AnnotationError(_not_in_meta(ann_path, meta) or f"invalid annotation: {_one_line(exc)}",
+                                      ann_path) from None
             n_ann = int(ann.frames_count)
             if n_ann <= 0:
                 raise AnnotationError(f"framesCount is {n_ann}", ann_path)

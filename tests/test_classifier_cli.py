@@ -78,6 +78,39 @@ def test_classify_bad_inputs_one_line_errors(cli, bsoid_dir, tmp_path):
     assert res.returncode == 2 and "text.mp4" in res.stderr
 
 
+@pytest.mark.parametrize("stride", ["0", "-3", "two"])
+def test_classify_stride_must_be_a_positive_whole_number(cli, bsoid_dir, stride):
+    """0 was silently replaced by the default, -3 ended in an IndexError traceback."""
+    res = cli("classify", str(bsoid_dir / "mouse1" / "orient_R.mp4"), "--stride", stride)
+    assert res.returncode == 2 and "Traceback" not in res.stderr and not res.stdout
+    assert "argument --stride:" in res.stderr.strip().splitlines()[-1]
+
+
+def test_classify_clip_refuses_a_stride_below_one(bsoid_dir):
+    from mouseact.classifier.cli import classify_clip
+    from mouseact.errors import MouseActError
+
+    with pytest.raises(MouseActError, match="stride must be at least 1, got 0"):
+        classify_clip(Classifier.load(), bsoid_dir / "mouse1" / "orient_R.mp4", stride=0)
+
+
+def test_model_path_for_a_model_without_weights_is_one_line(cli, bsoid_dir, tmp_path):
+    """The default (fast) model loads no weights: --model-path was a pydantic traceback."""
+    res = cli("classify", str(bsoid_dir / "mouse1" / "orient_R.mp4"), "--model-path", str(tmp_path / "nope"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.strip().splitlines() == [
+        f"error: {DEFAULT_MODEL_DIR}: the model's fast embedder has no setting model_path "
+        "(--model-path is only for qwen/hf models, which load local weights)"]
+
+
+def test_embedder_overrides_are_checked_by_the_embedder_config(tmp_path):
+    from mouseact.errors import MouseActError
+
+    with pytest.raises(MouseActError, match="FastEmbedderConfig: max_windows: Input should be greater"):
+        Classifier.load(DEFAULT_MODEL_DIR, max_windows=0)
+    assert Classifier.load(DEFAULT_MODEL_DIR, max_windows=4).embedder.cfg.max_windows == 4
+
+
 def test_model_from_other_feature_version_is_refused(tmp_path):
     import shutil
 

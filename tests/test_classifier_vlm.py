@@ -122,6 +122,10 @@ def test_train_and_classify_end_to_end_with_hf_embedders(tiny_dirs, small_bsoid,
     assert set(card["metrics"]["leave_one_group_out"]) == {"test_mouse1", "test_mouse2"}
     model = Classifier.load(out)
     assert model.embedder.kind == emb_kind
+    # --model-path: the weights directory at run time, checked by the embedder's config class
+    assert Classifier.load(out, model_path=str(tiny_dirs[kind])).embedder.kind == emb_kind
+    with pytest.raises(MouseActError, match="has no setting bogus"):
+        Classifier.load(out, bogus=1)
     res = cli("classify", str(small_bsoid / "mouse2" / "orient_L.mp4"), "--model", str(out))
     assert res.returncode == 0, res.stderr
     result = json.loads(res.stdout)

@@ -148,6 +148,17 @@ def test_tag_missing_from_meta_is_a_clear_error(project_copy):
     with pytest.raises(AnnotationError) as err:
         sly_io.read_project(path)
     assert str(ann_path) in str(err.value)
+    # the tag is named and the place to fix it said (the SDK says only "TagMeta is None")
+    assert "'sneeze'" in str(err.value) and "missing from the project's meta.json" in str(err.value)
+    assert "TagMeta is None" not in str(err.value) and "itch, locomote, rear_plus" in str(err.value)
+
+
+def test_object_class_missing_from_meta_is_named(project_copy):
+    path, rec_a, _ = project_copy
+    ann_path = _edit_ann(path, rec_a.name, "mouse2", lambda d: d["objects"][0].update(classTitle="rat"))
+    with pytest.raises(AnnotationError) as err:
+        sly_io.read_project(path)
+    assert str(ann_path) in str(err.value) and "object class 'rat'" in str(err.value)
 
 
 def test_whole_video_tag_covers_every_frame(project_copy):

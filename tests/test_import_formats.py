@@ -59,6 +59,32 @@ def test_interval_csv_errors_name_file_and_row(tmp_path, videos):
         read_interval_csv(p, videos=videos, behaviors=["groom"])
 
 
+def test_interval_csv_value_past_the_header_is_an_error(tmp_path, videos):
+    """A value in no named column (mostly an unquoted delimiter inside a label) is refused with its
+    row, not cut off; trailing empty cells (spreadsheet exports) are fine; blank rows still count."""
+    p = tmp_path / "ragged.csv"
+    p.write_text("video,behavior,start_frame,end_frame\nvidA,groom,10,40\n\nvidA,rear, supported,30,50\n")
+    with pytest.raises(AnnotationError, match=r"ragged.csv: row 4: '50' past the header's 4 columns"):
+        read_interval_csv(p, videos=videos)
+    p.write_text("video,behavior,start,end\nvidA,itch,0,10,extra\n")  # the audit's file
+    with pytest.raises(AnnotationError, match=r"row 2: 'extra' past the header's 4 columns"):
+        read_interval_csv(p, units="frames", videos=videos)
+    p.write_text("video,behavior,start,end\nvidA,itch,0,10,\n")  # an empty trailing cell
+    assert read_interval_csv(p, units="frames", videos=videos)[0].intervals == [Interval(0, 10, "itch")]
+    p.write_text('video,behavior,start,end\nvidA,"rear, supported",0,10\n')  # quoted: one value
+    assert read_interval_csv(p, units="frames", videos=videos)[0].intervals[0].label == "rear, supported"
+
+
+def test_cli_import_ragged_csv_one_line(cli, videos, tmp_path):
+    p = tmp_path / "ragged.csv"
+    p.write_text("video,behavior,start,end\nvidA,itch,0,10,extra\n")
+    res = cli("import", "csv", str(p), "--videos", str(videos), "--units", "frames", "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == [
+        f"error: {p}: row 2: 'extra' past the header's 4 columns (quote a value that contains the delimiter, "
+        "or name the column in the header)"]
+    assert not (tmp_path / "o").exists()
+
+
 def test_xlsx_sheet(tmp_path, videos):
     import openpyxl
 

@@ -295,6 +295,55 @@ def test_bad_input_fails_cleanly(sessions, tmp_path, cli):
         assert not (tmp_path / o / PROJECT_NAME).exists()
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--detector", "yolo"], "--detector yolo needs --detector-model DIR"),
+    (["--detector", "rtdetr", "--detector-model", "{tmp}/no_model"], "no_model: model directory not found"),
+    (["--detector", "none", "--detector-model", "{tmp}/no_model"], "--detector-model is for --detector yolo"),
+    (["--set", "group_regex=(["], "group_regex: Value error, invalid regular expression '(['"),
+    (["--set", "group_regex=^rat"], "group_regex '^rat' does not match video 'mouse1_s2.mp4'"),
+    (["--set", "group_map={tmp}/animals.csv"], "video 'mouse1_s2.mp4' is not in the group map"),
+])
+def test_usage_errors_leave_nothing_behind(sessions, tmp_path, capsys, extra, message):
+    """Options are checked before anything is planned or written: no .work/manifest.json or
+    .work/clips in --out (the yolo error once came after planning, naming --model, not --detector-model)."""
+    from mouseact.cli import main
+
+    proj = _project(tmp_path / "in", [sessions["mouse1_s2.mp4"]])
+    (tmp_path / "animals.csv").write_text("video,group\nother.mp4,animal_A\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's own file")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    assert main(["preprocess", str(proj), "--out", str(out), "--quiet", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert "--model DIR" not in err[0]
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # nothing added, nothing removed
+
+
+def test_show_config_prints_the_effective_config(tmp_path, cli):
+    """--show-config once printed the defaults whatever --config/--set said; now the effective values,
+    as YAML that --config reads back."""
+    import yaml
+
+    from mouseact.config import load
+
+    cfg = tmp_path / "pre.yaml"
+    cfg.write_text("idle_ratio: 2\nseed: 1\n")
+    r = cli("preprocess", "--show-config", "--config", str(cfg), "--set", "seed=7", "--set", "classes=[itch, rear]",
+            "--set", r"group_regex=^(mouse\d+)_", "--detector", "none")
+    assert r.returncode == 0, r.stderr
+    shown = yaml.safe_load(r.stdout)
+    assert shown["idle_ratio"] == 2 and shown["seed"] == 7 and shown["detector"] == "none"
+    assert shown["classes"] == ["itch", "rear"] and shown["group_regex"] == r"^(mouse\d+)_"
+    assert "# seed of the split" in r.stdout  # each key keeps its meaning
+    (tmp_path / "shown.yaml").write_text(r.stdout)
+    assert load(PreprocessConfig, tmp_path / "shown.yaml") == load(
+        PreprocessConfig, cfg, ["seed=7", "classes=[itch, rear]", r"group_regex=^(mouse\d+)_", "detector=none"])
+    r = cli("preprocess", "--show-config", "--set", "idle_ratio=-1")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "idle_ratio" in r.stderr
+
+
 def test_cli_config_file_group_map_and_overrides(sessions, tmp_path, capsys):
     from mouseact.cli import main
     from mouseact.preprocess.clips.split import load_group_map

@@ -131,8 +131,13 @@ def run(args: argparse.Namespace) -> int:
     training = report["card"]["training"]
     print(f"  {len(report['classes'])} behaviours, {training['clips']} clips ({training['windows']} windows) "
           f"from {len(training['groups'])} video(s)/animal(s)")
+    if training.get("validation"):
+        val = training["validation"]
+        print(f"  validation: {val['how']} ({val['windows']} validation windows)")
     for k, v in report.get("metrics", {}).items():
         print(f"  {k}: {v}")
+    for k, why in report.get("skipped_folds", {}).items():
+        print(f"  {k}: not scored ({why})")
     if not report.get("metrics") and len(training["groups"]) < 2:
         print("  no held-out score: every clip comes from one video/animal (leave-one-out needs two)")
     return 0

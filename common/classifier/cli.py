@@ -5,6 +5,17 @@ from __future__ import annotations
 import argparse
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (a stride of 0 would never advance, a negative one goes backwards)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def register(sub) -> None:
     from mouseact.cli import HelpFormatter
 
@@ -43,7 +54,7 @@ def register(sub) -> None:
     p.add_argument("--detector-model", metavar="PATH", default=None, help="weights for --detect yolo/rtdetr")
     p.add_argument(
         "--stride",
-        type=int,
+        type=positive_int,
         default=None,
         help="sampled frames between window starts (default: half the model's window)",
     )
@@ -62,6 +73,8 @@ def classify_clip(
     from mouseact.video import VideoReader
 
     n = int(model.embedder.config.get("n_frames", 16))
+    if stride is not None and stride < 1:
+        raise MouseActError(f"stride must be at least 1, got {stride}")
     with VideoReader(path) as vr:
         last = vr.info.n_frames - 1 if end is None else end
         if start < 0 or last >= vr.info.n_frames or last < start:
@@ -86,7 +99,7 @@ def classify_clip(
         # crop rects from every frame's box (the policy smooths over frames), then sampled
         rects = crop_boxes(np.asarray(boxes, np.float64)[start : last + 1], w, h, model.crop_policy)
         rects = rects[frame_ids - start]
-    starts = window_starts(len(frames), n, stride or max(n // 2, 1))
+    starts = window_starts(len(frames), n, stride if stride is not None else max(n // 2, 1))
     emb = model.embedder.embed_batch([(frames[s : s + n], rects[s : s + n]) for s in starts])
     proba = model.predict_proba(emb).mean(0)
     labels, _ = model.predict(emb)

@@ -170,6 +170,8 @@ def lowest_frame_rate(clips: list[Clip]) -> float:
 
 
 def window_starts(n: int, window: int, stride: int) -> list[int]:
+    if stride < 1:
+        raise ValueError(f"stride must be at least 1, got {stride}")
     if n < window:
         return []
     starts = list(range(0, n - window + 1, stride))

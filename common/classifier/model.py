@@ -378,7 +378,8 @@ class Classifier:
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot read {WEIGHTS}: {exc}", model_dir) from None
         kind = emb_cfg.pop("kind")
-        emb_cfg.update(embedder_overrides)
+        if embedder_overrides:
+            emb_cfg.update(_checked_overrides(kind, emb_cfg, embedder_overrides, model_dir))
         embedder = make_embedder(kind, **emb_cfg)
         std = Standardizer(w["std_mean"], w["std_scale"])
         protos = PrototypeHead(
@@ -399,6 +400,27 @@ class Classifier:
             CropPolicy.from_dict(card.get("crop_policy")),
             card,
         )
+
+
+def _checked_overrides(kind: str, card_config: dict, overrides: dict, model_dir: Path) -> dict:
+    """Run-time embedder settings checked against the model's embedder kind, through the config
+    class ``train classifier --embedder-set`` validates with: a one-line error instead of a
+    pydantic traceback, e.g. for ``--model-path`` given to a model whose embedder loads no weights."""
+    from mouseact import config as cfgmod
+    from mouseact.classifier.embedders import embedder_config_model
+
+    model = embedder_config_model(kind)
+    unknown = sorted(k for k in overrides if k not in model.model_fields)
+    if unknown:
+        hint = (" (--model-path is only for qwen/hf models, which load local weights)"
+                if "model_path" in unknown else "")
+        raise MouseActError(f"the model's {kind} embedder has no setting {', '.join(unknown)}{hint}", model_dir)
+    base = {k: v for k, v in card_config.items() if k in model.model_fields}
+    try:
+        cfgmod.load(model, None, [], base={**base, **overrides})
+    except MouseActError as exc:
+        raise MouseActError(str(exc), model_dir) from None
+    return dict(overrides)
 
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "default" / "classifier"

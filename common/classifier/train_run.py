@@ -18,6 +18,7 @@ from mouseact.classifier.training import (
     embed,
     embed_augmented,
     fit_windows,
+    untrainable_classes,
 )
 from mouseact.crop import CropPolicy
 from mouseact.errors import MouseActError
@@ -52,20 +53,31 @@ def leave_one_group_out(
     policy: CropPolicy,
     config: TrainConfig,
     extra: Windows | None = None,
+    skipped: dict | None = None,
 ) -> dict:
     """Train on all groups but one (plus their augmented windows ``extra``), score the plain
-    windows of the held-out group's clips; per held-out group."""
+    windows of the held-out group's clips; per held-out group. A fold that cannot be trained
+    (a class with no training window once the held-out group and the validation windows are set
+    aside) or scored (no window in the held-out group) is left out, its reason put in ``skipped``."""
     groups = sorted({c.group for c in clips})
     out = {}
     for g in groups:
         tr = [i for i, c in enumerate(clips) if c.group != g]
         te = [i for i, c in enumerate(clips) if c.group == g]
         wtr, wte = subset(w, tr), subset(w, te)
-        if len(wtr.y) == 0 or len(wte.y) == 0 or set(wte.y) - set(wtr.y):
+        tr_clips, etr = [clips[i] for i in tr], subset(extra, tr)
+        reason = None
+        if len(wte.y) == 0:
+            reason = "no window in the held-out group (its clips are shorter than a window)"
+        else:
+            missing = untrainable_classes(wtr, tr_clips, classes, config, etr)
+            if missing:
+                reason = f"no training window for {', '.join(missing)} without this group"
+        if reason:
+            if skipped is not None:
+                skipped[f"test_{g}"] = reason
             continue
-        model, _ = fit_windows(
-            wtr, [clips[i] for i in tr], classes, embedder, policy, config, subset(extra, tr)
-        )
+        model, _ = fit_windows(wtr, tr_clips, classes, embedder, policy, config, etr)
         proba = clip_predictions(model, wte, len(te))
         y = np.array([classes.index(clips[i].label) for i in te])
         out[f"test_{g}"] = clip_scores(y, proba, classes)
@@ -95,6 +107,10 @@ def train(
     background = [idle] if idle in classes else []
     if len(set(classes) - set(background)) < 2:
         raise MouseActError(f"need at least 2 behaviours to train a classifier, found {classes}", source)
+    if train_groups:  # before minutes of embedding
+        unknown = set(train_groups) - {c.group for c in clips}
+        if unknown:
+            raise MouseActError(f"--train-groups: unknown group(s) {sorted(unknown)}", source)
     emb_cfg = dict(embedder_config or {})
     if embedder_kind != "hf":  # an HF video model has its own frame count (config num_frames)
         emb_cfg.setdefault("n_frames", config.window)
@@ -112,13 +128,13 @@ def train(
     )
     metrics: dict = {}
     if lomo and len({c.group for c in clips}) >= 2:
+        skipped_folds: dict = {}
         metrics["leave_one_group_out"] = leave_one_group_out(
-            w, clips, classes, embedder, policy, config, extra
+            w, clips, classes, embedder, policy, config, extra, skipped_folds
         )
+        if skipped_folds:  # held-out groups without a score, and why
+            metrics["leave_one_group_out_skipped"] = skipped_folds
     if train_groups:
-        unknown = set(train_groups) - {c.group for c in clips}
-        if unknown:
-            raise MouseActError(f"--train-groups: unknown group(s) {sorted(unknown)}", source)
         tr = [i for i, c in enumerate(clips) if c.group in train_groups]
         fit_clips = [clips[i] for i in tr]
         wfit, efit = subset(w, tr), subset(extra, tr)
@@ -150,4 +166,4 @@ def train(
     }
     model.save(out, card)
     return {"metrics": {k: v for k, v in metrics.get("leave_one_group_out", {}).items()}, "card": card,
-            "classes": list(classes)}
+            "classes": list(classes), "skipped_folds": dict(metrics.get("leave_one_group_out_skipped", {}))}

@@ -41,13 +41,24 @@ class TrainConfig(Config):
 
 
 def validation_mask(w: Windows, clips: list[Clip], val_fraction: float) -> tuple[np.ndarray, str]:
-    """Which windows validate. Clips marked ``split="val"`` if any; else whole groups (videos /
+    """Which windows validate. Clips marked ``split="val"`` if any (a class with no training clip
+    then validates on the last ``val_fraction`` of its val clips and trains on the rest); else whole groups (videos /
     animals) when every class still keeps a training group; else the last ``val_fraction`` of
     each clip in time (with a one-window gap), because a random window split would leak
     overlapping frames into validation."""
     split = np.array([clips[c].split for c in w.clip])
     if (split == "val").any() and (split == "train").any():
-        return split == "val", "project split (splits.json)"
+        val = split == "val"
+        # a small project's split can put every clip of a class in val (one val video holds all of
+        # it): those clips are split in time instead, so the class still trains
+        only_val = sorted(set(w.y[val].tolist()) - set(w.y[~val].tolist()))
+        if not only_val:
+            return val, "project split (splits.json)"
+        sel = val & np.isin(w.y, only_val)
+        val[sel] = w.position[sel] > (1 - val_fraction)
+        names = sorted({clips[c].label for c, y in zip(w.clip, w.y) if y in only_val})
+        return val, (f"project split (splits.json); {', '.join(names)} only in val clips: "
+                     f"their last {val_fraction:.0%} validates, the rest trains")
     if val_fraction <= 0:
         return np.zeros(len(w.y), bool), "none"
     groups = np.array([clips[c].group for c in w.clip])
@@ -79,6 +90,18 @@ def join(w: Windows, extra: Windows | None) -> Windows:
         np.concatenate([w.position, extra.position]),
         np.concatenate([w.variants(), extra.variants()]),
     )
+
+
+def untrainable_classes(w: Windows, clips: list[Clip], classes: list[str], config: TrainConfig,
+                        extra: Windows | None = None) -> list[str]:
+    """The classes :func:`fit_windows` would find no training window for (after the validation
+    windows are set aside): fitting on ``w`` fails when this is not empty."""
+    w = join(w, extra)
+    if not len(w.y):
+        return list(classes)
+    val, _ = validation_mask(w, clips, config.val_fraction)
+    have = set(w.y[~val].tolist())
+    return [c for i, c in enumerate(classes) if i not in have]
 
 
 def fit_windows(

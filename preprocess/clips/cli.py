@@ -38,22 +38,31 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def describe(config) -> str:
+    """``--show-config``: every setting's effective value, one ``key: value  # meaning`` line each;
+    the output is a YAML file ``--config`` reads back (values written as JSON, which YAML reads)."""
+    import json
+
+    return "\n".join(f"{name}: {json.dumps(getattr(config, name))}  # {field.description or ''}".rstrip(" #")
+                     for name, field in type(config).model_fields.items())
+
+
 def run(args: argparse.Namespace) -> int:
     from mouseact.config import load
     from mouseact.errors import MouseActError
     from mouseact.preprocess.clips.config import PreprocessConfig
 
-    if args.show_config:
-        print(PreprocessConfig.describe())
-        return 0
-    if args.project is None or args.out is None:
-        raise MouseActError("give the input PROJECT and --out DIR (see mouseact preprocess --help)")
     overrides = list(args.overrides)
     for key, value in (("detector", args.detector), ("detector_model", args.detector_model),
                        ("idle_ratio", args.idle_ratio), ("seed", args.seed)):
         if value is not None:
             overrides.append(f"{key}={value}")
     config = load(PreprocessConfig, args.config, overrides)
+    if args.show_config:  # the effective values: defaults <- --config <- --set <- the options above
+        print(describe(config))
+        return 0
+    if args.project is None or args.out is None:
+        raise MouseActError("give the input PROJECT and --out DIR (see mouseact preprocess --help)")
     from mouseact.preprocess.clips.run import preprocess
     from mouseact.preprocess.clips.report import to_markdown
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mouseact.config import Config
 
@@ -35,6 +36,16 @@ class PreprocessConfig(Config):
     classes: list[str] | None = Field(None, description="behaviours to keep, in order (others are an error); "
                                       "default: every tag in the project")
     out_of_range: Literal["error", "clamp"] = Field("error", description="tags past the end of a video: fail or clip")
+
+    @field_validator("group_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
 
     def plan_settings(self) -> dict:
         return {k: getattr(self, k) for k in PLAN_KEYS}

@@ -79,7 +79,28 @@ def _classes(project_dir: Path, records, config: PreprocessConfig) -> list[str]:
     return classes
 
 
-def _track(rec, vid: str, config: PreprocessConfig, work: Path, progress: bool = True) -> np.ndarray | None:
+def _check_detector(config: PreprocessConfig, needed: bool):
+    """Check the detector options in preprocess's own option names before anything is planned or
+    written; load a learned (yolo/rtdetr) model now when a video needs boxes (its directory is
+    checked, and it is loaded once for all videos). Returns that detector, else None."""
+    if config.detector in ("yolo", "rtdetr") and config.detector_model is None:
+        raise MouseActError(f"--detector {config.detector} needs --detector-model DIR (a model made by "
+                            "`mouseact train detector`), or use --detector classical")
+    if config.detector in ("none", "classical") and config.detector_model is not None:
+        raise MouseActError(f"--detector-model is for --detector yolo or rtdetr, not {config.detector}",
+                            config.detector_model)
+    if not needed or config.detector in ("none", "classical"):
+        return None  # the classical detector costs nothing to build: one per video in _track
+    try:
+        from mouseact.preprocess.detection import make_detector
+    except ImportError as exc:
+        raise MouseActError(f"the mouse detector is not available ({exc}); run with --detector none "
+                            "(clips without boxes) or import boxes with the project") from None
+    return make_detector(config.detector, model_path=config.detector_model)
+
+
+def _track(rec, vid: str, config: PreprocessConfig, work: Path, progress: bool = True,
+           detector=None) -> np.ndarray | None:
     """Mouse boxes of a video: the project's, else the detector's (cached in .work/tracks)."""
     if rec.boxes is not None:
         return np.asarray(rec.boxes, dtype=np.float32)
@@ -96,9 +117,10 @@ def _track(rec, vid: str, config: PreprocessConfig, work: Path, progress: bool =
         raise MouseActError(f"the mouse detector is not available ({exc}); run with --detector none "
                             "(clips without boxes) or import boxes with the project", rec.video_path) from None
 
+    if detector is None:
+        detector = make_detector(config.detector, model_path=config.detector_model)
     _say(f"detecting the mouse in {rec.key} ({config.detector})")
-    track = detect_video(rec.video_path, detector=make_detector(config.detector, model_path=config.detector_model),
-                         progress=progress)
+    track = detect_video(rec.video_path, detector=detector, progress=progress)
     boxes = np.asarray(track.boxes, dtype=np.float32)
     if len(boxes) != rec.n_frames:  # detector decodes the real frame count; align to the annotation
         fixed = np.full((rec.n_frames, 4), np.nan, dtype=np.float32)
@@ -192,17 +214,20 @@ def preprocess(project_dir: str | Path, out_dir: str | Path, config: PreprocessC
         raise AnnotationError("project has no behaviour bouts (no frame-range tags): nothing to learn from",
                               project_dir)
 
+    # every usage error before anything is written to --out (nothing left behind)
+    mapping = load_group_map(config.group_map) if config.group_map else None
+    group = {r.key: group_of(r.name, config.group_regex, mapping, source=r.video_path) for r in records}
+    detector = _check_detector(config, needed=any(r.boxes is None for r in records))
+
     work = out_dir / WORK
     if restart and work.exists():
         shutil.rmtree(work)
+    # the settings, not the class list: a new video may bring a new behaviour without a restart
+    manifest = Manifest(work, config.plan_settings())  # refuses other settings before writing
     _remove_leftovers(out_dir)
     clips_dir = work / "clips"
     clips_dir.mkdir(parents=True, exist_ok=True)
-    # the settings, not the class list: a new video may bring a new behaviour without a restart
-    manifest = Manifest(work, config.plan_settings())
 
-    mapping = load_group_map(config.group_map) if config.group_map else None
-    group = {r.key: group_of(r.name, config.group_regex, mapping, source=r.video_path) for r in records}
     splits = assign_splits(group.values(), manifest.groups, config.val_fraction, config.test_fraction,
                            config.seed)
     manifest.data["groups"] = splits
@@ -237,7 +262,7 @@ def preprocess(project_dir: str | Path, out_dir: str | Path, config: PreprocessC
         for rec in records:
             if rec.key not in by_video:
                 continue
-            boxes = _track(rec, video_id(rec.key), config, work, progress)
+            boxes = _track(rec, video_id(rec.key), config, work, progress, detector)
             with VideoReader(rec.video_path) as reader:
                 for c in by_video[rec.key]:
                     _cut_one(rec, reader, c, boxes, config, clips_dir, classes)
@@ -246,7 +271,7 @@ def preprocess(project_dir: str | Path, out_dir: str | Path, config: PreprocessC
                     pbar.update(1)
             manifest.save()
 
-    test_boxes = {r.key: _track(r, video_id(r.key), config, work, progress)
+    test_boxes = {r.key: _track(r, video_id(r.key), config, work, progress, detector)
                   for r in records if manifest.videos[r.key]["split"] == "test"}
     report = _assemble(out_dir, records, manifest, clips_dir, classes, config, test_boxes)
     return report

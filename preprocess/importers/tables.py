@@ -67,10 +67,15 @@ def _pick(columns: dict[str, int], names, path: Path, what: str) -> tuple[int, s
 def read_interval_rows(rows: list[list[str]], path: Path, fps: float | None = None, units: str = "auto",
                        videos: str | Path | None = None, behaviors: Sequence[str] | None = None,
                        dataset: str = "intervals", out_of_range: str = "error") -> list:
-    rows = [r for r in rows if any(str(c).strip() for c in r)]
+    # row numbers as the user counts them in the file (blank rows are skipped but counted)
+    numbered = [(n, r) for n, r in enumerate(rows, start=1) if any(str(c).strip() for c in r)]
+    rows = [r for _, r in numbered]
     if not rows:
         raise AnnotationError("empty file", path)
     columns = {str(c).strip().lower(): j for j, c in enumerate(rows[0]) if str(c).strip()}
+    # a value past the header's last named column belongs to no column: most often an unquoted
+    # delimiter inside a value ("rear, supported"), which would shift or cut the row silently
+    width = max(columns.values()) + 1 if columns else 0
     j_video, _ = _pick(columns, VIDEO_COLS, path, "video")
     j_label, _ = _pick(columns, LABEL_COLS, path, "behaviour")
     j_start, start_name = _pick(columns, list(START_COLS), path, "start")
@@ -99,7 +104,12 @@ def read_interval_rows(rows: list[list[str]], path: Path, fps: float | None = No
     spans: dict[str, list[Span]] = defaultdict(list)
     fps_of: dict[str, float | None] = {}
     media: dict[str, str] = {}
-    for i, r in enumerate(body, start=2):
+    for (i, _), r in zip(numbered[1:], body):
+        extra = [str(c).strip() for c in r[width:] if str(c).strip()]
+        if extra:
+            raise AnnotationError(f"row {i}: {', '.join(repr(c) for c in extra)} past the header's {width} "
+                                  "columns (quote a value that contains the delimiter, or name the column "
+                                  "in the header)", path)
         r = list(r) + [""] * (len(columns) + 8 - len(r))
         video = str(r[j_video]).strip()
         label = str(r[j_label]).strip()
