@@ -411,6 +411,7 @@ def test_idle_clips_teach_stage_2_what_no_behaviour_is(sessions, tmp_path, cli):
     assert r.returncode == 0, r.stderr[-2000:]
     card = json.loads((model / "model_card.json").read_text())
     behaviours = sorted({iv.label for rec in sessions.values() for iv in rec.intervals})
+    assert f"{len(behaviours)} behaviours + idle," in r.stdout
     assert card["classes"] == sorted([*behaviours, "idle"]) and card["background_classes"] == ["idle"]
     n_idle = sum(1 for it in json.loads((training / "splits.json").read_text())["items"] if it["label"] == "idle")
     assert n_idle > 0 and card["training"]["clips"] >= n_idle

@@ -129,8 +129,10 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"classifier written to {out}")
     training = report["card"]["training"]
-    print(f"  {len(report['classes'])} behaviours, {training['clips']} clips ({training['windows']} windows) "
-          f"from {len(training['groups'])} video(s)/animal(s)")
+    background = report["card"].get("background_classes") or []
+    behaviours = [c for c in report["classes"] if c not in background]
+    print(f"  {len(behaviours)} behaviours{''.join(f' + {c}' for c in background)}, {training['clips']} clips "
+          f"({training['windows']} windows) from {len(training['groups'])} video(s)/animal(s)")
     if training.get("validation"):
         val = training["validation"]
         print(f"  validation: {val['how']} ({val['windows']} validation windows)")
