@@ -164,3 +164,41 @@ def test_bundle_with_a_trained_detector_runs_from_its_own_folder(tiny_yolo, cli,
     assert r.returncode == 0, r.stderr[-2000:]
     meta = json.loads((out / "predictions" / "itch.meta.json").read_text())
     assert meta["settings"]["detector"] == {"kind": "yolo", "model": str((bundle / "detector").resolve())}
+
+
+@pytest.mark.slow
+def test_train_localizer_with_a_trained_detector(tiny_yolo, cli, tmp_path):
+    """`train localizer --detector yolo --detector-model DIR` runs that detector on the project's videos,
+    records it in the card, and keys the feature cache on the model's files."""
+    from pathlib import Path
+
+    from mouseact.localizer import Localizer
+    from mouseact.localizer.cache import detector_config
+
+    project = Path(__file__).resolve().parents[1] / "samples" / "bsoid_sequence" / "project"
+    cache = tmp_path / "cache"
+    common = ("--background", "inactive,locomote", "--cache", str(cache))
+    out = tmp_path / "loc_yolo"
+    r = cli("train", "localizer", str(project), "--out", str(out), "--detector", "yolo", "--detector-model",
+            str(tiny_yolo), *common, env={"YOLO_CONFIG_DIR": str(tmp_path / "ycfg")})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "features: 0 from the cache, 1 computed" in r.stderr
+    td = Localizer.load(out).card["training_data"]
+    assert td["detector"] == "yolo" and td["detector_stride"] == 4
+    assert td["detector_model"] == str(tiny_yolo.resolve())
+    # the classical detector's boxes are other features: not read from the yolo entry
+    r = cli("train", "localizer", str(project), "--out", str(tmp_path / "loc_classical"), *common)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "features: 0 from the cache, 1 computed" in r.stderr
+    # the same yolo model again: read back
+    r = cli("train", "localizer", str(project), "--out", str(tmp_path / "loc_yolo2"), "--detector", "yolo",
+            "--detector-model", str(tiny_yolo), *common, env={"YOLO_CONFIG_DIR": str(tmp_path / "ycfg")})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "features: 1 from the cache, 0 computed" in r.stderr
+    key = detector_config(make_detector("yolo", model_path=tiny_yolo))
+    assert key["model_files"] == modelcard.load(tiny_yolo, "detector")["files"] and "model" not in key
+    # a yolo model given as rtdetr: refused before any decoding
+    r = cli("train", "localizer", str(project), "--out", str(tmp_path / "x"), "--detector", "rtdetr",
+            "--detector-model", str(tiny_yolo), "--no-cache")
+    assert r.returncode == 2 and "not rtdetr" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x").exists()

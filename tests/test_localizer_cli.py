@@ -53,6 +53,7 @@ def test_train_localizer_on_a_project(cli, tmp_path):
     loc = Localizer.load(out)
     td = loc.card["training_data"]
     assert td["groups"] == 2 and "first half" in td["group_names"][0]  # one video: split in time
+    assert (td["detector"], td["detector_stride"], td["detector_model"]) == ("classical", 4, None)
     assert loc.card["operating_point"]["target_recall"] == 0.9
     # the same training again reads the video's features back and gives the same model
     again = tmp_path / "loc2"

@@ -136,6 +136,24 @@ def test_pose_only_model_errors(cli, pose_model, social, data_dir, tmp_path):
     assert not Path(out).exists()
 
 
+def test_unreadable_pose_files_are_one_line_errors(cli, pose_model, social, tmp_path):
+    """A broken CalMS21 JSON, a text file named .npy and a DeepLabCut CSV with only its header rows:
+    `localize --pose` and `train localizer --pose-labels` name the file, no traceback, nothing written."""
+    pose_csv, boris = social
+    bad = {"pose_bad.json": '{"a":\n', "pose_text.npy": "not a numpy file",
+           "dlc_header.csv": "".join(pose_csv.read_text().splitlines(keepends=True)[:4])}
+    out = tmp_path / "o"
+    for name, content in bad.items():
+        path = tmp_path / name
+        path.write_text(content)
+        for args in (("localize", "--pose", str(path), "--fps", "30", "--model", str(pose_model), "--out", str(out)),
+                     ("train", "localizer", "--pose-labels", str(path), str(boris), "--out", str(out))):
+            r = cli(*args)
+            assert r.returncode == 2 and "Traceback" not in r.stderr, (name, args[0], r.stderr[-1500:])
+            assert r.stderr.strip().startswith(f"error: {path}: ") and len(r.stderr.strip().splitlines()) == 1
+        assert not out.exists()
+
+
 def test_python_api_refuses_features_of_another_kind(pose_model):
     loc = Localizer.load(pose_model)
     with pytest.raises(ModelError, match="pose features alone"):

@@ -27,6 +27,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from mouseact.localizer.cli import positive_int
 from mouseact.localizer.sequences import DETECTOR_STRIDE
 
 # the mouse resting; locomotion is a behaviour stage 2 must see (see mouseact.localizer.sequences)
@@ -70,9 +71,14 @@ def register_train(train_sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--background", default=DEFAULT_BACKGROUND,
                    help="comma-separated labels that count as background (not action)")
-    p.add_argument("--sequences", type=int, default=6, help="spliced sequences per animal (--bsoid)")
-    p.add_argument("--detector", default="classical", help="detector kind for mouse boxes where none are given")
-    p.add_argument("--stride", type=int, default=DETECTOR_STRIDE,
+    p.add_argument("--sequences", type=positive_int, default=6, help="spliced sequences per animal (--bsoid)")
+    p.add_argument("--detector", default="classical",
+                   help="detector kind for mouse boxes where none are given: classical, or yolo/rtdetr with "
+                        "--detector-model (localize and infer must then run the same detector)")
+    p.add_argument("--detector-model", default=None, metavar="DIR",
+                   help="the trained detector for --detector yolo/rtdetr (a model directory made by "
+                        "`mouseact train detector`)")
+    p.add_argument("--stride", type=positive_int, default=DETECTOR_STRIDE,
                    help="run the detector on every n-th frame (default: the default bundle's; train at the "
                         "stride the pipeline will run)")
     p.add_argument("--cache", metavar="DIR", default=None,
@@ -91,7 +97,7 @@ def _describe() -> str:
 
 
 def _bsoid_groups(root: Path, n_sequences: int, cfg, background: tuple[str, ...], stride: int = DETECTOR_STRIDE,
-                  cache=None):
+                  cache=None, detector: str = "classical", detector_model: str | Path | None = None):
     from mouseact.errors import MouseActError
     from mouseact.localizer.sequences import SequenceConfig, bsoid_sequences
 
@@ -105,15 +111,17 @@ def _bsoid_groups(root: Path, n_sequences: int, cfg, background: tuple[str, ...]
     groups = []
     for i, d in enumerate(folders):
         groups.append(bsoid_sequences(d, n_sequences, seed=cfg.seed + 1000 * i, config=seq_cfg,
-                                      feature_config=cfg.features, cache=cache))
+                                      feature_config=cfg.features, cache=cache, detector=detector,
+                                      detector_model=detector_model))
     return groups, [d.name for d in folders]
 
 
 def video_sequence(video_path: Path, labels, boxes, cfg, detector: str = "classical", stride: int = DETECTOR_STRIDE,
-                   cache=None):
+                   cache=None, detector_model: str | Path | None = None):
     """Features of one whole video (+ per-frame action labels), decoded and detected as in inference.
+    ``detector_model``: the model directory of a trained ``yolo``/``rtdetr`` detector.
     With ``cache`` (a :class:`~mouseact.localizer.cache.FeatureCache`) a video seen before with the
-    same detector, stride, boxes and feature config is not decoded again."""
+    same detector (and detector model), stride, boxes and feature config is not decoded again."""
     import numpy as np
     from mouseact.localizer.cache import array_digest, cached_features, detector_config
     from mouseact.localizer.features import FeatureConfig, FeatureExtractor
@@ -129,7 +137,7 @@ def video_sequence(video_path: Path, labels, boxes, cfg, detector: str = "classi
         if boxes is None:
             from mouseact.preprocess.detection import make_detector
 
-            det = make_detector(detector)
+            det = make_detector(detector, model_path=detector_model)
 
         def compute():
             fx = FeatureExtractor(fc)
@@ -182,7 +190,7 @@ def _pose_description(poses: list, names_per: list[list[str]]) -> dict:
 
 
 def _project_groups(project: Path, background: tuple[str, ...], cfg, detector: str, stride: int,
-                    pose_dir: Path | None = None, cache=None):
+                    pose_dir: Path | None = None, cache=None, detector_model: str | Path | None = None):
     import numpy as np
     from mouseact import sly_io
     from mouseact.errors import MouseActError
@@ -212,7 +220,7 @@ def _project_groups(project: Path, background: tuple[str, ...], cfg, detector: s
         for iv in rec.intervals:
             if iv.label.lower() not in background:
                 labels[max(iv.start, 0): min(iv.end, rec.n_frames - 1) + 1] = 1
-        seq = video_sequence(Path(rec.video_path), labels, rec.boxes, cfg, detector, stride, cache)
+        seq = video_sequence(Path(rec.video_path), labels, rec.boxes, cfg, detector, stride, cache, detector_model)
         if len(seq.features) != rec.n_frames:
             raise MouseActError(f"decoded {len(seq.features)} frames but the project says {rec.n_frames}",
                                 rec.video_path)
@@ -333,6 +341,16 @@ def run(args: argparse.Namespace) -> int:
     if args.pose and not args.project:
         raise MouseActError("--pose DIR goes with a Supervisely project (pose-only recordings: "
                             "--pose-labels POSE LABELS)")
+    if not args.pose and not args.pose_labels:  # pose feature names are known once the pose is read
+        cfg.check_ignore_features()
+    if args.pose_labels:
+        if args.detector_model or args.detector != "classical":
+            raise MouseActError("--detector/--detector-model do not apply to pose-only training (--pose-labels "
+                                "decodes no video)")
+    else:  # a wrong detector or model fails here, not after minutes of decoding
+        from mouseact.preprocess.detection import make_detector
+
+        make_detector(args.detector, model_path=args.detector_model)
     span = _parse_span(args.span) if args.span else None
     background = tuple(s.strip().lower() for s in args.background.split(",") if s.strip())
     pose = None
@@ -342,7 +360,8 @@ def run(args: argparse.Namespace) -> int:
 
         cache = FeatureCache(Path(args.cache) if args.cache else default_cache_dir())
     if args.bsoid:
-        groups, names = _bsoid_groups(Path(args.bsoid), args.sequences, cfg, background, args.stride, cache)
+        groups, names = _bsoid_groups(Path(args.bsoid), args.sequences, cfg, background, args.stride, cache,
+                                      args.detector, args.detector_model)
         source = {"bsoid": str(args.bsoid), "group_names": names, "sequences_per_group": args.sequences}
         where = Path(args.bsoid)
     elif args.pose_labels:
@@ -351,7 +370,7 @@ def run(args: argparse.Namespace) -> int:
         where = Path(args.pose_labels[0][1])
     else:
         groups, names, pose = _project_groups(Path(args.project), background, cfg, args.detector, args.stride,
-                                              Path(args.pose) if args.pose else None, cache)
+                                              Path(args.pose) if args.pose else None, cache, args.detector_model)
         source = {"project": str(args.project), **({"pose_dir": str(args.pose)} if args.pose else {})}
         where = Path(args.project)
     if cache is not None:
@@ -364,6 +383,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = "pose" if args.pose_labels else "video+pose" if args.pose else "video"
     if inputs != "pose":  # the detector's boxes shaped the features: run it the same way at inference
         source["detector"], source["detector_stride"] = args.detector, args.stride
+        source["detector_model"] = str(Path(args.detector_model).resolve()) if args.detector_model else None
     source["command"] = "mouseact train localizer " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
         if sys.argv[1:3] == ["train", "localizer"] else None
     video_names = FeatureExtractor(cfg.features).feature_names if inputs != "pose" else []

@@ -64,9 +64,22 @@ def array_digest(a: np.ndarray | None) -> str | None:
 
 
 def detector_config(det) -> dict | None:
-    """The detector's settings for a key (its pydantic config), None for a detector without one."""
+    """The detector's settings for a key, None for a detector without any.
+
+    The classical detector's pydantic config; a trained (yolo/rtdetr) detector's settings and the
+    checksums of its model files (``--detector-model DIR``): another model, or one re-trained into
+    the same folder, gives other boxes and so other features. Its folder's path is left out (a
+    moved or copied model keeps its cache)."""
     config = getattr(det, "config", None)
-    return config.model_dump() if hasattr(config, "model_dump") else None
+    if hasattr(config, "model_dump"):
+        return config.model_dump()
+    if isinstance(config, dict):
+        out = {k: v for k, v in config.items() if k != "model"}
+        files = (getattr(det, "card", None) or {}).get("files")
+        if files is not None:
+            out["model_files"] = dict(files)
+        return out
+    return None
 
 
 class FeatureCache:

@@ -23,6 +23,60 @@ from pathlib import Path
 from mouseact.localizer.sequences import DETECTOR_STRIDE
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (``--stride 0`` is refused at parsing, one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def threshold(text: str) -> float:
+    """argparse type: an actionness threshold, a finite number in [0, 1]."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return value
+
+
+def override_thresholds(config, high: float | None, low: float | None):
+    """``config`` (a :class:`~mouseact.localizer.proposals.ProposalConfig`) with ``--high``/``--low``.
+
+    A lone ``--high`` below the stored low threshold takes the low threshold down with it (what
+    :func:`~mouseact.localizer.proposals.propose` would do anyway); ``--low`` above the high
+    threshold in use is an error, as is ``--low`` above ``--high``.
+    """
+    from mouseact.errors import MouseActError
+    from mouseact.localizer.proposals import ProposalConfig
+    from pydantic import ValidationError
+
+    upd = {}
+    if high is not None:
+        upd["high"] = high
+    if low is not None:
+        upd["low"] = low
+    new_high = upd.get("high", config.high)
+    if low is None and config.low > new_high:
+        upd["low"] = new_high
+    elif low is not None and low > new_high:
+        said = "--high" if high is not None else "the model's high threshold"
+        raise MouseActError(f"--low {low:g} is above {said} {new_high:g}: the low threshold (where a segment "
+                            "ends) must be <= the high one (where it starts)")
+    try:
+        return ProposalConfig.model_validate({**config.model_dump(), **upd})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise MouseActError(f"--high/--low: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
 def register(sub) -> None:
     from mouseact.cli import HelpFormatter
 
@@ -41,12 +95,15 @@ def register(sub) -> None:
                    help="frame rate of pose-only input (no video); ignored when videos are given")
     p.add_argument("--detector", default="classical", help="detector kind: classical, yolo or rtdetr")
     p.add_argument("--detector-model", default=None, metavar="DIR", help="trained detector (yolo/rtdetr)")
-    p.add_argument("--stride", type=int, default=DETECTOR_STRIDE,
+    p.add_argument("--stride", type=positive_int, default=DETECTOR_STRIDE,
                    help="run the detector on every n-th frame (default: as the default bundle and training)")
     p.add_argument("--actionness", action="store_true",
                    help="also write per-frame actionness <video>.actionness.csv")
-    p.add_argument("--high", type=float, default=None, help="override the stored high threshold (more/fewer proposals)")
-    p.add_argument("--low", type=float, default=None, help="override the stored low threshold")
+    p.add_argument("--high", type=threshold, default=None,
+                   help="override the stored high threshold, in [0, 1] (lower: more proposals); the low "
+                        "threshold follows it down if it was above")
+    p.add_argument("--low", type=threshold, default=None,
+                   help="override the stored low threshold, in [0, 1] and <= the high one")
     p.set_defaults(func=run)
 
 
@@ -118,8 +175,7 @@ def run(args: argparse.Namespace) -> int:
     loc = Localizer.load(model_dir)
     loc.check_inputs(video=bool(args.videos), pose=bool(args.pose))
     if args.high is not None or args.low is not None:
-        upd = {k: v for k, v in (("high", args.high), ("low", args.low)) if v is not None}
-        loc.proposal_config = loc.proposal_config.model_copy(update=upd)
+        loc.proposal_config = override_thresholds(loc.proposal_config, args.high, args.low)
     out = Path(args.out)
     if args.videos:
         videos = [Path(v) for v in args.videos]

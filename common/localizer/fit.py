@@ -105,6 +105,20 @@ class LocalizerTrainConfig(Config):
     def ignored_columns(self, feature_names: Sequence[str]) -> list[int]:
         return [i for i, n in enumerate(feature_names) if n in set(self.ignore_features)]
 
+    def check_ignore_features(self, feature_names: Sequence[str] = ()) -> None:
+        """A one-line error for a name in ``ignore_features`` that is no feature: neither a video feature
+        (whether or not this run computes it, e.g. flow with ``features.flow_size=0``, so the default
+        list fits every run) nor one of ``feature_names`` (this run's, pose features included). A typo
+        must not silently score the feature it meant to ignore."""
+        from mouseact.errors import MouseActError
+        from mouseact.localizer.features import BOX_FEATURES, FLOW_FEATURES, MOTION_FEATURES
+
+        known = list(dict.fromkeys([*BOX_FEATURES, *MOTION_FEATURES, *FLOW_FEATURES, *feature_names]))
+        unknown = [n for n in self.ignore_features if n not in known]
+        if unknown:
+            raise MouseActError(f"config LocalizerTrainConfig: ignore_features: unknown feature name(s) "
+                                f"{', '.join(map(repr, unknown))} (known: {', '.join(known)})")
+
     @field_validator("max_gap_s", "min_duration_s", "pad_s", mode="before")
     @classmethod
     def _one_or_more(cls, v):
@@ -222,6 +236,7 @@ def train_localizer(groups: Sequence[Sequence], cfg: LocalizerTrainConfig, featu
         raise ValueError(f"inputs must be one of {INPUTS}")
     if (inputs != "video") != bool(pose):
         raise ValueError("pose description needed exactly when inputs include pose")
+    cfg.check_ignore_features(feature_names)
     ignored = cfg.ignored_columns(feature_names)
     final = fit_estimator([s for g in groups for s in g], cfg, ignored)
     # centring puts every video's resting level where the final model puts its training videos'

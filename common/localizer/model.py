@@ -190,6 +190,23 @@ class BoostedActionness:
 ESTIMATORS = {"logreg": LogisticActionness, "hgb": BoostedActionness}
 
 
+def _proposal_config(card: dict, model_dir: Path | None) -> ProposalConfig:
+    """The card's operating point as a :class:`ProposalConfig`; a bad one is a one-line ModelError."""
+    from pydantic import ValidationError
+
+    stored = (card.get("operating_point") or {}).get("proposal_config") if isinstance(card.get("operating_point"),
+                                                                                      dict) else None
+    if not isinstance(stored, dict):
+        raise ModelError("model card lacks operating_point.proposal_config", model_dir)
+    try:
+        return ProposalConfig(**stored)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ModelError(f"model card's operating point is invalid: {where + ': ' if where else ''}{first['msg']}",
+                         model_dir) from None
+
+
 class Localizer:
     """Loaded stage-1 model: ``actionness(features)`` then ``propose(actionness, fps)``."""
 
@@ -213,7 +230,7 @@ class Localizer:
         # columns extracted (and reported) but not scored, e.g. box_missing (see LocalizerTrainConfig)
         ignored = set(card.get("ignored_features") or [])
         self.ignored_columns: list[int] = [i for i, n in enumerate(self.feature_names) if n in ignored]
-        self.proposal_config = ProposalConfig(**card["operating_point"]["proposal_config"])
+        self.proposal_config = _proposal_config(card, model_dir)
         self.pose_feature_names: list[str] = list(card.get("pose_feature_names") or [])
         self.inputs: str = card.get("inputs") or ("video+pose" if self.pose_feature_names else "video")
         if self.inputs not in INPUTS:

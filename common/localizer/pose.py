@@ -71,6 +71,8 @@ def _dlc_frame(df, path: Path) -> Pose:
     del levels
     values = df.to_numpy(dtype=np.float64)
     T = len(values)
+    if T == 0:
+        raise AnnotationError("no frames: the DeepLabCut table has its header rows only", path)
     xy = np.full((T, len(animals), len(parts), 2), np.nan)
     lk = np.ones((T, len(animals), len(parts)))
     for j, t in enumerate(tuples):
@@ -124,7 +126,12 @@ def read_dlc_h5(path: str | Path) -> Pose:
                               "or export the CSV from DeepLabCut", path) from None
     except Exception as exc:
         raise AnnotationError(f"cannot read DeepLabCut .h5: {str(exc).splitlines()[0]}", path) from None
-    return _dlc_frame(df, path)
+    if not hasattr(df, "columns"):
+        raise AnnotationError("not a DeepLabCut table (the .h5 holds no data frame)", path)
+    try:
+        return _dlc_frame(df, path)
+    except ValueError as exc:
+        raise AnnotationError(f"non-numeric values in DeepLabCut .h5: {_first_line(exc)}", path) from None
 
 
 def read_sleap_h5(path: str | Path) -> Pose:
@@ -133,14 +140,25 @@ def read_sleap_h5(path: str | Path) -> Pose:
         import h5py
     except ImportError:
         raise AnnotationError("reading SLEAP .h5 needs the 'h5py' package (pip install h5py)", path) from None
-    with h5py.File(path, "r") as f:
-        if "tracks" not in f:
-            raise AnnotationError("not a SLEAP analysis file (no 'tracks' dataset)", path)
-        tracks = np.asarray(f["tracks"], dtype=np.float64)          # (A, 2, K, T)
-        scores = np.asarray(f["point_scores"], dtype=np.float64) if "point_scores" in f else None  # (A, K, T)
-        nodes = [n.decode() if isinstance(n, bytes) else str(n) for n in f["node_names"]]
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["track_names"]] if "track_names" in f \
-            else []
+    try:
+        with h5py.File(path, "r") as f:
+            if "tracks" not in f:
+                raise AnnotationError("not a SLEAP analysis file (no 'tracks' dataset)", path)
+            if "node_names" not in f:
+                raise AnnotationError("not a SLEAP analysis file (no 'node_names' dataset)", path)
+            tracks = np.asarray(f["tracks"], dtype=np.float64)          # (A, 2, K, T)
+            scores = np.asarray(f["point_scores"], dtype=np.float64) if "point_scores" in f else None  # (A, K, T)
+            nodes = [n.decode() if isinstance(n, bytes) else str(n) for n in f["node_names"]]
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["track_names"]] \
+                if "track_names" in f else []
+    except (OSError, ValueError, TypeError) as exc:
+        raise AnnotationError(f"cannot read SLEAP analysis .h5: {_first_line(exc)}", path) from None
+    if tracks.ndim != 4 or tracks.shape[1] != 2 or tracks.shape[2] != len(nodes):
+        raise AnnotationError(f"SLEAP 'tracks' must be (animals, 2, {len(nodes)} nodes, frames), got "
+                              f"{tracks.shape}", path)
+    if scores is not None and scores.shape != (tracks.shape[0], tracks.shape[2], tracks.shape[3]):
+        raise AnnotationError(f"SLEAP 'point_scores' has shape {scores.shape}, expected "
+                              f"{(tracks.shape[0], tracks.shape[2], tracks.shape[3])}", path)
     xy = tracks.transpose(3, 0, 2, 1)
     lk = scores.transpose(2, 0, 1) if scores is not None else np.isfinite(xy[..., 0]).astype(float)
     animals = names if len(names) == xy.shape[1] else [f"track{i}" for i in range(xy.shape[1])]
@@ -150,10 +168,30 @@ def read_sleap_h5(path: str | Path) -> Pose:
 def read_calms21(path: str | Path, sequence: str | None = None) -> Pose:
     """One sequence of a CalMS21 file (the first one unless ``sequence`` names it)."""
     path = Path(path)
-    if path.suffix == ".npy":
-        data = np.load(path, allow_pickle=True).item()
+    if path.suffix.lower() == ".npy":
+        import pickle
+        import zipfile
+
+        # CalMS21's .npy is a pickled dict (np.save of a dict): only pickles can hold it
+        try:
+            arr = np.load(path, allow_pickle=True)
+            data = arr.item() if isinstance(arr, np.ndarray) and arr.dtype == object and arr.size == 1 else None
+        except (pickle.UnpicklingError, ValueError, EOFError, OSError, zipfile.BadZipFile, ImportError,
+                AttributeError, IndexError, TypeError) as exc:
+            why = ("neither a NumPy .npy file nor a pickle" if isinstance(exc, pickle.UnpicklingError)
+                   else _first_line(exc))
+            raise AnnotationError(f"not a CalMS21 .npy file (cannot load it: {why})", path) from None
+        if data is None:
+            raise AnnotationError("not a CalMS21 .npy file (expected a saved dict of sequences, got an array)",
+                                  path)
     else:
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_bytes())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise AnnotationError(f"not a valid JSON file: {_first_line(exc)}", path) from None
+    if not isinstance(data, dict):
+        raise AnnotationError(f"not a CalMS21 file (expected an object of groups of sequences, got a "
+                              f"{type(data).__name__})", path)
     seqs = {}
     for group in data.values():
         if isinstance(group, dict):
@@ -163,11 +201,21 @@ def read_calms21(path: str | Path, sequence: str | None = None) -> Pose:
     name = sequence or next(iter(seqs))
     if name not in seqs:
         raise AnnotationError(f"sequence {name!r} not in file ({len(seqs)} sequences)", path)
-    kp = np.asarray(seqs[name]["keypoints"], dtype=np.float64)  # (T, 2 mice, 2 coords, 7)
+    try:
+        kp = np.asarray(seqs[name]["keypoints"], dtype=np.float64)  # (T, 2 mice, 2 coords, 7)
+    except (ValueError, TypeError):
+        raise AnnotationError(f"sequence {name!r}: keypoints are not a numeric (T, mice, 2, keypoints) array",
+                              path) from None
     if kp.ndim != 4 or kp.shape[2] != 2:
         raise AnnotationError(f"CalMS21 keypoints must be (T, mice, 2, keypoints), got {kp.shape}", path)
     xy = kp.transpose(0, 1, 3, 2)
-    sc = np.asarray(seqs[name].get("scores", np.ones(kp.shape[:2] + kp.shape[3:])), dtype=np.float64)
+    try:
+        sc = np.asarray(seqs[name].get("scores", np.ones(kp.shape[:2] + kp.shape[3:])), dtype=np.float64)
+    except (ValueError, TypeError):
+        sc = None
+    if sc is None or sc.shape != xy.shape[:3]:
+        raise AnnotationError(f"sequence {name!r}: scores must be numbers of shape {xy.shape[:3]} "
+                              "(T, mice, keypoints)", path)
     parts = CALMS21_BODYPARTS if xy.shape[2] == 7 else [f"kp{i}" for i in range(xy.shape[2])]
     return Pose(xy, sc, ["resident", "intruder"][: xy.shape[1]], parts, f"{path}:{name}")
 
@@ -176,8 +224,23 @@ POSE_SUFFIXES = (".csv", ".h5", ".hdf5", ".json", ".npy")
 
 
 def read_pose(path: str | Path) -> Pose:
-    """Pick the reader by file content/extension (``Pose.format`` says which one was used)."""
-    path = Path(path)
+    """Pick the reader by file content/extension (``Pose.format`` says which one was used).
+
+    Any problem with the file (unreadable, another format, no frames) is a one-line
+    :class:`~mouseact.errors.AnnotationError` naming it."""
+    pose = _read_pose(Path(path))
+    if pose.n_frames == 0:
+        raise AnnotationError("pose file has no frames", path)
+    if pose.xy.shape[1] == 0 or pose.xy.shape[2] == 0:
+        raise AnnotationError("pose file has no animals or no keypoints", path)
+    return pose
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def _read_pose(path: Path) -> Pose:
     if not path.is_file():
         raise AnnotationError("pose file not found", path)
     suf = path.suffix.lower()

@@ -35,14 +35,16 @@ from collections.abc import Sequence
 import numpy as np
 from mouseact.config import Config
 from mouseact.intervals import Interval, clamp, merge, runs, tiou
-from pydantic import Field
+from pydantic import Field, model_validator
 
 LABEL = "action"
 
 
 class ProposalConfig(Config):
-    high: float = Field(0.5, description="a segment needs at least one frame with actionness >= high")
-    low: float = Field(0.3, description="a segment extends over neighbouring frames with actionness >= low")
+    high: float = Field(0.5, ge=0, le=1, allow_inf_nan=False,
+                        description="a segment needs at least one frame with actionness >= high")
+    low: float = Field(0.3, ge=0, le=1, allow_inf_nan=False,
+                       description="a segment extends over neighbouring frames with actionness >= low (<= high)")
     max_gap_s: float = Field(0.5, description="stitch segments separated by at most this many seconds")
     min_duration_s: float = Field(0.4, description="drop segments shorter than this (before padding)")
     pad_s: float = Field(0.25, description="extend every segment by this many seconds on both sides")
@@ -61,6 +63,12 @@ class ProposalConfig(Config):
         "and last frame whose short-window actionness is >= this (never extends a segment, never drops one: a "
         "segment with no such frame is kept whole); None = off. Needs the short-window signal (a model trained "
         "with refine_window_s)")
+
+    @model_validator(mode="after")
+    def _low_not_above_high(self):
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) must be <= high ({self.high:g})")
+        return self
 
 
 def propose(actionness: np.ndarray, fps: float, config: ProposalConfig,

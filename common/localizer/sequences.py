@@ -95,13 +95,20 @@ def clip_paths(folder: str | Path) -> dict[str, Path]:
     return clips
 
 
+def _need_both(clips, background: Sequence[str]) -> str:
+    """The error when a clip folder lacks background or action clips: what is needed, what was found."""
+    return (f"need both background clips ({', '.join(background)}) and action clips; the clips here are "
+            f"{', '.join(clips) or 'none'} (see --background)")
+
+
 def plan_sequence(lengths: dict[str, int], fps: float, rng: np.random.Generator,
-                  config: SequenceConfig = SequenceConfig()) -> list[Piece]:
-    """A random order of pieces; action clips cut into bouts, background filling the gaps."""
+                  config: SequenceConfig = SequenceConfig(), where: str | Path | None = None) -> list[Piece]:
+    """A random order of pieces; action clips cut into bouts, background filling the gaps.
+    ``where``: the clip folder, named by the error when it lacks background or action clips."""
     bg = [c for c in lengths if c in config.background]
     acts = [c for c in lengths if c not in config.background]
     if not bg or not acts:
-        raise MouseActError(f"need both background clips ({', '.join(config.background)}) and action clips")
+        raise MouseActError(_need_both(lengths, config.background), where)
     lo, hi = (int(round(s * fps)) for s in config.action_piece_s)
     bouts: list[Piece] = []
     for c in acts:
@@ -174,10 +181,11 @@ def prime_on_clips(detector, paths: Sequence[Path], per_clip: int = 6) -> None:
 def build_sequence(folder: str | Path, pieces: Sequence[Piece], classes: Sequence[str],
                    feature_config: FeatureConfig | dict | None = None, detector: str = "classical",
                    stride: int = DETECTOR_STRIDE, chunk: int = 64, background: Sequence[str] = BSOID_BACKGROUND,
-                   progress: bool = False, cache=None) -> Sequence_:
+                   progress: bool = False, cache=None, detector_model: str | Path | None = None) -> Sequence_:
     """Decode, detect and extract features for one planned sequence, as the pipeline would. With
     ``cache`` (a :class:`~mouseact.localizer.cache.FeatureCache`) a sequence built before from the
-    same clips, plan, detector and feature config is read back instead."""
+    same clips, plan, detector and feature config is read back instead. ``detector_model``: the
+    trained model directory of a ``yolo``/``rtdetr`` detector."""
     from mouseact.localizer.cache import cached_features, detector_config
     from mouseact.preprocess.detection import StreamingDetector, make_detector
     from mouseact.progress import bar
@@ -189,7 +197,7 @@ def build_sequence(folder: str | Path, pieces: Sequence[Piece], classes: Sequenc
         fps = next(iter(readers.values())).info.fps
         fc = FeatureConfig(**{**(feature_config.model_dump() if isinstance(feature_config, FeatureConfig)
                                  else dict(feature_config or {})), "fps": fps})
-        det = make_detector(detector)
+        det = make_detector(detector, model_path=detector_model)
 
         def compute() -> tuple[np.ndarray, np.ndarray]:
             fx = FeatureExtractor(fc)
@@ -232,20 +240,28 @@ def plan_moving_sequence(folder: str | Path, rng: np.random.Generator,
     paths = clip_paths(folder)
     spans = {c: moving_span(p)[:2] for c, p in paths.items()}  # cached per file
     fps = probe(next(iter(paths.values()))).fps
-    plan = plan_sequence({c: stop - start for c, (start, stop) in spans.items()}, fps, rng, config)
+    plan = plan_sequence({c: stop - start for c, (start, stop) in spans.items()}, fps, rng, config, where=folder)
     return [Piece(p.clip, p.start + spans[p.clip][0], p.stop + spans[p.clip][0]) for p in plan], fps
 
 
 def bsoid_sequences(folder: str | Path, n_sequences: int, seed: int = 0,
                     config: SequenceConfig = SequenceConfig(), feature_config=None,
-                    progress: bool = True, cache=None) -> list[Sequence_]:
-    """``n_sequences`` random spliced sequences from one mouse's clip folder (``cache``: see
-    :func:`build_sequence`)."""
-    classes = [c for c in clip_paths(folder) if c not in config.background]
+                    progress: bool = True, cache=None, detector: str = "classical",
+                    detector_model: str | Path | None = None) -> list[Sequence_]:
+    """``n_sequences`` random spliced sequences from one mouse's clip folder (``cache``, ``detector``,
+    ``detector_model``: see :func:`build_sequence`)."""
+    clips = clip_paths(folder)
+    wanted = {b.lower() for b in config.background}  # labels match clip names whatever their case
+    background = tuple(c for c in clips if c.lower() in wanted)
+    classes = [c for c in clips if c not in background]
+    if not classes or not background:  # before any decoding
+        raise MouseActError(_need_both(clips, config.background), folder)
+    config = config.model_copy(update={"background": background})
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_sequences):
         plan, _ = plan_moving_sequence(folder, rng, config)
         out.append(build_sequence(folder, plan, classes, feature_config, background=config.background,
-                                  stride=config.detector_stride, progress=progress, cache=cache))
+                                  stride=config.detector_stride, progress=progress, cache=cache,
+                                  detector=detector, detector_model=detector_model))
     return out

@@ -36,8 +36,13 @@ class Detector(Protocol):
         """Forget per-video state (background model, last position)."""
 
 
-def make_detector(kind: str = "classical", model_path: str | Path | None = None, **cfg) -> Detector:
-    """Build a detector: ``classical`` (default, no weights) or a trained ``yolo``/``rtdetr`` model dir."""
+def make_detector(kind: str = "classical", model_path: str | Path | None = None, *,
+                  option: str = "--detector-model", **cfg) -> Detector:
+    """Build a detector: ``classical`` (default, no weights) or a trained ``yolo``/``rtdetr`` model dir.
+
+    ``option``: the command-line option that gives ``model_path``, named by the error when it is
+    missing (``--detector-model`` in localize, train localizer, classify, preprocess, infer;
+    ``mouseact detect`` and ``serve detector`` call it ``--model``)."""
     if kind == "classical":
         if model_path is not None:
             raise ModelError("the classical detector takes no model file (use --detector yolo or rtdetr)", model_path)
@@ -45,7 +50,7 @@ def make_detector(kind: str = "classical", model_path: str | Path | None = None,
     if kind in ("yolo", "rtdetr"):
         if model_path is None:
             raise ModelError(f"the {kind} detector needs a trained model directory "
-                             "(--model DIR, made by `mouseact train detector`)")
+                             f"({option} DIR, made by `mouseact train detector`)")
         from mouseact.preprocess.detection.learned import UltralyticsDetector
 
         return UltralyticsDetector.load(model_path, expect_kind=kind, **cfg)

@@ -55,26 +55,68 @@ def _split_tail(n: int, val_frac: float) -> np.ndarray:
     return is_val
 
 
+def _csv_box(row: dict, line: int, csv_path: Path) -> list[float]:
+    """``[x1, y1, x2, y2]`` of one images-CSV row (all NaN = no mouse); a bad value is an error naming
+    the file and line."""
+    import math
+
+    cells = [(row.get(c) or "").strip() for c in ("x1", "y1", "x2", "y2")]
+    if all(c == "" for c in cells):
+        return [np.nan] * 4
+    vals = []
+    for name, cell in zip(("x1", "y1", "x2", "y2"), cells):
+        try:
+            v = float(cell)
+        except ValueError:
+            v = None
+        if v is None or not math.isfinite(v):
+            raise AnnotationError(f"line {line}: {name} must be a number of pixels (or x1..y2 all empty for a "
+                                  f"frame without a mouse), got {cell!r}", csv_path)
+        vals.append(v)
+    x1, y1, x2, y2 = vals
+    if not (x1 < x2 and y1 < y2):
+        raise AnnotationError(f"line {line}: the box needs x1 < x2 and y1 < y2 (corners top-left, bottom-right), "
+                              f"got x1={x1:g} y1={y1:g} x2={x2:g} y2={y2:g}", csv_path)
+    return vals
+
+
 def frames_from_image_csv(csv_path: str | Path, image_root: str | Path | None = None, val_frac: float = 0.2
                           ) -> TrainingFrames:
-    """Images listed in a CSV with columns ``image, x1, y1, x2, y2`` (empty = no mouse)."""
+    """Images listed in a CSV with columns ``image, x1, y1, x2, y2`` (all four empty = no mouse).
+
+    Every box is checked before training: numbers, ``x1 < x2``, ``y1 < y2``, inside its image (up to
+    a pixel); a bad row is a one-line error naming the file and line."""
     import cv2
 
     csv_path = Path(csv_path)
     root = Path(image_root) if image_root else csv_path.parent
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except UnicodeDecodeError:
+        raise AnnotationError("not a UTF-8 text CSV", csv_path) from None
+    except csv.Error as exc:
+        raise AnnotationError(f"cannot parse the CSV: {exc}", csv_path) from None
     if not rows or not {"image", "x1", "y1", "x2", "y2"} <= set(rows[0]):
         raise AnnotationError("needs columns image, x1, y1, x2, y2", csv_path)
-    images, boxes = [], []
-    for r in rows:
-        p = root / r["image"]
+    # line numbers as an editor shows them: the header is line 1 (rows spanning lines are not expected)
+    boxes = [_csv_box(r, i + 2, csv_path) for i, r in enumerate(rows)]  # every value checked before any image
+    images = []
+    for i, (r, box) in enumerate(zip(rows, boxes)):
+        name = (r.get("image") or "").strip()
+        if not name:
+            raise AnnotationError(f"line {i + 2}: empty image path", csv_path)
+        p = root / name
         img = cv2.imread(str(p))
         if img is None:
-            raise AnnotationError(f"cannot read image {r['image']} (looked in {root})", csv_path)
+            raise AnnotationError(f"line {i + 2}: cannot read image {name} (looked in {root})", csv_path)
+        h, w = img.shape[:2]
+        if np.isfinite(box).all():
+            x1, y1, x2, y2 = box
+            if x1 < -1 or y1 < -1 or x2 > w + 1 or y2 > h + 1:
+                raise AnnotationError(f"line {i + 2}: box x1={x1:g} y1={y1:g} x2={x2:g} y2={y2:g} lies outside "
+                                      f"the {w}x{h}-px image {name}", csv_path)
         images.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-        vals = [r[c] for c in ("x1", "y1", "x2", "y2")]
-        boxes.append([float(v) if v not in ("", None) else np.nan for v in vals])
     return TrainingFrames(images, np.asarray(boxes, np.float32), _split_tail(len(images), val_frac),
                           {"kind": "image_csv", "path": str(csv_path), "n_images": len(images)})
 
@@ -97,8 +139,16 @@ def frames_from_project(project_dir: str | Path, cfg: DetectorTrainConfig) -> Tr
     meta_path = project_dir / "meta.json"
     if not meta_path.is_file():
         raise AnnotationError("not a Supervisely project (no meta.json)", project_dir)
-    meta = json.loads(meta_path.read_text())
-    if MOUSE_CLASS not in [c.get("title") for c in meta.get("classes", [])]:
+    try:
+        meta = json.loads(meta_path.read_bytes())
+    except OSError as exc:
+        raise AnnotationError(f"cannot read meta.json: {exc.strerror or exc}", project_dir) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AnnotationError(f"meta.json is not valid JSON: {exc}", project_dir) from None
+    classes = meta.get("classes", []) if isinstance(meta, dict) else None
+    if not isinstance(classes, list):
+        raise AnnotationError("meta.json must be an object with a list of 'classes'", project_dir)
+    if MOUSE_CLASS not in [c.get("title") for c in classes if isinstance(c, dict)]:
         raise AnnotationError(f"the project has no '{MOUSE_CLASS}' object class to train a detector on", project_dir)
     records = sly_io.read_project(project_dir, out_of_range="clamp")
     images, boxes, is_val = [], [], []

@@ -118,7 +118,7 @@ def run_detect(source: str | Path, out_dir: str | Path, config: DetectConfig | N
     if cfg.detector == "classical":
         detector = make_detector("classical", config=cfg.classical)
     else:
-        detector = make_detector(cfg.detector, model_path=cfg.model, conf=cfg.learned_conf)
+        detector = make_detector(cfg.detector, model_path=cfg.model, option="--model", conf=cfg.learned_conf)
     det_desc = {"kind": cfg.detector, "model": cfg.model, "stride": cfg.stride,
                 "config": detector.config.model_dump() if hasattr(detector.config, "model_dump") else detector.config}
     rows, records = [], []
