@@ -277,3 +277,11 @@ def test_clamped_bouts_are_counted_clipped_or_dropped(cli, videos, tmp_path):
     assert "2 bout(s) ran past the end of vidB.mp4 (125 frames): 1 clipped, 1 lying wholly after it dropped" in r.stderr
     [rec] = read_interval_csv(p, units="frames", videos=videos, out_of_range="clamp")
     assert rec.intervals == [Interval(10, 40, "groom"), Interval(100, 124, "groom")]
+
+
+def test_calms21_file_that_is_not_one_is_a_one_line_error(cli, tmp_path):
+    bad = tmp_path / "calms21_task1_train.npy"
+    bad.write_text("hello, not numpy")
+    r = cli("import", "calms21", str(bad))
+    assert r.returncode == 2 and "cannot read CalMS21 file" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

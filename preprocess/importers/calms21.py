@@ -11,6 +11,7 @@ is derived from its keypoints, so clips can be cropped around it.
 from __future__ import annotations
 
 import json
+import pickle
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -34,8 +35,9 @@ def load_calms21(path: Path) -> dict:
             data = data.item() if data.dtype == object and data.shape == () else data
         else:
             data = json.loads(path.read_text())
-    except (ValueError, OSError, json.JSONDecodeError) as exc:
-        raise AnnotationError(f"cannot read CalMS21 file: {str(exc).splitlines()[0]}", path) from None
+    except (ValueError, OSError, EOFError, json.JSONDecodeError, pickle.UnpicklingError, UnicodeDecodeError) as exc:
+        raise AnnotationError(f"cannot read CalMS21 file: {(str(exc).splitlines() or [type(exc).__name__])[0]}",
+                              path) from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise AnnotationError("not a CalMS21 file: expected {group: {sequence: {...}}}", path)
     return data
