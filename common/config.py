@@ -3,7 +3,9 @@
     cfg = load(LocalizerConfig, yaml_path="my.yaml", overrides=["target_recall=0.9"])
 
 Overrides are ``dotted.key=value`` with the value parsed as YAML (``1e-3``, ``true``, ``[1,2]``).
-Unknown keys are an error (a typo must not silently fall back to a default).
+Unknown keys are an error (a typo must not silently fall back to a default). Float settings must be
+finite: ``nan``/``inf`` (from YAML or ``--set``) are refused unless a field opts in with
+``Field(..., allow_inf_nan=True)``.
 """
 
 from __future__ import annotations
@@ -20,9 +22,15 @@ T = TypeVar("T", bound=BaseModel)
 
 
 class Config(BaseModel):
-    """Base for stage configs: forbids unknown keys, describes itself for --help."""
+    """Base for stage configs: forbids unknown keys and non-finite floats, describes itself for --help.
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    ``allow_inf_nan=False``: a threshold, duration or rate of ``nan`` passes no ``ge``/``le`` check
+    meaningfully and ``inf`` passes every lower bound, then breaks the stage later (``int(inf)``,
+    comparisons that are always false). A field where ``inf`` means something (no limit) says so
+    with ``Field(..., allow_inf_nan=True)``.
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
     @classmethod
     def describe(cls) -> str:
@@ -34,9 +42,40 @@ class Config(BaseModel):
 
 def _set_dotted(d: dict, key: str, value: Any) -> None:
     parts = key.split(".")
-    for p in parts[:-1]:
-        d = d.setdefault(p, {})
+    for i, p in enumerate(parts[:-1]):
+        if d.get(p) is None:
+            d[p] = {}
+        elif not isinstance(d[p], dict):
+            raise MouseActError(f"override {key}: {'.'.join(parts[:i + 1])} is a single value "
+                                f"({d[p]!r}), not a group of settings")
+        d = d[p]
     d[parts[-1]] = value
+
+
+def _read_yaml_text(p: Path) -> str:
+    """The text of a config file: UTF-8 (a BOM is fine) or UTF-16 with a BOM (Windows editors);
+    anything else is one line naming the file, not a ``UnicodeDecodeError``."""
+    if p.is_dir():
+        raise MouseActError("config is a folder, not a YAML file", p)
+    if not p.is_file():
+        raise MouseActError("config file not found", p)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise MouseActError(f"cannot read config file: {exc.strerror or exc}", p) from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # `mouseact ... --show-config > my.yaml` in PowerShell
+        try:
+            text = raw.decode("utf-16")
+        except UnicodeDecodeError:
+            text = ""
+        # config keys are ASCII: binary data that merely starts like a UTF-16 mark decodes to other scripts
+        if text.strip() and sum(c < "\x80" for c in text) >= 0.5 * len(text):
+            return text
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MouseActError(f"not a UTF-8 text file (byte 0x{raw[exc.start]:02x} at offset {exc.start}): "
+                            "a config must be YAML text", p) from None
 
 
 def _deep_update(dst: dict, src: dict) -> dict:
@@ -59,10 +98,9 @@ def load(model: type[T], yaml_path: str | Path | None = None, overrides: Sequenc
     loaded: dict = {}
     if yaml_path:
         p = Path(yaml_path)
-        if not p.is_file():
-            raise MouseActError("config file not found", p)
+        text = _read_yaml_text(p)
         try:
-            loaded = yaml.safe_load(p.read_text()) or {}
+            loaded = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             raise MouseActError(f"invalid YAML: {exc}", p) from None
         if not isinstance(loaded, dict):
@@ -72,9 +110,13 @@ def load(model: type[T], yaml_path: str | Path | None = None, overrides: Sequenc
         if "=" not in item:
             raise MouseActError(f"override {item!r} must look like key=value")
         key, raw = item.split("=", 1)
-        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise MouseActError(f"override {item!r}: the value is not valid YAML: {exc}") from None
+        _set_dotted(data, key.strip(), value)
     try:
-        return model(**data)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])

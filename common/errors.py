@@ -28,3 +28,13 @@ class AnnotationError(MouseActError):
 
 class ModelError(MouseActError):
     """A model directory is missing, for another architecture, or inconsistent."""
+
+
+class OutputError(MouseActError, OSError):
+    """An output (file or folder) cannot be created or written: not writable, under a file, a file
+    where a folder is to be written, disk full... Also an ``OSError``, so code that tolerates failed
+    writes (caches) keeps doing so; its ``errno`` is the underlying one when there is one."""
+
+    def __init__(self, message: str, path: str | Path | None = None, errno: int | None = None):
+        super().__init__(message, path)
+        self.errno = errno
