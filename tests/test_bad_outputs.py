@@ -51,3 +51,22 @@ def test_bad_out_is_one_line(command, data_dir, tmp_path, capsys):
     assert afile.read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     assert not os.path.lexists("/sys/mouseact_out")
+
+
+@pytest.mark.parametrize("command", [["preprocess", "PROJECT"], ["train", "classifier", "--bsoid", "BSOID"]])
+def test_long_commands_refuse_a_bad_out_before_working(cli, tmp_path, bsoid_dir, command):
+    """preprocess and train classifier check --out before cutting clips or embedding anything."""
+    afile = tmp_path / "notes.txt"
+    afile.write_text("keep me")
+    args = [str(bsoid_dir) if a == "BSOID" else str(tmp_path) if a == "PROJECT" else a for a in command]
+    r = cli(*args, "--out", str(afile / "x"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "is a file" in r.stderr and afile.read_text() == "keep me"
+
+
+def test_a_list_as_model_card_is_no_bundle(tmp_path, cli, bsoid_dir):
+    bad = tmp_path / "model"
+    bad.mkdir()
+    (bad / "model_card.json").write_text("[1, 2]")
+    r = cli("infer", str(bsoid_dir / "mouse1" / "itch.mp4"), "--model", str(bad), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "not a model bundle" in r.stderr, r.stderr

@@ -310,7 +310,7 @@ def test_time_window_and_bins_by_hand():
     assert groom[-1][:3] == (6, 60.0, 60.5)
     rear = [r for r in rows if r[4] == "rear" and r[5]]
     assert [(r[1], r[6], r[9]) for r in rear] == [(3, 1.0, 0.1)]
-    with pytest.raises(MouseActError, match="empty"):
+    with pytest.raises(MouseActError, match="holds no frame"):
         export.window(ivs, 10.0, 605, 70, 80)
 
 

@@ -108,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
                           base={"model_path": args.model_path} if args.model_path else {}).model_dump(exclude_unset=True)
     if bool(args.project) == bool(args.bsoid):
         raise MouseActError("give either a training-data project or --bsoid DIR (one of them)")
-    out = Path(args.out)
+    from mouseact import atomic
+
+    out = atomic.check_output_dir(args.out)  # a file or an unwritable place fails now, not after training
     if out.exists() and not args.overwrite:
         raise MouseActError("output directory exists (use --overwrite)", out)
     command = (

@@ -50,7 +50,9 @@ def _run(args) -> int:
         return 0
     if not getattr(args, "source", None) and not args.bootstrap_from_classical:
         raise MouseActError("give a SOURCE (project or images CSV) and/or --bootstrap-from-classical VIDEOS")
-    out = Path(args.out)
+    from mouseact import atomic
+
+    out = atomic.check_output_dir(args.out)  # a file or an unwritable place fails now, not after training
     if out.exists() and not args.overwrite:
         raise MouseActError("output model directory already exists (use --overwrite)", out)
     parts = []

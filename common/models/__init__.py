@@ -43,9 +43,10 @@ def _card_kind(path: Path) -> str | None:
     if not card.is_file():
         return None
     try:
-        return json.loads(card.read_text()).get("kind")
-    except (OSError, json.JSONDecodeError):
+        data = json.loads(card.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
+    return data.get("kind") if isinstance(data, dict) else None
 
 
 def load_bundle(model_dir: str | Path | None = None) -> Bundle:

@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     from mouseact.preprocess.clips.run import preprocess
     from mouseact.preprocess.clips.report import to_markdown
 
+    from mouseact import atomic
+
+    atomic.check_output_dir(args.out)  # a mistyped --out fails now, not after cutting clips
     report = preprocess(args.project, args.out, config, restart=args.restart, progress=not args.quiet)
     print(to_markdown(report))
     return 0
