@@ -457,3 +457,12 @@ def test_form_values_cannot_become_options_or_go_astray(tmp_path):
     assert build_argv(spec, {field: "./-odd-name.mp4"}, tmp_path)[1] == "./-odd-name.mp4"
     with pytest.raises(MouseActError, match="unknown field"):
         build_argv(spec, {field: "v.mp4", "treshold": "0.5"}, tmp_path)
+
+
+def test_app_command_refuses_a_bad_workdir_and_port(cli, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    r = cli("app", "inference", "--workdir", str(afile))
+    assert r.returncode == 2 and "is a file, not a folder" in r.stderr and "Traceback" not in r.stderr
+    r = cli("app", "inference", "--port", "99999")
+    assert r.returncode == 2 and "1..65535" in r.stderr
