@@ -15,7 +15,9 @@ def register(subparsers) -> None:
         "serve", help="run an HTTP service: the detector or the whole inference pipeline",
         description="Run a MouseAct HTTP service (FastAPI + uvicorn). GET /health answers 200 only "
                     "once the model is loaded (docker-compose waits for it); GET /docs lists the "
-                    "endpoints.",
+                    "endpoints. A model that is missing or of the wrong kind stops the command before "
+                    "the server starts; one that fails to load (damaged weights) stops the running "
+                    "server: either way 'error: <model>: <problem>' on stderr and exit status 2.",
         formatter_class=HelpFormatter)
     which = serve.add_subparsers(dest="service", metavar="SERVICE")
 
@@ -27,8 +29,8 @@ def register(subparsers) -> None:
     _common(det, DETECTOR_PORT)
     det.add_argument("--detector", default="classical", choices=["classical", "yolo", "rtdetr"],
                      help="detector kind; classical needs no weights")
-    det.add_argument("--model", metavar="PATH", default=None,
-                     help="trained detector (model directory or weights file) for yolo/rtdetr")
+    det.add_argument("--model", metavar="DIR", default=None,
+                     help="trained detector for yolo/rtdetr (a model directory made by `mouseact train detector`)")
     det.add_argument("--stride", type=int, default=1,
                      help="POST /detect/video: run the detector every N-th frame and interpolate")
     det.set_defaults(func=_run_detector)
@@ -37,7 +39,10 @@ def register(subparsers) -> None:
         "inference", formatter_class=HelpFormatter, help="the whole pipeline: video -> intervals, as jobs",
         description="Inference service. POST /jobs {\"video\": PATH} or POST /jobs/upload (multipart "
                     "field 'file') -> job id; GET /jobs/{id} -> status, progress, log, result; "
-                    "GET /jobs/{id}/files/... -> outputs (ethogram PNG, CSVs).")
+                    "GET /jobs/{id}/files/... -> outputs (ethogram PNG, CSVs); DELETE /jobs/{id} cancels "
+                    "a job, or deletes a finished one with its outputs and uploaded video. An uploaded "
+                    "video is kept with its job until then; a job that fails or is cancelled drops its "
+                    "upload at once.")
     _common(inf, INFERENCE_PORT)
     inf.add_argument("--model", metavar="DIR", default=None,
                      help="model bundle directory (classifier/ + localizer/); default: the embedded one")
@@ -60,29 +65,41 @@ def register(subparsers) -> None:
 def _common(p: argparse.ArgumentParser, port: int) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0 inside a container to accept other containers")
-    p.add_argument("--port", type=int, default=port, help="TCP port")
+    p.add_argument("--port", type=int, action=PortAction, default=port, help="TCP port (1-65535)")
     p.add_argument("--input-root", metavar="DIR", action="append", default=[],
                    help="only read videos under this folder (repeatable); default: any path")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level (debug also logs every request)")
 
 
+class PortAction(argparse.Action):
+    """``--port``: a TCP port, 1-65535 (uvicorn would log a larger number but listen on another port).
+
+    An action rather than a ``type`` function: ``type`` stays ``int``, so forms built from these
+    options (``mouseact app serve``) still show a number field."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if not 1 <= value <= 65535:
+            parser.error(f"argument {option_string}: {value} is not a TCP port (1-65535)")
+        setattr(namespace, self.dest, value)
+
+
 def _run_detector(args) -> int:
-    from mouseact.serve.common import run_uvicorn
+    from mouseact.serve.common import run_service
     from mouseact.serve.detector_service import create_app
 
+    # create_app refuses what needs no loading (a missing, empty or other kind of model directory,
+    # a learned detector without a model, an --input-root that is no folder) before any server runs
     app = create_app(kind=args.detector, model_path=args.model, stride=args.stride,
                      input_roots=args.input_root or None)
-    run_uvicorn(app, args.host, args.port, args.log_level)
-    return 0
+    return run_service(app, args.host, args.port, args.log_level)
 
 
 def _run_inference(args) -> int:
-    from mouseact.serve.common import run_uvicorn
+    from mouseact.serve.common import run_service
     from mouseact.serve.inference_service import create_app
 
     app = create_app(model_dir=args.model, detector=args.detector, detector_model=args.detector_model,
                      detector_url=args.detector_url, dense=args.dense, out_dir=args.out,
                      input_roots=args.input_root or None)
-    run_uvicorn(app, args.host, args.port, args.log_level)
-    return 0
+    return run_service(app, args.host, args.port, args.log_level)

@@ -17,16 +17,24 @@ class ModelSlot:
     """Holds what a service needs (a loaded model); ``ready`` only after ``load()`` succeeded.
 
     Loading runs in a thread at startup so the HTTP server answers ``/health`` (503) while a
-    model loads — docker-compose's ``service_healthy`` waits for exactly this.
+    model loads — docker-compose's ``service_healthy`` waits for exactly this. A failed load is
+    kept (``error``, one line; ``/health`` answers 500 with it) and reported to ``on_error``: the
+    command line (``run_service``) prints it and stops the server.
+
+    ``source``: the model the slot loads (a path); an error that does not name it already
+    (anything but a :class:`MouseActError`) is prefixed with it.
     """
 
-    def __init__(self, load: Callable[[], Any], describe: dict | None = None):
+    def __init__(self, load: Callable[[], Any], describe: dict | None = None, source: str | None = None):
         self._load = load
         self.describe = {k: v for k, v in (describe or {}).items() if v is not None}
+        self.source = source
         self.value: Any = None
         self.error: str | None = None
+        self.exception: BaseException | None = None
         self.ready = False
         self.load_seconds: float | None = None
+        self.on_error: Callable[["ModelSlot"], None] | None = None
         self._thread: threading.Thread | None = None
 
     def start(self, background: bool = True) -> None:
@@ -42,11 +50,55 @@ class ModelSlot:
         t0 = time.perf_counter()
         try:
             self.value = self._load()
-        except Exception as exc:  # shown by /health; the service stays up to say why
-            self.error = " ".join(str(exc).split()) or type(exc).__name__
+        except Exception as exc:  # shown by /health (500) and reported to on_error
+            self.exception = exc
+            self.error = error_line(exc, self.source)
+            if self.on_error is not None:
+                self.on_error(self)
             return
         self.load_seconds = round(time.perf_counter() - t0, 3)
         self.ready = True
+
+
+def error_line(exc: BaseException, source: str | None = None) -> str:
+    """One line for a failed load: a :class:`MouseActError` names its file already; anything else
+    (a bug, a library's own error) gets its type and, with ``source``, the model it was loading."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, MouseActError):
+        return text or type(exc).__name__
+    if source is None:
+        return text or type(exc).__name__
+    return f"{source}: cannot load the model: {type(exc).__name__}: {text}".rstrip(": ")
+
+
+def read_card(model_dir: str | Path, kind: str) -> dict:
+    """A model directory's card, checked without hashing its weights (``modelcard.load(verify=False)``):
+    it exists, is a MouseAct model, of ``kind``. The cheap part of loading, done before a server starts."""
+    from mouseact import modelcard
+    from mouseact.errors import ModelError
+
+    try:
+        return modelcard.load(model_dir, kind, verify=False)
+    except MouseActError:
+        raise
+    except Exception as exc:  # a card the checks did not foresee: still one line naming the directory
+        raise ModelError(f"cannot read its model card: {type(exc).__name__}: {' '.join(str(exc).split())}",
+                         model_dir) from None
+
+
+def check_input_roots(roots: list[str] | None) -> list[str] | None:
+    """``--input-root`` folders: each must be an existing folder (a typo would refuse every video)."""
+    if not roots:
+        return None
+    out = []
+    for raw in roots:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise MouseActError("input folder not found (--input-root)", raw)
+        if not path.is_dir():
+            raise MouseActError("not a folder (--input-root takes folders of videos)", raw)
+        out.append(str(path.resolve()))
+    return out
 
 
 def lifespan_loading(slot: ModelSlot, background: bool = True, on_shutdown: Callable[[], None] | None = None):
@@ -222,3 +274,36 @@ def run_uvicorn(app, host: str, port: int, log_level: str = "info") -> None:
     import uvicorn
 
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+
+
+def run_service(app, host: str, port: int, log_level: str = "info") -> int:
+    """Serve ``app`` (a service with ``app.state.slot``) until it is stopped; returns the exit status.
+
+    The model loads in the background while the server answers (``/health`` 503 "loading"). If it
+    fails to load, a service started from the command line must not run on broken: the reason is
+    printed at once as ``error: <model>: <problem>`` on stderr, the server stops and the status is 2
+    (1 for an unexpected error), so a container exits (and restarts) visibly instead of staying up
+    unhealthy."""
+    import sys
+
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+    server = uvicorn.Server(config)
+    slot: ModelSlot = app.state.slot
+    failed: list[ModelSlot] = []
+
+    def stop(broken: ModelSlot) -> None:
+        sys.stderr.write(f"error: {broken.error}\n")  # one write: the server logs from another thread
+        sys.stderr.flush()
+        failed.append(broken)
+        server.should_exit = True
+
+    slot.on_error = stop
+    if slot.error is None:  # (a slot is loaded once: one that already failed is not served)
+        server.run()
+    else:
+        stop(slot)
+    if failed:
+        return 2 if isinstance(failed[0].exception, MouseActError) else 1
+    return 0

@@ -2,7 +2,8 @@
 
 Endpoints
 - ``GET /health``            200 ``{"status": "ok", ...}`` only once the detector is built/loaded;
-                              503 while loading, 500 if loading failed (with the error line).
+                              503 while loading, 500 if loading failed (with the error line; ``mouseact
+                              serve detector`` then prints that line and exits with status 2).
 - ``POST /detect/frames``     body: one ``.npy`` array, uint8 RGB ``(T, H, W, 3)`` (or one ``(H, W, 3)``
                               frame); header ``X-Session: NAME`` keeps a separate stateful detector per
                               client (the classical background model must see one video's frames in
@@ -34,8 +35,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from mouseact.errors import MouseActError
-from mouseact.serve.common import (ModelSlot, check_video_path, endpoint_list, error_response, error_responses,
-                                   health_response, lifespan_loading, service_app)
+from mouseact.serve.common import (ModelSlot, check_input_roots, check_video_path, endpoint_list, error_response,
+                                   error_responses, health_response, lifespan_loading, read_card, service_app)
 
 MAX_SESSIONS = 16          # oldest session's detector is dropped beyond this (state only, cheap)
 MAX_BODY_BYTES = 512 << 20  # 512 MiB of frames per request (~1700 frames at 640x480)
@@ -132,16 +133,46 @@ def decode_frames(body: bytes) -> np.ndarray:
     return frames
 
 
+def check_detector(kind: str, model_path: str | None, option: str = "--model") -> None:
+    """What needs no loading: the kind exists, a learned kind has a model directory and that
+    directory holds a detector of that family, the classical one has none. Raises ``ModelError``."""
+    from mouseact.errors import ModelError
+    from mouseact.preprocess.detection import DETECTOR_KINDS
+
+    if kind not in DETECTOR_KINDS:
+        raise ModelError(f"unknown detector kind {kind!r} (choose from {', '.join(DETECTOR_KINDS)})")
+    if kind == "classical":
+        if model_path:
+            raise ModelError("the classical detector takes no model (use --detector yolo or rtdetr for a "
+                             "trained one)", model_path)
+        return
+    if not model_path:
+        raise ModelError(f"the {kind} detector needs a trained model directory ({option} DIR, made by "
+                         "`mouseact train detector`)")
+    family = read_card(model_path, "detector").get("family")
+    if family not in ("yolo", "rtdetr"):
+        raise ModelError(f"detector family {family!r} is not a learned detector", model_path)
+    if family != kind:
+        raise ModelError(f"this is a {family} detector, not {kind} (use --detector {family})", model_path)
+
+
 def create_app(kind: str = "classical", model_path: str | None = None, stride: int = 1,
                input_roots: list[str] | None = None, load_in_background: bool = True):
-    """Build the FastAPI app; the detector is built in a thread so ``/health`` answers at once."""
+    """Build the FastAPI app; the detector is built in a thread so ``/health`` answers at once.
+
+    What needs no loading is checked here and raises :class:`MouseActError` (nothing is served):
+    the detector kind and its model directory (``check_detector``), ``input_roots`` (existing
+    folders). A model that then fails to load (damaged weights) makes ``/health`` answer 500."""
     from fastapi import Header, Request
     from fastapi import Path as PathParam
+
+    check_detector(kind, model_path)
+    input_roots = check_input_roots(input_roots)
 
     def factory():
         from mouseact.preprocess.detection import make_detector
 
-        return make_detector(kind, model_path=model_path) if model_path else make_detector(kind)
+        return make_detector(kind, model_path=model_path, option="--model") if model_path else make_detector(kind)
 
     def load() -> dict:
         probe = factory()  # proves the model loads (bad file → error shown by /health)
@@ -152,7 +183,7 @@ def create_app(kind: str = "classical", model_path: str | None = None, stride: i
 
     stats = {"requests": 0, "frames": 0, "videos": 0}
     slot = ModelSlot(load, describe={"service": "detector", "detector": kind, "model": model_path,
-                                     "stride": stride})
+                                     "stride": stride}, source=model_path or f"the {kind} detector")
     app = service_app("MouseAct detector service",
                       "Mouse boxes per frame (stage 0). GET /health is 200 only once the detector is "
                       "loaded; model requests answer 503 until then.",

@@ -102,14 +102,21 @@ class Job:
 
 
 class JobRunner:
-    """Jobs by id plus one worker thread that runs them in order."""
+    """Jobs by id plus one worker thread that runs them in order.
 
-    def __init__(self, max_jobs_kept: int = 200):
+    ``on_end(job)`` is called once a job has ended (done, failed or cancelled, also a queued job
+    cancelled before it ran); ``on_forget(job)`` once a finished job is dropped (``remove``, or the
+    oldest beyond ``max_jobs_kept``). Both let a service free what belongs to a job (its upload)."""
+
+    def __init__(self, max_jobs_kept: int = 200, on_end: Callable[[Job], None] | None = None,
+                 on_forget: Callable[[Job], None] | None = None):
         self._jobs: dict[str, Job] = {}
         self._order: list[str] = []
         self._queue: "queue.Queue[tuple[Job, Callable[[Job], Any]] | None]" = queue.Queue()
         self._lock = threading.Lock()
         self._max_kept = max_jobs_kept
+        self._on_end = on_end
+        self._on_forget = on_forget
         self._thread = threading.Thread(target=self._work, name="mouseact-jobs", daemon=True)
         self._thread.start()
 
@@ -118,8 +125,22 @@ class JobRunner:
         with self._lock:
             self._jobs[job.id] = job
             self._order.append(job.id)
-            self._forget_old()
+            forgotten = self._forget_old()
+        for old in forgotten:
+            self._hook(self._on_forget, old)
         self._queue.put((job, fn))
+        return job
+
+    def remove(self, job_id: str) -> Job | None:
+        """Drop a finished job (``on_forget`` runs); a job still queued or running is left alone.
+        Returns the job (check its status: removed only if finished), or None if there is none."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status not in FINISHED:
+                return job
+            del self._jobs[job_id]
+            self._order.remove(job_id)
+        self._hook(self._on_forget, job)
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -135,9 +156,13 @@ class JobRunner:
         if job is None or job.status in FINISHED:
             return job
         job._cancel.set()
-        if job.status == QUEUED:
-            with job._lock:
+        ended = False
+        with job._lock:
+            if job.status == QUEUED:
                 job.status, job.finished = CANCELLED, time.time()
+                ended = True
+        if ended:
+            self._hook(self._on_end, job)
         elif job._proc is not None and job._proc.poll() is None:
             _terminate(job._proc)
         return job
@@ -147,12 +172,25 @@ class JobRunner:
             self.cancel(job.id)
         self._queue.put(None)
 
-    def _forget_old(self) -> None:
+    def _forget_old(self) -> list[Job]:
+        forgotten = []
         while len(self._order) > self._max_kept:
             old = self._jobs.get(self._order[0])
             if old is not None and old.status not in FINISHED:
                 break
-            self._jobs.pop(self._order.pop(0), None)
+            job = self._jobs.pop(self._order.pop(0), None)
+            if job is not None:
+                forgotten.append(job)
+        return forgotten
+
+    @staticmethod
+    def _hook(fn: Callable[[Job], None] | None, job: Job) -> None:
+        if fn is None:
+            return
+        try:
+            fn(job)
+        except Exception:  # a clean-up that failed must not stop the worker or the request
+            traceback.print_exc()
 
     def _work(self) -> None:
         while True:
@@ -160,9 +198,9 @@ class JobRunner:
             if item is None:
                 return
             job, fn = item
-            if job.cancelled:
-                continue
-            with job._lock:
+            with job._lock:  # under the job's lock: a cancel() now either saw QUEUED or sees RUNNING
+                if job.cancelled or job.status != QUEUED:
+                    continue
                 job.status, job.started = RUNNING, time.time()
             try:
                 result = fn(job)
@@ -173,6 +211,7 @@ class JobRunner:
                     job.finished = time.time()
                 if not _is_user_error(exc) and not job.cancelled:
                     job.add_log(traceback.format_exc())
+                self._hook(self._on_end, job)
                 continue
             with job._lock:
                 job.result = result
@@ -180,6 +219,7 @@ class JobRunner:
                 if job.status == DONE:
                     job.progress = 1.0
                 job.finished = time.time()
+            self._hook(self._on_end, job)
 
 
 def _is_user_error(exc: BaseException) -> bool:

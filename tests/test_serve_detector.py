@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 
+from mouseact.errors import MouseActError
 from mouseact.serve.client import RemoteDetector, get_json, wait_healthy
 from mouseact.serve.common import ModelSlot, health_response
 from mouseact.video import VideoReader
@@ -184,13 +185,30 @@ def test_healthcheck_command_exit_codes(detector_server):
     assert down.returncode == 1 and "unhealthy" in down.stderr
 
 
-def test_wrong_model_keeps_service_up_and_unhealthy():
-    """A model directory that is not a detector: /health says why (500), requests are refused."""
+def test_wrong_model_is_refused_before_serving(tmp_path):
+    """What needs no loading is checked when the app is built: nothing is served for a wrong model."""
+    from mouseact.errors import ModelError
     from mouseact.models import DEFAULT_BUNDLE
     from mouseact.serve.detector_service import create_app
 
     classifier_dir = DEFAULT_BUNDLE / "classifier"
-    with ServerThread(create_app("yolo", model_path=str(classifier_dir))) as srv:
+    with pytest.raises(ModelError, match="^" + re.escape(f"{classifier_dir}: model is a 'classifier', expected "
+                                                         "detector") + "$"):
+        create_app("yolo", model_path=str(classifier_dir))
+    with pytest.raises(ModelError, match=r"the rtdetr detector needs a trained model directory \(--model DIR"):
+        create_app("rtdetr")
+    with pytest.raises(MouseActError, match="input folder not found"):
+        create_app("classical", input_roots=[str(tmp_path / "nope")])
+
+
+def test_model_that_fails_to_load_keeps_the_app_unhealthy(tmp_path):
+    """In-process (``create_app``): a model that fails to load leaves the app up, /health says why (500)
+    and model requests are refused. (``mouseact serve`` prints the line and exits: test_serve_cli.)"""
+    from mouseact.serve.detector_service import create_app
+    from test_serve_cli import fake_detector
+
+    det = fake_detector(tmp_path / "det")
+    with ServerThread(create_app("yolo", model_path=str(det))) as srv:
         import time
 
         deadline = time.monotonic() + 60
@@ -198,12 +216,25 @@ def test_wrong_model_keeps_service_up_and_unhealthy():
             time.sleep(0.1)
         status, body = get_json(srv.url + "/health")
         assert status == 500 and body["status"] == "error"
-        assert body["error"] == f"{classifier_dir}: model is a 'classifier', expected detector"
+        assert body["error"] == f"{det}: model file weights.pt does not match its checksum (damaged or replaced)"
         status, _, _ = request("POST", srv.url + "/detect/frames", raw=npy(np.zeros((1, 8, 8, 3), np.uint8)),
                                content_type="application/x-npy")
         assert status == 500
         with pytest.raises(Exception, match="failed to load"):
             wait_healthy(srv.url, timeout=5)
+
+
+def test_unexpected_load_error_names_the_model():
+    """An error that is not MouseAct's own (a bug, a library's) still gets one line naming the model."""
+    def load():
+        raise AttributeError("'list' object has no attribute 'get'")
+
+    slot = ModelSlot(load, source="/models/det")
+    seen = []
+    slot.on_error = seen.append
+    slot.start(background=False)
+    assert slot.error == "/models/det: cannot load the model: AttributeError: 'list' object has no attribute 'get'"
+    assert seen == [slot] and not slot.ready
 
 
 # -- GET /docs offline and the documented request bodies -------------------------------------------

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -57,6 +60,16 @@ def test_video_path_job_and_upload_job_agree(service, bsoid_dir):
     listed = request("GET", srv.url + "/jobs")[1]
     assert [j["id"] for j in listed][-2:] == [body["job_id"], up["job_id"]]
 
+    # a done job keeps its upload until it is deleted; DELETE then removes the job, its outputs, its upload
+    upload = Path(snap2["result"]["video"])
+    assert upload.is_file() and upload.parent.parent == out / "_uploads"
+    for job_id in (body["job_id"], up["job_id"]):
+        assert request("DELETE", f"{srv.url}/jobs/{job_id}")[1] == {"job_id": job_id, "status": "deleted"}
+        assert request("GET", f"{srv.url}/jobs/{job_id}")[0] == 404
+        assert not (out / job_id).exists()
+    assert not upload.parent.exists()
+    assert video.is_file()  # a job on a path the service reads never touches that video
+
 
 def test_bad_requests(service, tmp_path):
     srv, _ = service
@@ -82,6 +95,130 @@ def test_broken_video_job_fails_with_one_line(service, tmp_path, bsoid_dir):
     assert snap["status"] == "failed" and str(broken) in snap["error"] and "\n" not in snap["error"]
     status, res, _ = request("GET", f"{srv.url}/jobs/{body['job_id']}/result")
     assert status == 422 and res["status"] == "failed"
+
+
+def test_failed_upload_job_drops_its_upload_keeps_its_log(service, bsoid_dir):
+    """A failed job's upload is removed as soon as it ends; its log and error stay until DELETE."""
+    srv, out = service
+    name = f"broken-{uuid.uuid4().hex[:8]}.mp4"
+    raw, ctype = multipart("file", name, (bsoid_dir / "mouse1" / "orient_R.mp4").read_bytes()[:3000])
+    status, body, _ = request("POST", srv.url + "/jobs/upload", raw=raw, content_type=ctype)
+    assert status == 202, body
+    snap = wait_job(srv.url + body["status_url"], timeout=120)
+    assert snap["status"] == "failed" and name in snap["error"] and snap["full_log"]
+    assert not list((out / "_uploads").glob(f"*/{name}"))  # the upload went with the failure
+    status, again, _ = request("GET", srv.url + body["status_url"])
+    assert status == 200 and again["error"] == snap["error"]  # ... the job (log, error) stays
+    assert request("DELETE", srv.url + body["status_url"])[1] == {"job_id": body["job_id"], "status": "deleted"}
+    assert request("GET", srv.url + body["status_url"])[0] == 404
+    assert request("DELETE", srv.url + body["status_url"])[0] == 404
+    assert not (out / body["job_id"]).exists()
+
+
+def test_upload_retention_and_delete(tmp_path, monkeypatch):
+    """Who owns an upload, step by step: the pipeline is replaced by a gate so a job is reliably
+    running or queued (the real pipeline's runs: the tests above)."""
+    from mouseact.errors import MouseActError
+    from mouseact.serve import inference_service
+
+    gate, broken_gate = threading.Event(), threading.Event()
+
+    def pipeline(predictor, video: Path, out_dir: Path, job) -> dict:
+        out_dir.mkdir(parents=True)
+        (out_dir / "note.txt").write_text(f"read {video.read_bytes()[:4]!r}")
+        job.add_log(f"predicting {video.name}")
+        if video.name.startswith("slow"):
+            gate.wait(60)
+        if video.name.startswith("broken"):
+            broken_gate.wait(60)
+            raise MouseActError("cannot decode the video", video)
+        return {"video": str(video), "files": {"note": "note.txt"}}
+
+    monkeypatch.setattr(inference_service, "build_predictor", lambda *a, **k: "predictor")
+    monkeypatch.setattr(inference_service, "run_prediction", pipeline)
+    out = tmp_path / "out"
+    on_disk = tmp_path / "on_disk.mp4"
+    on_disk.write_bytes(b"a video the service reads in place")
+
+    def upload(name: str) -> tuple[str, Path]:
+        raw, ctype = multipart("file", name, b"video bytes of " + name.encode())
+        status, body, _ = request("POST", srv.url + "/jobs/upload", raw=raw, content_type=ctype)
+        assert status == 202, body
+        (folder,) = [p.parent for p in (out / "_uploads").glob(f"*/{name}")]
+        return body["job_id"], folder
+
+    def status_of(job_id: str, until=("done", "failed", "cancelled")) -> str:
+        deadline = time.monotonic() + 30
+        while (st := request("GET", f"{srv.url}/jobs/{job_id}")[1]["status"]) not in until:
+            assert time.monotonic() < deadline, st
+            time.sleep(0.05)
+        return st
+
+    def delete(job_id: str) -> dict:
+        status, body, _ = request("DELETE", f"{srv.url}/jobs/{job_id}")
+        assert status == 200, body
+        return body
+
+    with ServerThread(inference_service.create_app(out_dir=str(out))) as srv:
+        wait_healthy(srv.url, timeout=60)
+        running, running_upload = upload("slow.mp4")
+        assert status_of(running, ("running",)) == "running"
+        queued, queued_upload = upload("queued.mp4")
+        assert delete(queued) == {"job_id": queued, "status": "cancelled"}
+        assert not queued_upload.exists()  # a job that will never run drops its upload at once
+        assert delete(running) == {"job_id": running, "status": "running"}  # cancelling: ends after its video
+        assert running_upload.is_dir()  # still being read
+        gate.set()
+        assert status_of(running) == "cancelled" and not running_upload.exists()
+        assert (out / running / "note.txt").is_file()  # what it wrote stays until it is deleted
+        assert delete(running) == {"job_id": running, "status": "deleted"}
+        assert not (out / running).exists() and request("GET", f"{srv.url}/jobs/{running}")[0] == 404
+
+        broken, broken_upload = upload("broken.mp4")
+        assert status_of(broken, ("running",)) == "running" and broken_upload.is_dir()
+        broken_gate.set()
+        assert status_of(broken) == "failed" and not broken_upload.exists()
+        snap = request("GET", f"{srv.url}/jobs/{broken}")[1]
+        assert snap["log"] == ["predicting broken.mp4"] and "cannot decode the video" in snap["error"]
+        assert (out / broken / "note.txt").is_file()
+
+        done, done_upload = upload("good.mp4")
+        assert status_of(done) == "done" and (done_upload / "good.mp4").is_file()  # kept with its job
+        status, _, note = request("GET", f"{srv.url}/jobs/{done}/files/note.txt")
+        assert status == 200 and note == b"read b'vide'"
+        assert delete(done) == {"job_id": done, "status": "deleted"}
+        assert not done_upload.exists() and not (out / done).exists()
+        assert request("GET", f"{srv.url}/jobs/{done}/files/note.txt")[0] == 404
+
+        status, body, _ = request("POST", srv.url + "/jobs", {"video": str(on_disk)})
+        assert status_of(body["job_id"]) == "done"
+        assert delete(body["job_id"])["status"] == "deleted"
+        assert on_disk.is_file() and not (out / body["job_id"]).exists()  # the input itself is not the job's
+
+        kept, kept_upload = upload("kept.mp4")
+        assert status_of(kept) == "done" and kept_upload.is_dir()
+    # jobs live in memory: once the service stops, no job owns an upload any more
+    assert not kept_upload.exists() and (out / kept / "note.txt").is_file() and (out / broken).is_dir()
+    assert list((out / "_uploads").iterdir()) == []
+
+
+def test_inference_app_refuses_bad_arguments(tmp_path):
+    """What needs no loading is refused when the app is built, before anything is written."""
+    from mouseact.errors import ModelError, MouseActError
+    from mouseact.serve.inference_service import create_app
+
+    out = tmp_path / "out"
+    with pytest.raises(ModelError, match="model directory not found"):
+        create_app(model_dir=str(tmp_path / "nope"), out_dir=str(out))
+    with pytest.raises(ModelError, match="needs a trained model directory"):
+        create_app(detector="rtdetr", out_dir=str(out))
+    with pytest.raises(MouseActError, match="input folder not found"):
+        create_app(input_roots=[str(tmp_path / "nope")], out_dir=str(out))
+    assert not out.exists()
+    a_file = tmp_path / "f.txt"
+    a_file.write_text("x")
+    with pytest.raises(MouseActError, match="not a folder"):
+        create_app(out_dir=str(a_file))
 
 
 def test_inference_service_on_the_detector_service(tmp_path, bsoid_dir):

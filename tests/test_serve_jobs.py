@@ -54,6 +54,47 @@ def test_callable_jobs_run_in_order_and_keep_result_and_errors():
     runner.shutdown()
 
 
+def test_end_and_forget_hooks_let_a_service_free_what_a_job_owns():
+    """``on_end`` once per job that ended (done, failed, cancelled while queued or running), ``on_forget``
+    for a finished job removed (``remove``) or dropped as the oldest beyond ``max_jobs_kept``."""
+    ended, forgotten = [], []
+    runner = JobRunner(max_jobs_kept=4, on_end=lambda j: ended.append((j.id, j.status)),
+                       on_forget=lambda j: forgotten.append(j.id))
+    gate = threading.Event()
+
+    def blocked(job):
+        gate.wait(30)
+        return "late"
+
+    def broken(job):
+        raise MouseActError("broken video", "/data/x.mp4")
+
+    running = runner.submit("t", {}, blocked)
+    wait(running, (RUNNING,))
+    queued, failing = runner.submit("t", {}, lambda job: 1), runner.submit("t", {}, broken)
+    assert runner.remove(queued.id) is queued and runner.get(queued.id) is queued  # not finished: kept
+    runner.cancel(queued.id)
+    assert ended == [(queued.id, CANCELLED)]  # at once: it never runs
+    runner.cancel(running.id)
+    assert running.status == RUNNING and len(ended) == 1  # a running callable ends in its own time
+    gate.set()
+    wait(failing)
+    deadline = time.monotonic() + 10
+    while len(ended) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ended == [(queued.id, CANCELLED), (running.id, CANCELLED), (failing.id, FAILED)]
+    assert forgotten == []
+    assert runner.remove(failing.id) is failing and runner.get(failing.id) is None
+    assert forgotten == [failing.id] and runner.remove(failing.id) is None
+    more = [runner.submit("t", {}, lambda job: 1) for _ in range(4)]
+    for j in more:
+        wait(j)
+    # 2 + 4 jobs kept -> 4: the two oldest finished ones are dropped when the later ones are submitted
+    assert forgotten == [failing.id, running.id, queued.id]
+    assert [j.id for j in runner.list()] == [j.id for j in more]
+    runner.shutdown()
+
+
 def test_log_since_returns_only_new_lines():
     job = Job(id="x", kind="t", params={})
     for i in range(5):
