@@ -128,3 +128,14 @@ def load(model_dir: str | Path, kind: str | tuple[str, ...], verify: bool = True
                 raise ModelError(f"model file {name} does not match its checksum (damaged or replaced)",
                                  model_dir)
     return card
+
+
+def require_listed(card: dict[str, Any], names, model_dir: str | Path) -> None:
+    """Every file a loader is about to read must be one the card checksums (``load`` checks only what
+    the card lists: a weight file left out of ``files`` would be read unchecked -- and a pickled one
+    could run code)."""
+    listed = set(card.get("files") or {})
+    missing = [n for n in names if n not in listed]
+    if missing:
+        raise ModelError(f"{CARD} does not list {', '.join(missing)} among its checksummed files: damaged, "
+                         "edited or not written by MouseAct", model_dir)

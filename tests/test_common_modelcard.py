@@ -133,3 +133,27 @@ def test_the_committed_default_models_load_with_their_checksums():
     for d, kind in ((bundle.classifier_dir, "classifier"), (bundle.localizer_dir, "localizer")):
         card = modelcard.load(d, kind)
         assert card["files"] and all((d / name).is_file() for name in card["files"])
+
+
+def test_loaders_read_only_files_the_card_checksums(tmp_path):
+    """A weight file left out of the card's list would be read unchecked: each loader refuses it."""
+    import json
+    import shutil
+
+    from mouseact.classifier import Classifier
+    from mouseact.errors import ModelError
+    from mouseact.localizer import Localizer
+    from mouseact.models import DEFAULT_BUNDLE
+
+    for sub, loader, weights in (("classifier", Classifier.load, "weights.npz"),
+                                 ("localizer", Localizer.load, "logreg.npz")):
+        d = tmp_path / sub
+        shutil.copytree(DEFAULT_BUNDLE / sub, d)
+        loader(d)  # as shipped: fine
+        card = json.loads((d / "model_card.json").read_text())
+        del card["files"][weights]
+        card["files"]["notes.txt"] = modelcard.sha256(d / "model_card.json")  # keep 'files' non-empty
+        (d / "notes.txt").write_bytes((d / "model_card.json").read_bytes())
+        (d / "model_card.json").write_text(json.dumps(card))
+        with pytest.raises(ModelError, match=f"does not list {weights}"):
+            loader(d)

@@ -365,6 +365,7 @@ class Classifier:
         change run-time-only embedder settings (e.g. ``model_path``, ``device`` for Qwen)."""
         model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
         card = modelcard.load(model_dir, KIND)
+        modelcard.require_listed(card, [WEIGHTS], model_dir)
         try:
             classes = list(card["classes"])
             emb_cfg = dict(card["embedder"])

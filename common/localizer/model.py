@@ -255,6 +255,8 @@ class Localizer:
         for key in ("feature_names", "feature_config", "windows_s", "train_fps", "operating_point"):
             if key not in card:
                 raise ModelError(f"model card lacks {key!r}", model_dir)
+        modelcard.require_listed(card, [ESTIMATORS[kind].file] + (
+            [card["refine"].get("file", REFINE_FILE)] if isinstance(card.get("refine"), dict) else []), model_dir)
         try:
             est = ESTIMATORS[kind].load(model_dir)
         except Exception as exc:  # a damaged or foreign file: one line, not a traceback

@@ -102,6 +102,7 @@ class UltralyticsDetector:
 
         model_dir = Path(model_dir)
         card = modelcard.load(model_dir, "detector")
+        modelcard.require_listed(card, [WEIGHTS, ARCH_YAML], model_dir)
         family = card.get("family")
         if family not in ("yolo", "rtdetr"):
             raise ModelError(f"detector family {family!r} is not a learned detector", model_dir)
