@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def register(subparsers) -> None:
-    from mouseact.cli import HelpFormatter
+    from mouseact.cli import HelpFormatter, PortAction
 
     p = subparsers.add_parser(
         "app", formatter_class=HelpFormatter,
@@ -16,22 +16,10 @@ def register(subparsers) -> None:
     p.add_argument("--list", action="store_true", help="list the available apps and exit")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (keep 127.0.0.1: the page runs commands on this machine)")
-    p.add_argument("--port", type=_port, default=8080, help="TCP port")
+    p.add_argument("--port", type=int, action=PortAction, default=8080, help="TCP port (1-65535)")
     p.add_argument("--workdir", metavar="DIR", default=None,
                    help="where jobs write their outputs (one folder per run); default: a new temp dir")
     p.set_defaults(func=_run)
-
-
-def _port(text: str) -> int:
-    import argparse
-
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 1..65535, got {port}")
-    return port
 
 
 def _run(args) -> int:

@@ -30,6 +30,51 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     pass
 
 
+# -- argparse value types shared by the sub-commands (a bad value is argparse's one-line error, exit 2) --
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (a stride of 0 would never advance, a negative one goes backwards)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A time in seconds: a finite number >= 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"seconds must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A duration in seconds: a finite number > 0."""
+    value = seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"seconds must be > 0, got {text!r}")
+    return value
+
+
+class PortAction(argparse.Action):
+    """``--port``: a TCP port, 1-65535 (uvicorn would log a larger number but listen on another port).
+
+    An action rather than a ``type`` function: ``type`` stays ``int``, so forms built from these
+    options (``mouseact app serve``) still show a number field."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if not 1 <= value <= 65535:
+            parser.error(f"argument {option_string}: {value} is not a TCP port (1-65535)")
+        setattr(namespace, self.dest, value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mouseact",

@@ -65,23 +65,13 @@ def register(subparsers) -> None:
 def _common(p: argparse.ArgumentParser, port: int) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0 inside a container to accept other containers")
+    from mouseact.cli import PortAction
+
     p.add_argument("--port", type=int, action=PortAction, default=port, help="TCP port (1-65535)")
     p.add_argument("--input-root", metavar="DIR", action="append", default=[],
                    help="only read videos under this folder (repeatable); default: any path")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level (debug also logs every request)")
-
-
-class PortAction(argparse.Action):
-    """``--port``: a TCP port, 1-65535 (uvicorn would log a larger number but listen on another port).
-
-    An action rather than a ``type`` function: ``type`` stays ``int``, so forms built from these
-    options (``mouseact app serve``) still show a number field."""
-
-    def __call__(self, parser, namespace, value, option_string=None):
-        if not 1 <= value <= 65535:
-            parser.error(f"argument {option_string}: {value} is not a TCP port (1-65535)")
-        setattr(namespace, self.dest, value)
 
 
 def _run_detector(args) -> int:

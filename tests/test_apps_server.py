@@ -465,4 +465,4 @@ def test_app_command_refuses_a_bad_workdir_and_port(cli, tmp_path):
     r = cli("app", "inference", "--workdir", str(afile))
     assert r.returncode == 2 and "is a file, not a folder" in r.stderr and "Traceback" not in r.stderr
     r = cli("app", "inference", "--port", "99999")
-    assert r.returncode == 2 and "1..65535" in r.stderr
+    assert r.returncode == 2 and "is not a TCP port (1-65535)" in r.stderr

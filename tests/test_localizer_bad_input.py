@@ -40,7 +40,7 @@ def test_train_localizer_refuses_a_stride_or_sequences_below_one(cli, bsoid_dir,
     clips = bsoid_subset(bsoid_dir, tmp_path / "clips", labels=("inactive", "itch"))
     out = tmp_path / "loc"
     r = cli("train", "localizer", "--bsoid", str(clips), "--out", str(out), "--no-cache", option, "0")
-    one_line_error(r, option, ">= 1")
+    one_line_error(r, option, "at least 1")
     assert not out.exists()
 
 

@@ -27,7 +27,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from mouseact.localizer.cli import positive_int
+from mouseact.cli import positive_int
 from mouseact.localizer.sequences import DETECTOR_STRIDE
 
 # the mouse resting; locomotion is a behaviour stage 2 must see (see mouseact.localizer.sequences)

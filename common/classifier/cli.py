@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (a stride of 0 would never advance, a negative one goes backwards)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from mouseact.cli import positive_int
 
 
 def register(sub) -> None:

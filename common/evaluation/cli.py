@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
+
+from mouseact.cli import positive_seconds, seconds
 
 
 def register(subparsers) -> None:
@@ -159,24 +160,6 @@ def register(subparsers) -> None:
     )
     s.set_defaults(func=_summarize)
     _hide_none_defaults(s)
-
-
-def seconds(text: str) -> float:
-    """A time in seconds: a finite number >= 0 (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"seconds must be a finite number >= 0, got {text!r}")
-    return value
-
-
-def positive_seconds(text: str) -> float:
-    value = seconds(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"seconds must be > 0, got {text!r}")
-    return value
 
 
 def _hide_none_defaults(parser) -> None:

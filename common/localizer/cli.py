@@ -20,18 +20,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mouseact.cli import positive_int
 from mouseact.localizer.sequences import DETECTOR_STRIDE
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (``--stride 0`` is refused at parsing, one line)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def threshold(text: str) -> float:
