@@ -74,12 +74,12 @@ def is_done(out_dir: Path, name: str) -> bool:
     return export.prediction_path(out_dir, name).is_file() and export.meta_path(out_dir, name).is_file()
 
 
-def resume_mismatch(meta: dict, settings: dict, postprocess: dict, video_key: str) -> list[str]:
+def resume_mismatch(meta: dict, settings: dict, postprocess: dict, video_key: str | None) -> list[str]:
     """Why a finished video's results (its sidecar ``meta``) are not what this run would write: another
     video file under the same name, another model or detector, other pipeline or post-processing settings.
     Empty when they match. Sidecars written before settings were recorded are checked on what they hold."""
     recorded = meta.get("settings") or {}
-    if recorded.get("video_key") and recorded["video_key"] != video_key:
+    if video_key is not None and recorded.get("video_key") and recorded["video_key"] != video_key:
         return [f"another video file of the same name (the finished one: {meta.get('video_path')}, "
                 f"{meta.get('n_frames')} frames)"]
     now = {**flat_settings({k: v for k, v in settings.items() if k != "model"}), **flat_settings(postprocess, "postprocess.")}
@@ -94,15 +94,19 @@ def resume_mismatch(meta: dict, settings: dict, postprocess: dict, video_key: st
             if before.get(k) != now.get(k)]
 
 
-def check_resume(jobs: list[VideoJob], out_dir: Path, settings: dict, postprocess: dict) -> list[VideoJob]:
-    """The jobs already finished in ``out_dir``, after checking each was made as this run would make it;
-    raises (before any work) naming the videos and the differences otherwise."""
+def check_resume(jobs: list[VideoJob], out_dir: Path, settings: dict, postprocess: dict,
+                 resume: bool = True) -> list[VideoJob]:
+    """The jobs already finished in ``out_dir`` (none without ``resume``), after checking that the folder
+    ends up made one way: each finished job must be what this run would make, and every other video in
+    the folder (not run now) must have been made with this run's model and settings, or the folder's
+    tables would mix them. Raises before any work, naming the videos and the differences."""
     from mouseact import export
     from mouseact.video import video_hash
 
-    done, problems = [], []
+    done, problems, others = [], [], []
+    names = {export.video_stem(job.name) for job in jobs}
     for job in jobs:
-        if not is_done(out_dir, job.name):
+        if not resume or not is_done(out_dir, job.name):
             continue
         try:
             meta = export.read_prediction(export.prediction_path(out_dir, job.name)).meta
@@ -113,12 +117,29 @@ def check_resume(jobs: list[VideoJob], out_dir: Path, settings: dict, postproces
             problems.append(f"{job.name}: {'; '.join(why[:4])}{' ...' if len(why) > 4 else ''}")
         else:
             done.append(job)
+    pred_dir = out_dir / export.PREDICTIONS_DIR
+    for side in sorted(pred_dir.glob(f"*{export.META_SUFFIX}")) if pred_dir.is_dir() else []:
+        stem = side.name[: -len(export.META_SUFFIX)]
+        if stem in names:
+            continue
+        try:
+            meta = export.read_prediction(export.prediction_path(out_dir, stem)).meta
+        except MouseActError:
+            continue
+        why = resume_mismatch(meta, settings, postprocess, None)
+        if why:
+            others.append(f"{meta.get('video') or stem}: {'; '.join(why[:4])}{' ...' if len(why) > 4 else ''}")
     if problems:
         raise MouseActError(
             f"{len(problems)} finished video(s) here were made otherwise than this run would make them, e.g. "
             f"{problems[0]}{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}. Use a new output "
             "folder, --no-resume to run them again, or `mouseact postprocess` for other post-processing only",
             out_dir)
+    if others:
+        raise MouseActError(
+            f"this folder holds {len(others)} other video(s) made otherwise than this run would make them, e.g. "
+            f"{others[0]}: its tables would mix the two. Use a new output folder, or run those videos too "
+            "with --no-resume", out_dir)
     return done
 
 
@@ -137,7 +158,7 @@ def run_batch(predictor, source: str | Path, out_dir: str | Path, resume: bool =
     model = str(predictor.bundle.root)
     settings = predictor.run_settings()
     postprocess = predictor.config.postprocess.model_dump(mode="json")
-    finished = set(check_resume(jobs, out_dir, settings, postprocess)) if resume else set()
+    finished = set(check_resume(jobs, out_dir, settings, postprocess, resume))
     for k, job in enumerate(jobs, 1):
         tag = f"[{k}/{len(jobs)}] {job.name}"
         if job in finished:

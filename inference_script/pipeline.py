@@ -761,9 +761,16 @@ class Predictor:
         """What this predictor's results depend on, besides the video and the post-processing (recorded in
         each video's sidecar; a resumed batch must match it): the model, the detector and every pipeline
         setting that is not about speed or memory."""
+        from mouseact.preprocess.detection import detector_key
+
         det = self.detector_object
-        detector = ({"service": getattr(det, "base_url", None), **(det.info() if hasattr(det, "info") else {})}
-                    if det is not None else {"kind": self.config.detector, "model": self.config.detector_model})
+        if det is not None and hasattr(det, "info"):  # a detector service: what it says it runs
+            service = det.info()
+            detector = {"kind": service.get("detector"), "model_key": service.get("model_key")}
+        elif det is not None:  # a detector object handed in by a program
+            detector = {"kind": getattr(det, "kind", type(det).__name__), "model_key": None}
+        else:
+            detector = detector_key(self.config.detector, self.config.detector_model)
         config = self.config.model_dump(mode="json", exclude={*SPEED_ONLY_KEYS, "postprocess", "detector",
                                                               "detector_model"})
         return {"model": str(self.bundle.root), "model_key": bundle_fingerprint(self.bundle),

@@ -249,8 +249,11 @@ def create_app(kind: str = "classical", model_path: str | None = None, stride: i
         probe, _ = slot.value["sessions"].get("default")
         cfg = getattr(probe, "config", None)
         cfg = cfg.model_dump() if hasattr(cfg, "model_dump") else dict(vars(cfg)) if cfg is not None else {}
+        from mouseact.preprocess.detection import detector_key
+
         return {"detector": kind, "model": model_path, "config": _jsonable(cfg),
-                "background": hasattr(probe, "fit_background")}
+                "background": hasattr(probe, "fit_background"),
+                "model_key": detector_key(kind, model_path)["model_key"]}
 
     @app.post("/sessions/{name}/background", summary="prime a session's background model (a raw .npy body)",
               openapi_extra=npy_body("frames sampled across the whole video: one .npy array uint8 RGB (T, H, W, 3)"),

@@ -163,7 +163,10 @@ def test_bundle_with_a_trained_detector_runs_from_its_own_folder(tiny_yolo, cli,
             cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     meta = json.loads((out / "predictions" / "itch.meta.json").read_text())
-    assert meta["settings"]["detector"] == {"kind": "yolo", "model": str((bundle / "detector").resolve())}
+    from mouseact.preprocess.detection import detector_key
+
+    assert meta["settings"]["detector"] == detector_key("yolo", bundle / "detector") == detector_key("yolo", tiny_yolo)
+    assert meta["settings"]["detector"]["model_key"]  # the weights' checksums, not the folder's path
 
 
 @pytest.mark.slow

@@ -111,6 +111,11 @@ def test_compose_flow_outside_docker(tmp_path, input_dir, detector_service):
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert json.loads((out_local / "predictions" / "rear_plus.json").read_text()) == preds
+    # ... and so the same run: the service resumes the local run's folder (the detector is recorded by what
+    # it is -- kind and weights -- not by where it runs)
+    res = subprocess.run(["sh", str(ENTRY), "inference"], env={**run_env, "OUTPUT": str(out_local)},
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and "already done, skipped" in res.stderr, res.stderr[-2000:]
 
     # running again resumes: the finished video is skipped, not redone
     res = subprocess.run(["sh", str(ENTRY), "inference"], env=run_env, capture_output=True, text=True, timeout=600)

@@ -127,6 +127,17 @@ def test_resume_refuses_results_made_otherwise(cli, tmp_path, bsoid_dir):
     meta = json.loads((out / "predictions" / "itch.meta.json").read_text())
     assert meta["postprocess"]["threshold"] == 0.9 and meta["n_frames"] == probe_frames(src / "itch.mp4")
 
+    # another video added to the folder with other settings would mix the folder's tables: refused
+    other = tmp_path / "more"
+    other.mkdir()
+    shutil.copy(bsoid_dir / "mouse1" / "orient_R.mp4", other / "orient_R.mp4")
+    for extra in ([], ["--no-resume"]):
+        r = cli("infer", str(other), "--out", str(out), "--quiet", *extra)
+        assert r.returncode == 2 and "this folder holds 1 other video(s) made otherwise" in r.stderr, r.stderr
+        assert "postprocess.threshold 0.9 -> 0.0" in r.stderr and not (out / "predictions" / "orient_R.json").exists()
+    r = cli("infer", str(other), "--out", str(out), "--quiet", "--set", "postprocess.threshold=0.9")
+    assert r.returncode == 0, r.stderr[-2000:]
+
 
 def probe_frames(path) -> int:
     from mouseact.video import probe

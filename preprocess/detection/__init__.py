@@ -36,6 +36,22 @@ class Detector(Protocol):
         """Forget per-video state (background model, last position)."""
 
 
+def detector_key(kind: str, model_path: str | Path | None = None) -> dict:
+    """What a run's boxes depend on, the same wherever the detector runs (in the process or as a
+    service, whose paths differ): its kind and, for a trained one, a key of its weights' checksums."""
+    if not model_path:
+        return {"kind": kind, "model_key": None}
+    import hashlib
+    import json
+
+    try:
+        files = json.loads((Path(model_path) / "model_card.json").read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        files = None
+    key = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16] if files else str(model_path)
+    return {"kind": kind, "model_key": key}
+
+
 def make_detector(kind: str = "classical", model_path: str | Path | None = None, *,
                   option: str = "--detector-model", **cfg) -> Detector:
     """Build a detector: ``classical`` (default, no weights) or a trained ``yolo``/``rtdetr`` model dir.
@@ -57,5 +73,5 @@ def make_detector(kind: str = "classical", model_path: str | Path | None = None,
     raise ModelError(f"unknown detector kind {kind!r} (choose from {', '.join(DETECTOR_KINDS)})")
 
 
-__all__ = ["DETECTOR_KINDS", "ClassicalConfig", "ClassicalDetector", "Detector", "StreamingDetector", "Track",
+__all__ = ["DETECTOR_KINDS", "detector_key", "ClassicalConfig", "ClassicalDetector", "Detector", "StreamingDetector", "Track",
            "TrackerConfig", "build_track", "detect_video", "make_detector", "prime_detector"]
