@@ -410,3 +410,27 @@ def test_runs_analysed_differently_are_named_in_the_warnings(tmp_path, bsoid_dir
     assert "0.2 for 2 (pre: 2)" in warned[0] and "1.0 for 2 (post: 2)" in warned[0]
     assert "threshold" not in warned[0]  # the same for every video
     assert "not analysed alike" in (tmp_path / "cmp" / "stats.md").read_text()
+
+
+def test_groups_csv_subjects_and_encodings(tmp_path, bsoid_dir, cli):
+    """A blank subject cell among filled ones, or subjects typed two ways, is an error naming the rows, not a
+    silent switch to an unpaired test; Excel's Windows-1252 and UTF-16 CSVs read like UTF-8."""
+    out, groups = _runs(tmp_path, bsoid_dir, 3, paired=True)
+    rows = groups.read_text().splitlines()
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n".join([rows[0], rows[1].rsplit(",", 1)[0] + ",", *rows[2:]]) + "\n")
+    r = cli("compare", "--pred", str(out), "--groups", str(blank), "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "row(s) 2 have no subject while the others do" in r.stderr
+    cased = tmp_path / "cased.csv"  # the post row of subject m0 typed "M0"
+    post_m0 = next(i for i, r in enumerate(rows) if r.endswith(",post,m0"))
+    cased.write_text("\n".join(r[:-2] + "M0" if i == post_m0 else r for i, r in enumerate(rows)) + "\n")
+    r = cli("compare", "--pred", str(out), "--groups", str(cased), "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "differ only in case" in r.stderr, r.stderr
+    assert not (tmp_path / "x").exists()
+    for encoding in ("cp1252", "utf-16"):
+        enc = tmp_path / f"groups_{encoding}.csv"
+        enc.write_bytes(("video;condition;subject;note\n" + "\n".join(
+            r.replace(",", ";") + ";Kälte" for r in rows[1:]) + "\n").encode(encoding))
+        r = cli("compare", "--pred", str(out), "--groups", str(enc), "--out", str(tmp_path / f"ok_{encoding}"),
+                "--no-plots")
+        assert r.returncode == 0, (encoding, r.stderr)

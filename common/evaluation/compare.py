@@ -112,9 +112,19 @@ def read_groups(path: str | Path) -> list[GroupRow]:
     if not path.is_file():
         raise MouseActError("groups CSV not found", path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MouseActError(f"cannot read groups CSV: {exc}", path) from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise MouseActError(f"cannot read groups CSV: {exc.strerror or exc}", path) from None
+    # Excel saves "CSV UTF-8" (BOM), "Unicode text" (UTF-16) or, on Windows, "CSV" in cp1252
+    for encoding in ("utf-16",) if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "cp1252"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise MouseActError("cannot read groups CSV: not UTF-8, UTF-16 or Windows-1252 text (save it as "
+                            "'CSV UTF-8')", path)
     try:  # lab sheets come as comma, semicolon (European Excel) or tab separated
         dialect = csv.Sniffer().sniff(text.splitlines()[0], delimiters=",;\t")
     except (csv.Error, IndexError):
@@ -138,7 +148,8 @@ def read_groups(path: str | Path) -> list[GroupRow]:
             raise MouseActError(f"row {i}: empty video or condition", path)
         stem = video_stem(video)
         if stem in seen:
-            raise MouseActError(f"row {i}: video {video!r} already listed in row {seen[stem]}", path)
+            raise MouseActError(f"row {i}: video {video!r} already listed in row {seen[stem]} (videos are matched "
+                                "by file name without folder or extension: give recordings distinct names)", path)
         seen[stem] = i
         subject = (rec.get(scol) or "").strip() or None if scol else None
         rows.append(GroupRow(video, cond, subject, i))
@@ -358,13 +369,23 @@ def read_runs(pred_dirs, warnings: list[str] | None = None) -> dict:
             warnings.append(f"{Path(d).name}: human annotations ({source}), not model predictions")
         for stem, vp in loaded.items():
             if stem in preds:
-                raise MouseActError(f"video {stem!r} has predictions in both {where[stem]} and {d}", d)
+                raise MouseActError(f"video {stem!r} has predictions in both {where[stem]} and {d} (videos are "
+                                    "matched by file name: give recordings of different days distinct names)", d)
             preds[stem], where[stem] = vp, d
     return preds
 
 
-def _decide_paired(groups: list[GroupRow], mode: str) -> bool:
-    has_subject = all(g.subject for g in groups)
+def _decide_paired(groups: list[GroupRow], mode: str, groups_csv: Path | str = "groups CSV") -> bool:
+    blank = [g.row for g in groups if not g.subject]
+    if blank and len(blank) < len(groups):  # one empty cell must not silently turn a paired design unpaired
+        raise MouseActError(f"row(s) {', '.join(map(str, blank[:8]))} have no subject while the others do: fill "
+                            "them in (paired test), or empty the whole subject column (unpaired test)", groups_csv)
+    subjects = sorted({g.subject for g in groups if g.subject})
+    same = near_duplicates(subjects)
+    if same:
+        raise MouseActError(f"subjects {', '.join(repr(c) for c in same[0])} differ only in case or spacing: write "
+                            "each subject one way", groups_csv)
+    has_subject = not blank
     if mode == "yes" and not has_subject:
         raise MouseActError("paired comparison asked for but the groups CSV lacks a subject for every video")
     return has_subject if mode == "auto" else mode == "yes"
@@ -541,7 +562,7 @@ def compare(
         raise MouseActError(
             f"groups CSV has only one condition ({conditions[0]!r}); need at least two", groups_csv
         )
-    paired = _decide_paired(groups, cfg.paired)
+    paired = _decide_paired(groups, cfg.paired, groups_csv)
     values, behaviors, warnings = collect_values(pred_dir, groups, groups_csv, cfg.start_s, cfg.end_s)
     stats, w2 = compare_values(values, conditions, behaviors, paired, cfg)
     return CompareResult(stats, values, conditions, behaviors, paired, warnings + w2)
