@@ -206,3 +206,18 @@ def test_boris_xlsx_export(tmp_path):
     wb.save(p)
     [rec] = read_boris(p)
     assert rec.name == "m5.mp4" and [(iv.start, iv.end) for iv in rec.intervals] == [(30, 59)]
+
+
+def test_millisecond_times_land_on_the_frame_they_round():
+    """BORIS writes times to the millisecond. At 15 fps frame 500 starts at 33.3333 s, written 33.333:
+    that START is frame 500, not 499; a STOP written 45.467 (frame 682 starts at 45.4667 s) ends at 681,
+    so a bout that follows at 45.467 does not share a frame with it."""
+    from mouseact.preprocess.importers import seconds_to_frames
+
+    assert seconds_to_frames(33.333, 40.0, 15.0) == (500, 599)
+    assert seconds_to_frames(37.8, 45.467, 15.0)[1] == 681 and seconds_to_frames(45.467, 50.0, 15.0)[0] == 682
+    assert seconds_to_frames(2.0, 2.0, 30.0) == (60, 60)  # a POINT event: the one frame showing it
+    for fps in (15.0, 25.0, 29.97, 30.0, 250.0):  # every frame boundary, written to the ms, comes back
+        for i in range(0, 3000, 7):
+            t = round(i / fps, 3)
+            assert seconds_to_frames(t, round((i + 5) / fps, 3), fps) == (i, i + 4), (fps, i)

@@ -34,13 +34,19 @@ class Span:
     confidence: float = 1.0
 
 
+TIME_PRECISION_S = 0.0005  # BORIS and most tools write times to the millisecond: true times lie within +-0.5 ms
+
+
 def seconds_to_frames(start_s: float, stop_s: float, fps: float) -> tuple[int, int]:
     """Frame ``i`` shows ``[i/fps, (i+1)/fps)``: a bout runs from the frame showing its start
     time to the last frame that begins before its stop time (inclusive end, never before the
-    start, so a BORIS POINT event is the one frame showing it). ``1e-6`` absorbs float noise
-    such as ``2.0 * 30 = 60.00000000001``."""
-    start = int(math.floor(start_s * fps + 1e-6))
-    end = int(math.ceil(stop_s * fps - 1e-6)) - 1
+    start, so a BORIS POINT event is the one frame showing it). Times written to the millisecond
+    are taken as the frame boundary they round: at 15 fps the boundary of frame 500 (33.3333 s) is
+    written 33.333 s, which must not fall into frame 499 (half a millisecond of slack, plus 1e-6 for
+    float noise such as ``2.0 * 30 = 60.00000000001``)."""
+    slack = TIME_PRECISION_S * fps + 1e-6
+    start = int(math.floor(start_s * fps + slack))
+    end = int(math.ceil(stop_s * fps - slack)) - 1
     return start, max(start, end)
 
 
