@@ -121,7 +121,36 @@ def load(model: type[T], yaml_path: str | Path | None = None, overrides: Sequenc
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])
         from_file = yaml_path if first["loc"] and first["loc"][0] in loaded else None
-        raise MouseActError(f"config {model.__name__}: {loc}: {first['msg']}", from_file) from None
+        hint = _key_hint(model, loc, data) if first.get("type") == "extra_forbidden" else ""
+        raise MouseActError(f"config {model.__name__}: {loc}: {first['msg']}{hint}", from_file) from None
+
+
+def config_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every dotted key of a config model, nested models included (``postprocess.min_duration_s``)."""
+    keys = []
+    for name, field in model.model_fields.items():
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            keys += config_keys(sub, f"{prefix}{name}.")
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def _key_hint(model: type[BaseModel], key: str, data: dict) -> str:
+    """' (did you mean ...?)' for a key that is not the model's: the same key under or without a
+    section prefix (``min_duration_s`` for infer's ``postprocess.min_duration_s``), or a close spelling."""
+    import difflib
+
+    if "." not in key and isinstance(data.get(key), dict):  # e.g. postprocess.* given to `mouseact postprocess`
+        return f" (this command's keys have no '{key}.' prefix: drop it)"
+    known = config_keys(model)
+    prefix, _, tail = key.rpartition(".")
+    candidates = [k for k in known if k.split(".")[-1] == tail and k != key]
+    same_section = {k.rpartition(".")[2]: k for k in known if k.rpartition(".")[0] == prefix}
+    candidates += [same_section[m] for m in difflib.get_close_matches(tail, list(same_section), n=2, cutoff=0.75)
+                   if same_section[m] not in candidates]
+    return f" (did you mean {' or '.join(candidates[:3])}?)" if candidates else ""
 
 
 def add_config_args(parser, set_example: str = "KEY=VALUE",

@@ -194,3 +194,18 @@ def test_binary_that_starts_like_utf16_is_not_taken_for_text(tmp_path):
     y.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(MouseActError, match=r"not a UTF-8 text file \(byte 0xff at offset 0\)"):
         load(StageConfig, y)
+
+
+def test_unknown_keys_get_a_hint(tmp_path):
+    """A key under the wrong section or misspelt names what was probably meant."""
+    from mouseact.inference.pipeline import PipelineConfig
+    from mouseact.postprocess import PostprocessConfig
+
+    with pytest.raises(MouseActError, match=r"min_duration_s: Extra inputs .*did you mean postprocess\.min_duration_s\?"):
+        load(PipelineConfig, overrides=["min_duration_s=1"])
+    with pytest.raises(MouseActError, match=r"did you mean postprocess\.threshold\?\)$"):
+        load(PipelineConfig, overrides=["postprocess.treshold=0.5"])
+    with pytest.raises(MouseActError, match=r"no 'postprocess\.' prefix: drop it"):
+        load(PostprocessConfig, overrides=["postprocess.min_duration_s=1"])
+    with pytest.raises(MouseActError, match=r"bogus: Extra inputs are not permitted$"):
+        load(PipelineConfig, overrides=["bogus=1"])
