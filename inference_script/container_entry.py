@@ -52,7 +52,11 @@ def _run(env: dict[str, str]) -> int:
     from mouseact.inference.batch import resolve_inputs, run_batch, summary_table
     from mouseact.inference.pipeline import Predictor
 
-    resume = env.get("MOUSEACT_RESUME", "1").strip().lower() not in ("0", "false", "no", "off")
+    resume_text = env.get("MOUSEACT_RESUME", "1").strip().lower() or "1"
+    if resume_text not in ("0", "1", "false", "true", "no", "yes", "off", "on"):
+        raise MouseActError(f"MOUSEACT_RESUME must be 1 (skip finished videos) or 0 (run them again), "
+                            f"got {env['MOUSEACT_RESUME']!r}")
+    resume = resume_text in ("1", "true", "yes", "on")
     source = _named_input(source, env.get("INPUT_NAME", "").strip())
     jobs = resolve_inputs(source)  # bad INPUT fails before models load
     detector = None
@@ -67,7 +71,16 @@ def _run(env: dict[str, str]) -> int:
     print(f"model: {predictor.bundle.describe()}; {len(predictor.classes)} behaviours; "
           f"detector: {detector or predictor.config.detector}; {len(jobs)} video(s) in {source}",
           file=sys.stderr, flush=True)
-    report = run_batch(predictor, source, out, resume=resume)
+    try:
+        report = run_batch(predictor, source, out, resume=resume)
+    except MouseActError as exc:
+        # the batch speaks the CLI's language; here the switch is a variable
+        raise MouseActError(str(exc).replace("--no-resume", "MOUSEACT_RESUME=0")) from None
+    finally:
+        if source.is_symlink() and source.parent.name.startswith("mouseact-input-"):
+            import shutil
+
+            shutil.rmtree(source.parent, ignore_errors=True)
     if report.done or report.skipped:
         print(summary_table(out, predictor.classes))
         print(f"outputs: {out} in {time.perf_counter() - t0:.1f} s")

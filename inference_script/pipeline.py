@@ -65,7 +65,7 @@ class PipelineConfig(Config):
     stream_backend: str = Field("av", description="decoder of the streaming pass: av (flat memory) or decord "
                                                   "(faster, but buffers ahead without bound when the "
                                                   "pipeline is slower than decoding)")
-    detector: str = Field("classical", description="stage-0 detector kind: classical | yolo | rtdetr")
+    detector: Literal["classical", "yolo", "rtdetr"] = Field("classical", description="stage-0 detector kind: classical | yolo | rtdetr")
     detector_model: str | None = Field(None, description="weights of a trained yolo/rtdetr detector")
     detector_stride: int = Field(2, ge=1, description="run the detector every N frames, interpolate between")
     segment_s: float = Field(1.0, gt=0, description="stage-2 segment length, seconds (the window of the grid "
@@ -708,6 +708,13 @@ class Predictor:
         if detector is None and config.detector != "classical" and not config.detector_model:
             raise ModelError(f"the {config.detector} detector needs --detector-model DIR "
                              "(made by `mouseact train detector`)")
+        if detector is None and config.detector == "classical" and config.detector_model:
+            raise ModelError("the classical detector takes no model (detector_model is set: choose --detector yolo "
+                             "or rtdetr, or drop it)", config.detector_model)
+        if detector is None and config.detector != "classical":
+            from mouseact.preprocess.detection import make_detector
+
+            make_detector(config.detector, model_path=config.detector_model)  # a bad model fails now, not per video
         if detector is not None and hasattr(detector, "info"):
             # a detector service must run the detector the settings ask for: replacing a bundle's trained
             # detector by another one silently would change every box and so every result

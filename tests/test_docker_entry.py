@@ -124,6 +124,10 @@ def test_compose_flow_outside_docker(tmp_path, input_dir, detector_service):
     changed = {**run_env, "MOUSEACT_SET": "postprocess.threshold=0.5"}
     res = subprocess.run(["sh", str(ENTRY), "inference"], env=changed, capture_output=True, text=True, timeout=600)
     assert res.returncode == 2 and "postprocess.threshold 0.0 -> 0.5" in res.stderr
+    assert "MOUSEACT_RESUME=0" in res.stderr and "--no-resume" not in res.stderr  # the container's switch
+    res = subprocess.run(["sh", str(ENTRY), "inference"], env={**changed, "MOUSEACT_RESUME": "2"},
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 2 and "MOUSEACT_RESUME must be 1" in res.stderr
     res = subprocess.run(["sh", str(ENTRY), "inference"], env={**changed, "MOUSEACT_RESUME": "0"},
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -134,10 +138,13 @@ def test_compose_flow_outside_docker(tmp_path, input_dir, detector_service):
     mounted.parent.mkdir()
     shutil.copy(input_dir / "rear_plus.mp4", mounted)
     out_one = tmp_path / "output-one"
+    scratch = tmp_path / "tmp"  # the container's /tmp: the named link is removed after the run
+    scratch.mkdir()
     res = subprocess.run(["sh", str(ENTRY), "inference"], capture_output=True, text=True, timeout=600,
                          env={**run_env, "INPUT": str(mounted), "INPUT_NAME": "./videos/rear_plus.mp4",
-                              "OUTPUT": str(out_one)})
+                              "OUTPUT": str(out_one), "TMPDIR": str(scratch)})
     assert res.returncode == 0, res.stderr[-2000:]
+    assert not list(scratch.glob("mouseact-input-*"))
     assert json.loads((out_one / "predictions" / "rear_plus.json").read_text()) == preds
 
     # a bundle whose pipeline asks for a trained detector is not silently run with the service's classical one

@@ -145,9 +145,17 @@ def test_bundle_puts_trained_models_together(cli, tmp_path, bsoid_dir):
         (["--classifier", str(DEFAULT_BUNDLE / "localizer")], "model is a 'localizer', expected classifier"),
         (["--classifier", str(DEFAULT_BUNDLE / "classifier"), "--set", "segmen_s=2"], "segmen_s: Extra inputs"),
         (["--classifier", str(tmp_path / "nope")], "model directory not found"),
+        # what infer would refuse is refused here, before a bundle exists
+        (["--classifier", str(DEFAULT_BUNDLE / "classifier"), "--set", "postprocess.per_class.nosuch.threshold=0.5"],
+         "unknown behaviour 'nosuch'"),
+        (["--classifier", str(DEFAULT_BUNDLE / "classifier"), "--set", "detector=foo"], "detector: Input should be"),
+        (["--classifier", str(DEFAULT_BUNDLE / "classifier"), "--set", "detector_model=/x"], "takes no model"),
     ):
         r = cli("bundle", *args, "--out", str(tmp_path / "bad"))
         assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert not (tmp_path / "bad").exists()
     r = cli("bundle", "--classifier", str(DEFAULT_BUNDLE / "classifier"), "--out", str(bundle))
     assert r.returncode == 2 and "already exists" in r.stderr
+    r = cli("bundle", "--classifier", str(bundle / "classifier"), "--out", str(bundle / "classifier"), "--overwrite")
+    assert r.returncode == 2 and "a new folder apart from the models" in r.stderr
+    assert (bundle / "classifier" / "model_card.json").is_file()

@@ -109,7 +109,14 @@ def make_bundle(out: str | Path, classifier: str | Path, localizer: str | Path |
 
     load_card(classifier, "classifier")  # checks kind and checksums: a clear error before anything is written
     localizer = Path(localizer) if localizer else load_bundle(DEFAULT_BUNDLE).localizer_dir
-    load_card(localizer, "localizer")
+    inputs = load_card(localizer, "localizer").get("inputs") or "video"
+    if inputs != "video":  # infer gives stage 1 video features only
+        raise ModelError(f"this localizer needs pose ({inputs}); `mouseact infer` has no pose input: use a localizer "
+                         "trained on video, or `mouseact localize --pose`", localizer)
+    sources = [Path(p).resolve() for p in (classifier, localizer, detector) if p]
+    target = Path(out).resolve()
+    if any(target == s or target in s.parents or s in target.parents for s in sources):
+        raise ModelError("the bundle's --out must be a new folder apart from the models it copies", out)
     settings = {**training_detector(localizer), **dict(pipeline or {})}
     if detector is not None:
         settings["detector"] = load_card(detector, "detector")["family"]  # yolo | rtdetr
@@ -131,4 +138,9 @@ def make_bundle(out: str | Path, classifier: str | Path, localizer: str | Path |
         if detector is not None:
             shutil.copytree(detector, tmp / "detector")
         (tmp / BUNDLE_FILE).write_text(json.dumps(spec, indent=2) + "\n")
+        # everything infer checks when it loads a bundle (models, operating point, settings against the
+        # classifier's behaviours, the detector): a bundle that infer would refuse is not written
+        from mouseact.inference.pipeline import Predictor
+
+        Predictor(tmp, progress_bars=False)
     return Path(out), warnings
