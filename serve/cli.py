@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mouseact.cli import positive_int
+
 DETECTOR_PORT = 8001
 INFERENCE_PORT = 8002
 
@@ -31,7 +33,7 @@ def register(subparsers) -> None:
                      help="detector kind; classical needs no weights")
     det.add_argument("--model", metavar="DIR", default=None,
                      help="trained detector for yolo/rtdetr (a model directory made by `mouseact train detector`)")
-    det.add_argument("--stride", type=int, default=1,
+    det.add_argument("--stride", type=positive_int, default=1,
                      help="POST /detect/video: run the detector every N-th frame and interpolate")
     det.set_defaults(func=_run_detector)
 
@@ -50,7 +52,7 @@ def register(subparsers) -> None:
                      help="local detector kind (default: the model bundle's; ignored with --detector-url)")
     inf.add_argument("--detector-model", metavar="PATH", default=None,
                      help="trained detector for --detector yolo/rtdetr")
-    inf.add_argument("--detector-url", metavar="URL", default=None,
+    inf.add_argument("--detector-url", metavar="URL", default=None, type=http_url,
                      help="use a running detector service (e.g. http://detector:8001) instead of a "
                           "local detector; waits until it is healthy")
     inf.add_argument("--dense", action="store_true",
@@ -93,3 +95,13 @@ def _run_inference(args) -> int:
                      detector_url=args.detector_url, dense=args.dense, out_dir=args.out,
                      input_roots=args.input_root or None)
     return run_service(app, args.host, args.port, args.log_level)
+
+
+def http_url(text: str) -> str:
+    """argparse type: an http(s) URL with a host (``http://detector:8001``)."""
+    from urllib.parse import urlparse
+
+    parts = urlparse(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"not an http(s) URL with a host: {text!r} (e.g. http://detector:8001)")
+    return text

@@ -284,10 +284,19 @@ def run_service(app, host: str, port: int, log_level: str = "info") -> int:
     printed at once as ``error: <model>: <problem>`` on stderr, the server stops and the status is 2
     (1 for an unexpected error), so a container exits (and restarts) visibly instead of staying up
     unhealthy."""
+    import socket
     import sys
 
     import uvicorn
 
+    try:  # a busy port or an address not of this machine: one line now, not uvicorn's log and exit 3
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        sys.stderr.write(f"error: {host}:{port}: cannot listen there ({exc.strerror or exc})\n")
+        return 2
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
     server = uvicorn.Server(config)
     slot: ModelSlot = app.state.slot

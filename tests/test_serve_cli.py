@@ -184,3 +184,23 @@ def test_port_is_checked_by_argparse(service):
     assert parser.parse_args(["--port", "65535"]).port == 65535
     with pytest.raises(SystemExit):
         parser.parse_args(["--port", "65536"])
+
+
+def test_serve_refuses_a_busy_port_a_bad_stride_and_a_bad_detector_url(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "mouseact", "serve", "detector", "--port", str(port)],
+                           capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith(f"error: 127.0.0.1:{port}: cannot listen")
+    r = subprocess.run([sys.executable, "-m", "mouseact", "serve", "detector", "--stride", "0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "must be at least 1" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "mouseact", "serve", "inference", "--detector-url", "notaurl"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "not an http(s) URL" in r.stderr
