@@ -438,3 +438,11 @@ def test_idle_clips_teach_stage_2_what_no_behaviour_is(sessions, tmp_path, cli):
     assert r.returncode == 0, r.stderr[-2000:]
     card2 = json.loads((tmp_path / "clf2" / "model_card.json").read_text())
     assert card2["classes"] == behaviours and card2["background_classes"] == []
+
+    # idle clips shorter than one window: the error says so and what to change
+    short = PreprocessConfig(**{**cfg.model_dump(), "idle_clip_s": 0.5})
+    preprocess(proj, tmp_path / "out_short", short, progress=False)
+    r = cli("train", "classifier", str(tmp_path / "out_short" / PROJECT_NAME), "--out", str(tmp_path / "clf3"),
+            "--cache", str(tmp_path / "cache"))
+    assert r.returncode == 2 and "no training windows for idle" in r.stderr and "shorter than one window" in r.stderr
+    assert not (tmp_path / "clf3").exists()

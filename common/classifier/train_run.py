@@ -126,6 +126,14 @@ def train(
     skipped = sorted(
         {f"{c.video.name}:{c.start}-{c.end}" for i, c in enumerate(clips) if i not in set(w.clip.tolist())}
     )
+    empty = [c for c in classes if c not in {classes[i] for i in set(w.y.tolist())}]
+    if empty:  # every clip of a class too short for one window: say which and what to do
+        n = {c: sum(clip.label == c for clip in clips) for c in empty}
+        raise MouseActError(
+            f"no training windows for {', '.join(empty)}: all {', '.join(str(n[c]) for c in empty)} of its clips are "
+            f"shorter than one window ({config.window} frames at {config.frame_rate:g} fps = "
+            f"{config.window / config.frame_rate:.2f} s); cut longer clips (e.g. preprocess --set min_clip_s=2 "
+            "--set idle_clip_s=2) or train a smaller window (--set window=8)", source)
     metrics: dict = {}
     if lomo and len({c.group for c in clips}) >= 2:
         skipped_folds: dict = {}
