@@ -356,6 +356,8 @@ def build_argv(spec: dict, values: dict, out_dir: Path) -> list[str]:
             items = raw if isinstance(raw, list) else str(raw or "").splitlines()
             args = [str(x).strip() for x in items if str(x).strip()]
         else:
+            if isinstance(raw, (list, dict)):  # a scripted request: one field, one value
+                raise MouseActError(f"'{label}' takes one value, got {type(raw).__name__} {raw!r}"[:200])
             text = "" if raw is None else str(raw).strip()
             args = [text] if text else []
         if args and not opt.get("required") and _same(args, opt.get("default")):
@@ -532,6 +534,14 @@ def create_app(name: str, workdir: str | Path | None = None):
     work.mkdir(parents=True, exist_ok=True)
     runner = JobRunner()
     app = FastAPI(title=f"MouseAct app: {spec['title']}", docs_url=None, redoc_url=None)
+
+    from fastapi.exceptions import RequestValidationError
+
+    from mouseact.serve.common import error_response, validation_message
+
+    @app.exception_handler(RequestValidationError)
+    async def one_line_validation_error(request, exc: RequestValidationError):  # as the services answer
+        return error_response(400, f"{request.method} {request.url.path}: " + validation_message(exc.errors()))
     app.state.runner, app.state.workdir, app.state.spec = runner, work, spec
     dirs: dict[str, Path] = {}  # job id -> its folder (outputs under <folder>/out)
 

@@ -466,3 +466,19 @@ def test_app_command_refuses_a_bad_workdir_and_port(cli, tmp_path):
     assert r.returncode == 2 and "is a file, not a folder" in r.stderr and "Traceback" not in r.stderr
     r = cli("app", "inference", "--port", "99999")
     assert r.returncode == 2 and "is not a TCP port (1-65535)" in r.stderr
+
+
+def test_app_http_errors_are_one_line(tmp_path):
+    """Broken JSON, an upload without a file and a list for a one-value field: 400 with one line, no job."""
+    from mouseact.apps.server import create_app
+
+    app = create_app("inference", tmp_path / "work")
+    with ServerThread(app) as srv:
+        status, parsed, _ = request("POST", f"{srv.url}/api/run", raw=b"{not json", content_type="application/json")
+        assert status == 400 and "\n" not in parsed["error"], parsed
+        status, parsed, _ = request("POST", f"{srv.url}/api/upload", raw=b"--x--\r\n",
+                                    content_type="multipart/form-data; boundary=x")
+        assert status == 400 and "error" in parsed, parsed
+        field = next(o["name"] for o in app_spec("inference")["options"] if o["flag"] is None)
+        status, parsed, _ = request("POST", f"{srv.url}/api/run", {"values": {field: ["a.mp4", "x"]}})
+        assert status == 400 and "takes one value" in parsed["error"], parsed
