@@ -126,6 +126,8 @@ class PipelineConfig(Config):
     postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
 
 
+SHORT_VIDEO_S = 20.0  # below this, a video may hold too little rest for stage 1's per-video resting level
+
 # settings that change only speed, memory or where temporary files go, never a result: a batch resumed
 # with other values of these is still the same run
 SPEED_ONLY_KEYS = frozenset({"chunk_size", "read_gap_frames", "read_group_mb", "prefetch_chunks", "decode_process",
@@ -817,6 +819,13 @@ class Predictor:
         try:
             with VideoReader(video, backend=cfg.stream_backend) as vr:
                 info = vr.info
+                if not self.dense and info.n_frames < SHORT_VIDEO_S * info.fps:
+                    # stage 1 scores frames against the video's own resting level (its quiet 10 %): a clip
+                    # of a few seconds may have no rest, and then nothing stands out as action
+                    logging.getLogger(__name__).warning(
+                        "%s is %.1f s long: stage 1 may find no candidates in a clip this short (it needs some "
+                        "rest to compare with); --dense classifies every window", Path(video).name,
+                        info.n_frames / info.fps)
                 if cfg.keep_crops and info.n_frames >= self.window_frames(info.fps):
                     from mouseact.inference.cropstore import CropStore
 

@@ -159,3 +159,10 @@ def test_bundle_puts_trained_models_together(cli, tmp_path, bsoid_dir):
     r = cli("bundle", "--classifier", str(bundle / "classifier"), "--out", str(bundle / "classifier"), "--overwrite")
     assert r.returncode == 2 and "a new folder apart from the models" in r.stderr
     assert (bundle / "classifier" / "model_card.json").is_file()
+
+
+def test_a_clip_too_short_for_stage_1_is_said(cli, tmp_path, bsoid_dir):
+    r = cli("infer", str(bsoid_dir / "mouse1" / "itch.mp4"), "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 0 and "stage 1 may find no candidates in a clip this short" in r.stderr
+    r = cli("infer", str(bsoid_dir / "mouse1" / "itch.mp4"), "--out", str(tmp_path / "d"), "--quiet", "--dense")
+    assert r.returncode == 0 and "clip this short" not in r.stderr

@@ -156,7 +156,9 @@ def register(subparsers) -> None:
     s.add_argument("--start-s", type=seconds, default=None, metavar="S", help="window start in seconds")
     s.add_argument("--end-s", type=seconds, default=None, metavar="S", help="window end in seconds")
     s.add_argument(
-        "--bin-s", type=positive_seconds, default=None, metavar="S", help="also write a time course in bins of S s"
+        "--bin-s", type=positive_seconds, default=None, metavar="S",
+        help="also write a time course in bins of S s (a bout crossing a bin edge counts in both bins, with its "
+             "part in each: bins add up to more bouts than the whole video)"
     )
     s.set_defaults(func=_summarize)
     _hide_none_defaults(s)

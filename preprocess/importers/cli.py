@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
     for same in near_duplicates(classes):
         print(f"warning: behaviours {', '.join(repr(c) for c in same)} differ only in case or spacing and are kept "
-              "apart; rename them in the source (or map them with --behaviors) if they are one behaviour",
+              "apart; if they are one behaviour, write it one way in the source files (or, for a Supervisely project, "
+              "map both with --behaviors)",
               file=sys.stderr)
     if args.out is None:
         print(f"{len(records)} videos, classes: {', '.join(classes)} (no --out: nothing written)")
