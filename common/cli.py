@@ -57,9 +57,14 @@ def seconds(text: str) -> float:
 
 def positive_seconds(text: str) -> float:
     """A duration in seconds: a finite number > 0."""
-    value = seconds(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"seconds must be > 0, got {text!r}")
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"seconds must be a finite number > 0, got {text!r}")
     return value
 
 

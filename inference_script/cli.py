@@ -146,8 +146,9 @@ def run_infer(args) -> int:
         return 0
     if not args.input or not args.out:
         raise MouseActError("infer needs an INPUT (video, folder or project) and --out DIR")
-    if Path(args.out).exists() and not Path(args.out).is_dir():  # before minutes of work, not after
-        raise MouseActError("--out is an existing file, not a folder", args.out)
+    from mouseact import atomic
+
+    atomic.check_output_dir(args.out)  # a file or an unwritable place fails before minutes of work
     from mouseact.inference.batch import resolve_inputs, run_batch, summary_table
     from mouseact.inference.pipeline import Predictor
 

@@ -463,4 +463,6 @@ def test_summarize_and_infer_refuse_bad_numbers_and_outputs(tmp_path, clips, cli
     afile = tmp_path / "results.txt"
     afile.write_text("x")
     r = cli("infer", str(video), "--out", str(afile), "--quiet")
-    assert r.returncode == 2 and "--out is an existing file, not a folder" in r.stderr and afile.read_text() == "x"
+    assert r.returncode == 2 and "is a file, not a folder" in r.stderr and afile.read_text() == "x"
+    r = cli("infer", str(video), "--out", "/sys/mouseact-out", "--quiet")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "/sys" in r.stderr, r.stderr
