@@ -42,30 +42,26 @@ def positive_int(text: str) -> int:
     return value
 
 
-def seconds(text: str) -> float:
-    """A time in seconds: a finite number >= 0."""
+def _seconds(text: str, positive: bool) -> float:
     import math
 
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"seconds must be a finite number >= 0, got {text!r}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise argparse.ArgumentTypeError(f"seconds must be a finite number {'>' if positive else '>='} 0, got {text!r}")
     return value
+
+
+def seconds(text: str) -> float:
+    """A time in seconds: a finite number >= 0."""
+    return _seconds(text, positive=False)
 
 
 def positive_seconds(text: str) -> float:
     """A duration in seconds: a finite number > 0."""
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"seconds must be a finite number > 0, got {text!r}")
-    return value
+    return _seconds(text, positive=True)
 
 
 class PortAction(argparse.Action):
