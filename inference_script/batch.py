@@ -95,7 +95,7 @@ def resume_mismatch(meta: dict, settings: dict, postprocess: dict, video_key: st
 
 
 def check_resume(jobs: list[VideoJob], out_dir: Path, settings: dict, postprocess: dict,
-                 resume: bool = True) -> list[VideoJob]:
+                 resume: bool = True, rerun_hint: str = "--no-resume") -> list[VideoJob]:
     """The jobs already finished in ``out_dir`` (none without ``resume``), after checking that the folder
     ends up made one way: each finished job must be what this run would make, and every other video in
     the folder (not run now) must have been made with this run's model and settings, or the folder's
@@ -133,19 +133,21 @@ def check_resume(jobs: list[VideoJob], out_dir: Path, settings: dict, postproces
         raise MouseActError(
             f"{len(problems)} finished video(s) here were made otherwise than this run would make them, e.g. "
             f"{problems[0]}{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}. Use a new output "
-            "folder, --no-resume to run them again, or `mouseact postprocess` for other post-processing only",
+            f"folder, {rerun_hint} to run them again, or `mouseact postprocess` for other post-processing only",
             out_dir)
     if others:
         raise MouseActError(
             f"this folder holds {len(others)} other video(s) made otherwise than this run would make them, e.g. "
             f"{others[0]}: its tables would mix the two. Use a new output folder, or run those videos too "
-            "with --no-resume", out_dir)
+            f"with {rerun_hint}", out_dir)
     return done
 
 
 def run_batch(predictor, source: str | Path, out_dir: str | Path, resume: bool = True,
-              log: TextIO | None = None, on_video: Callable | None = None) -> BatchReport:
-    """Predict every video of ``source`` into ``out_dir``; see the module doc."""
+              log: TextIO | None = None, on_video: Callable | None = None,
+              rerun_hint: str = "--no-resume") -> BatchReport:
+    """Predict every video of ``source`` into ``out_dir``; see the module doc. ``rerun_hint``: how the
+    caller's user turns resuming off (an option, or the container's variable), for the refusal message."""
     from mouseact import export
 
     log = log or sys.stderr
@@ -158,7 +160,7 @@ def run_batch(predictor, source: str | Path, out_dir: str | Path, resume: bool =
     model = str(predictor.bundle.root)
     settings = predictor.run_settings()
     postprocess = predictor.config.postprocess.model_dump(mode="json")
-    finished = set(check_resume(jobs, out_dir, settings, postprocess, resume))
+    finished = set(check_resume(jobs, out_dir, settings, postprocess, resume, rerun_hint))
     for k, job in enumerate(jobs, 1):
         tag = f"[{k}/{len(jobs)}] {job.name}"
         if job in finished:

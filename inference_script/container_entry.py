@@ -72,10 +72,7 @@ def _run(env: dict[str, str]) -> int:
           f"detector: {detector or predictor.config.detector}; {len(jobs)} video(s) in {source}",
           file=sys.stderr, flush=True)
     try:
-        report = run_batch(predictor, source, out, resume=resume)
-    except MouseActError as exc:
-        # the batch speaks the CLI's language; here the switch is a variable
-        raise MouseActError(str(exc).replace("--no-resume", "MOUSEACT_RESUME=0")) from None
+        report = run_batch(predictor, source, out, resume=resume, rerun_hint="MOUSEACT_RESUME=0")
     finally:
         if source.is_symlink() and source.parent.name.startswith("mouseact-input-"):
             import shutil

@@ -713,10 +713,13 @@ class Predictor:
         if detector is None and config.detector == "classical" and config.detector_model:
             raise ModelError("the classical detector takes no model (detector_model is set: choose --detector yolo "
                              "or rtdetr, or drop it)", config.detector_model)
+        self._trained_detector = None
         if detector is None and config.detector != "classical":
             from mouseact.preprocess.detection import make_detector
 
-            make_detector(config.detector, model_path=config.detector_model)  # a bad model fails now, not per video
+            # loaded once: a bad model fails now, not per video, and the weights are not read again per
+            # video (a trained detector keeps no state between videos)
+            self._trained_detector = make_detector(config.detector, model_path=config.detector_model)
         if detector is not None and hasattr(detector, "info"):
             # a detector service must run the detector the settings ask for: replacing a bundle's trained
             # detector by another one silently would change every box and so every result
@@ -757,7 +760,7 @@ class Predictor:
             self.localizer = Localizer.load(self.bundle.localizer_dir)
             from mouseact.models import training_detector
 
-            trained = training_detector(self.bundle.localizer_dir)
+            trained = training_detector(self.localizer.card)
             now = {"detector": self.config.detector, "detector_stride": self.config.detector_stride}
             differ = [f"{k} {now[k]} (trained with {trained[k]})" for k in trained if trained[k] != now[k]]
             if differ:  # stage 1's features are computed from the boxes: other boxes shift them
@@ -793,9 +796,11 @@ class Predictor:
             det = self.detector_object
             if hasattr(det, "reset"):
                 det.reset()  # a stateful (background-model) detector must not carry over videos
+        elif self._trained_detector is not None:
+            det = self._trained_detector
+            det.reset()
         else:
-            kw = {"model_path": self.config.detector_model} if self.config.detector_model else {}
-            det = make_detector(self.config.detector, **kw)
+            det = make_detector(self.config.detector)  # classical: its background model is per video
         stream = StreamingDetector(det, self.config.detector_stride, fps=info.fps)
         # the classical detector learns its background from frames sampled across the video
         # (a few dozen small random reads) so the first frames are detected as well as the rest

@@ -80,16 +80,20 @@ def load_bundle(model_dir: str | Path | None = None) -> Bundle:
                      "of kind 'classifier')", root)
 
 
-def training_detector(localizer_dir: str | Path | None) -> dict:
+def training_detector(localizer: str | Path | dict | None) -> dict:
     """The detector kind and stride whose boxes a localizer's features were computed from
-    (``{"detector", "detector_stride"}``, empty when its card does not say, e.g. pose-only)."""
-    if not localizer_dir:
+    (``{"detector", "detector_stride"}``, empty when its card does not say, e.g. pose-only).
+    ``localizer``: its directory, or its card already loaded."""
+    if not localizer:
         return {}
-    card = Path(localizer_dir) / "model_card.json"
-    try:
-        data = json.loads(card.read_text()).get("training_data") or {}
-    except (OSError, json.JSONDecodeError):
-        return {}
+    card = localizer
+    if not isinstance(card, dict):
+        try:
+            card = json.loads((Path(localizer) / "model_card.json").read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return {}
+    data = card.get("training_data") if isinstance(card, dict) else None
+    data = data if isinstance(data, dict) else {}
     return {k: data[k] for k in ("detector", "detector_stride") if data.get(k) is not None}
 
 
@@ -109,7 +113,8 @@ def make_bundle(out: str | Path, classifier: str | Path, localizer: str | Path |
 
     load_card(classifier, "classifier")  # checks kind and checksums: a clear error before anything is written
     localizer = Path(localizer) if localizer else load_bundle(DEFAULT_BUNDLE).localizer_dir
-    inputs = load_card(localizer, "localizer").get("inputs") or "video"
+    localizer_card = load_card(localizer, "localizer")
+    inputs = localizer_card.get("inputs") or "video"
     if inputs != "video":  # infer gives stage 1 video features only
         raise ModelError(f"this localizer needs pose ({inputs}); `mouseact infer` has no pose input: use a localizer "
                          "trained on video, or `mouseact localize --pose`", localizer)
@@ -117,14 +122,14 @@ def make_bundle(out: str | Path, classifier: str | Path, localizer: str | Path |
     target = Path(out).resolve()
     if any(target == s or target in s.parents or s in target.parents for s in sources):
         raise ModelError("the bundle's --out must be a new folder apart from the models it copies", out)
-    settings = {**training_detector(localizer), **dict(pipeline or {})}
+    trained = training_detector(localizer_card)
+    settings = {**trained, **dict(pipeline or {})}
     if detector is not None:
         settings["detector"] = load_card(detector, "detector")["family"]  # yolo | rtdetr
         settings["detector_model"] = "detector"
     elif settings.get("detector", "classical") != "classical" and not settings.get("detector_model"):
         raise ModelError(f"the localizer was trained on boxes of a {settings['detector']} detector: give that "
                          "detector's model directory (--detector-model), or --set detector=classical", localizer)
-    trained = training_detector(localizer)
     warnings = [f"{k} {settings.get(k)} differs from the {trained[k]} the localizer was trained with: its features "
                 "will see other boxes than in training" for k in ("detector", "detector_stride")
                 if k in trained and settings.get(k) != trained[k]]
