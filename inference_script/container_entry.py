@@ -45,19 +45,28 @@ def _run(env: dict[str, str]) -> int:
     if missing:
         raise MouseActError(f"set {' and '.join(missing)} (see inference_script/.env and README.md)")
     source, out = Path(env["INPUT"]), Path(env["OUTPUT"])
-    model_dir = env.get("MODEL_DIR", "").strip() or None
-    detector_url = env.get("DETECTOR_URL", "").strip() or None
-    overrides = env.get("MOUSEACT_SET", "").split()
-
-    from mouseact.inference.batch import resolve_inputs, run_batch, summary_table
-    from mouseact.inference.pipeline import Predictor
-
     resume_text = env.get("MOUSEACT_RESUME", "1").strip().lower() or "1"
     if resume_text not in ("0", "1", "false", "true", "no", "yes", "off", "on"):
         raise MouseActError(f"MOUSEACT_RESUME must be 1 (skip finished videos) or 0 (run them again), "
                             f"got {env['MOUSEACT_RESUME']!r}")
     resume = resume_text in ("1", "true", "yes", "on")
-    source = _named_input(source, env.get("INPUT_NAME", "").strip())
+    named = _named_input(source, env.get("INPUT_NAME", "").strip())
+    try:
+        return _run_batch_job(env, named, out, resume)
+    finally:
+        if named != source:  # the link made for a single mounted video
+            import shutil
+
+            shutil.rmtree(named.parent, ignore_errors=True)
+
+
+def _run_batch_job(env: dict[str, str], source: Path, out: Path, resume: bool) -> int:
+    from mouseact.inference.batch import resolve_inputs, run_batch, summary_table
+    from mouseact.inference.pipeline import Predictor
+
+    model_dir = env.get("MODEL_DIR", "").strip() or None
+    detector_url = env.get("DETECTOR_URL", "").strip() or None
+    overrides = env.get("MOUSEACT_SET", "").split()
     jobs = resolve_inputs(source)  # bad INPUT fails before models load
     detector = None
     if detector_url:
@@ -71,13 +80,7 @@ def _run(env: dict[str, str]) -> int:
     print(f"model: {predictor.bundle.describe()}; {len(predictor.classes)} behaviours; "
           f"detector: {detector or predictor.config.detector}; {len(jobs)} video(s) in {source}",
           file=sys.stderr, flush=True)
-    try:
-        report = run_batch(predictor, source, out, resume=resume, rerun_hint="MOUSEACT_RESUME=0")
-    finally:
-        if source.is_symlink() and source.parent.name.startswith("mouseact-input-"):
-            import shutil
-
-            shutil.rmtree(source.parent, ignore_errors=True)
+    report = run_batch(predictor, source, out, resume=resume, rerun_hint="MOUSEACT_RESUME=0")
     if report.done or report.skipped:
         print(summary_table(out, predictor.classes))
         print(f"outputs: {out} in {time.perf_counter() - t0:.1f} s")
